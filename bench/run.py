@@ -1,0 +1,103 @@
+"""The bench harness: runs the benchmarks, stores their JSON in bench/results/ and writes bench/REPORT.md.
+
+    python -m bench.run [--data-dir ../shared/data] [--only intent,sentiment]
+
+Every number in the report comes from the JSON written by the same run; the report names the command, the
+machine and the time, so a number can always be traced back to how it was measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench import bench_intent, bench_sentiment
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH_DIR / "results"
+REPORT = BENCH_DIR / "REPORT.md"
+
+
+def machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "openvino": metadata.version("openvino"), "platform": platform.platform()}
+
+
+def _intent_section(r: dict[str, Any]) -> list[str]:
+    acc, base = r["accuracy"], r["baseline_tfidf_logreg"]
+    lines = ["## Intent model (int8, OpenVINO)", "",
+             "| threads | p50 ms | p95 ms | load ms (median) | model MB | process peak RSS MB |", "|---|---|---|---|---|---|"]
+    for lat in r["latency"]:
+        pinned = " (pinned to 1 core)" if lat["pinned_to_one_core"] else ""
+        lines.append(f"| {lat['threads']}{pinned} | {lat['latency_ms_p50']} | {lat['latency_ms_p95']} | "
+                     f"{lat['load_ms_median']} | {lat['model_mb']} | {lat['peak_rss_mb']} |")
+    lines += ["", f"Latency is per utterance, tokenization included, over {r['latency'][0]['utterances']} BANKING77 dev "
+              "utterances, one at a time.", "",
+              f"Whole kiosk process (database, pack, model, dialogue; 200 questions answered): peak RSS "
+              f"**{r['kiosk_peak_rss_mb']} MB**.", "",
+              f"Accuracy on {acc['dev']}, at the shipped threshold {acc['threshold']:.4f}:", "",
+              "| metric | value |", "|---|---|",
+              f"| BANKING77 dev accuracy (rejections count as errors) | **{acc['accuracy']:.4f}** |",
+              f"| in-scope queries answered | {acc['in_scope_answered']:.4f} |",
+              f"| CLINC150 oos_val rejected | {acc['oos_rejected']:.4f} |",
+              f"| out-of-scope AUROC (in_scope_score) | {acc['auroc']:.4f} |",
+              f"| TF-IDF + logistic regression baseline, same dev set | {base['accuracy']:.4f} (p50 {base['latency_ms_p50']} ms) |",
+              f"| int8 model minus baseline | {r['accuracy_minus_baseline']:+.4f} |", ""]
+    return lines
+
+
+def _sentiment_section(r: dict[str, Any]) -> list[str]:
+    lines = ["## Sentiment and frustration", "", "| data | system | n | accuracy | frustrated P | frustrated R | frustrated F1 |",
+             "|---|---|---|---|---|---|---|"]
+    for file, systems in r.items():
+        for system, s in systems.items():
+            f = s["frustrated"]
+            lines.append(f"| {Path(file).name} | {system} | {s['n']} | {s['accuracy']:.3f} | {f['precision']:.3f} | "
+                         f"{f['recall']:.3f} | {f['f1']:.3f} |")
+    return [*lines, "", "The labelled examples were written by us (tests/fixtures); see the caveat in the README.", ""]
+
+
+BENCHMARKS: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str, Any]], list[str]]]] = {
+    "intent": (bench_intent.run, _intent_section),
+    "sentiment": (lambda _data: bench_sentiment.run(bench_sentiment.DEFAULT_CSVS), _sentiment_section),
+}
+
+
+def write_report(results: dict[str, dict[str, Any]], command: str) -> None:
+    info = machine()
+    lines = ["# Benchmark report", "", f"Produced by `{command}` on {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC.",
+             f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, OpenVINO {info['openvino']}.", ""]
+    for name, (_, section) in BENCHMARKS.items():
+        if name in results:
+            lines += section(results[name])
+    REPORT.write_text("\n".join(lines), encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=bench_intent.DEFAULT_DATA)
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated: " + ", ".join(BENCHMARKS))
+    args = parser.parse_args()
+    RESULTS_DIR.mkdir(exist_ok=True)
+    results: dict[str, dict[str, Any]] = {}
+    for name in args.only.split(","):
+        results[name] = BENCHMARKS[name][0](args.data_dir)
+        (RESULTS_DIR / f"{name}.json").write_text(json.dumps({"machine": machine(), **results[name]}, indent=1) + "\n")
+    for name in BENCHMARKS:  # keep the other sections of the report from their last run
+        if name not in results and (RESULTS_DIR / f"{name}.json").exists():
+            results[name] = json.loads((RESULTS_DIR / f"{name}.json").read_text())
+            results[name].pop("machine", None)
+    write_report(results, "python -m bench.run " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()))
+
+
+if __name__ == "__main__":
+    main()

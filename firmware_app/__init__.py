@@ -1,0 +1,1 @@
+"""On-device runtime of the Kestrel Bank customer-service kiosk."""

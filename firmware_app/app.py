@@ -1,0 +1,125 @@
+"""The wiring: one ``Kiosk`` object owns the database, the pack, the models and the dialogue.
+
+Capabilities (nlu, knowledge, dialogue, tickets) do not import each other; they meet here. Everything that
+happens is published as an event on a small in-process bus, which the UI, the logs and (later) the sync
+service subscribe to.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable
+
+from firmware_app.config import KioskSettings
+from firmware_app.dialogue.manager import DialogueManager
+from firmware_app.dialogue.session import Session
+from firmware_app.events import Event, Language, Reply, SessionEnded, SessionStarted, TicketCreated, TicketRequested, UserSaid
+from firmware_app.knowledge.base import KnowledgeBase
+from firmware_app.nlu.acts import ActMatcher
+from firmware_app.nlu.engine import NluEngine, Understanding
+from firmware_app.nlu.intent import IntentClassifier
+from firmware_app.packs import Pack, load_pack
+from firmware_app.store import open_database
+from firmware_app.tickets.store import TicketStore
+
+log = logging.getLogger(__name__)
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous publish/subscribe inside the kiosk process; a failing subscriber is logged, not fatal."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.remove(subscriber)
+
+    def publish(self, event: Event) -> None:
+        for subscriber in self._subscribers:
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("event subscriber failed", extra={"event_type": event.type})
+
+
+def build_nlu(settings: KioskSettings, pack: Pack, today: Callable[[], datetime.date] = datetime.date.today) -> NluEngine:
+    """The text-understanding stack alone (``kiosk nlu`` needs no database)."""
+    classifier = IntentClassifier.from_models_dir(settings.models_dir, settings.nlu.model_name,
+                                                  threads=settings.nlu.inference_threads, threshold=settings.nlu.oos_threshold)
+    return NluEngine(classifier, ActMatcher(pack.acts), region=settings.region, currency=settings.currency, today=today)
+
+
+class Kiosk:
+    def __init__(self, settings: KioskSettings, today: Callable[[], datetime.date] = datetime.date.today) -> None:
+        self.settings = settings
+        self.bus = EventBus()
+        self.db = open_database(settings.database_path)
+        self.pack = load_pack(settings.pack_dir)
+        self.nlu = build_nlu(settings, self.pack, today)
+        encoder = self.nlu.classifier.encoder
+        self.knowledge = KnowledgeBase(self.db, embed=lambda texts: encoder.encode(texts).embeddings)
+        self._install_pack_if_changed()
+        self.tickets = TicketStore(self.db, settings.device_id, settings.region)
+        self.dialogue = DialogueManager(self.pack, self._understand, self.knowledge, self._file_ticket, settings.dialogue,
+                                        faq_answer_similarity=settings.nlu.faq_answer_similarity, today=today)
+
+    def _install_pack_if_changed(self) -> None:
+        installed = self.knowledge.installed_version(self.pack.manifest.id)
+        if installed is None or installed[1] != self.pack.content_sha256:
+            log.info("installing pack", extra={"pack": self.pack.manifest.id, "version": self.pack.manifest.version})
+            self.knowledge.install_pack(self.pack)
+
+    def _understand(self, text: str, language: Language) -> Understanding:
+        understanding = self.nlu.understand(text, language)
+        self.bus.publish(understanding.result)
+        return understanding
+
+    def _file_ticket(self, request: TicketRequested) -> TicketCreated:
+        self.bus.publish(request)
+        return self.tickets.create(request)
+
+    def start_session(self, language: Language | None = None) -> tuple[Session, Reply]:
+        """A new visit (tap or wake word): returns the session and the greeting."""
+        session = Session(language=language or self.settings.language)
+        self.bus.publish(SessionStarted(session_id=session.id, language=session.language))
+        reply = self.dialogue.greet(session)
+        self.bus.publish(reply)
+        return session, reply
+
+    def handle_text(self, session: Session, text: str, source: str = "text") -> Reply:
+        """One customer turn, typed, spoken or tapped."""
+        self.bus.publish(UserSaid(session_id=session.id, text=text, language=session.language, source=source))  # type: ignore[arg-type]
+        result = self.dialogue.handle(session, text)
+        for event in [*result.events, result.reply]:
+            self.bus.publish(event)
+        if session.ended:
+            self.end_session(session, "goodbye")
+        return result.reply
+
+    def choose(self, session: Session, entry_id: str) -> Reply:
+        """A tapped topic tile or suggestion: the same answer (or flow) as asking for it."""
+        self.bus.publish(UserSaid(session_id=session.id, text=f"[{entry_id}]", language=session.language, source="touch"))
+        result = self.dialogue.choose(session, entry_id)
+        for event in [*result.events, result.reply]:
+            self.bus.publish(event)
+        return result.reply
+
+    def end_session(self, session: Session, reason: str) -> None:
+        """End the visit and forget its personal data."""
+        turns = sum(1 for t in session.transcript if t.role == "customer")
+        session.clear()
+        self.bus.publish(SessionEnded(session_id=session.id, reason=reason, turns=turns))  # type: ignore[arg-type]
+
+    def expire_if_idle(self, session: Session, now: float | None = None) -> bool:
+        if not session.ended and session.idle_for(now) >= self.settings.dialogue.idle_timeout_s:
+            self.end_session(session, "idle_timeout")
+            return True
+        return False
+
+    def close(self) -> None:
+        self.db.close()

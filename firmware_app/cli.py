@@ -1,0 +1,195 @@
+"""``kiosk``: the command line of the kiosk (demo, chat, ask) and its machine interfaces (nlu, faq, tickets).
+
+Machine-readable output (JSON lines) goes to stdout; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from firmware_app.app import Kiosk, build_nlu
+from firmware_app.config import KioskSettings, load_settings
+from firmware_app.events import Reply
+from firmware_app.inference.manifest import ModelIntegrityError
+from firmware_app.logs import configure_logging
+from firmware_app.packs import PackError, load_pack
+
+
+def _settings(ctx: click.Context) -> KioskSettings:
+    return ctx.obj["settings"]
+
+
+class KioskGroup(click.Group):
+    """Turns the kiosk's expected failures (bad pack, missing model, bad config) into one clear line."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (PackError, ModelIntegrityError, FileNotFoundError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=KioskGroup)
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Where the kiosk database lives.")
+@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING...")
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path | None, log_level: str | None) -> None:
+    """Kestrel Bank customer-service kiosk."""
+    overrides: dict[str, object] = {}
+    if data_dir:
+        overrides["data_dir"] = data_dir
+    if log_level:
+        overrides["log_level"] = log_level
+    settings = load_settings(**overrides)
+    configure_logging(settings.log_level, settings.log_format)
+    ctx.obj = {"settings": settings}
+
+
+def format_reply(reply: Reply) -> str:
+    """A reply as the customer would read it on screen."""
+    lines = [f"  {reply.disclosure}: {reply.text}"]
+    if reply.card and reply.card.steps:
+        lines += [f"      {n}. {step}" for n, step in enumerate(reply.card.steps, 1)]
+    if reply.card and reply.card.reference:
+        lines.append(f"      Reference: {reply.card.reference}")
+    lines += [f"      - {s}" for s in reply.suggestions]
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print the Reply event as JSON.")
+@click.pass_context
+def ask(ctx: click.Context, question: str, as_json: bool) -> None:
+    """Answer one question, as a new customer would get it."""
+    kiosk = Kiosk(_settings(ctx))
+    session, _ = kiosk.start_session()
+    reply = kiosk.handle_text(session, question)
+    click.echo(reply.to_json() if as_json else format_reply(reply))
+    kiosk.end_session(session, "reset")
+    kiosk.close()
+
+
+@main.command()
+@click.pass_context
+def chat(ctx: click.Context) -> None:
+    """An interactive text conversation (empty line or Ctrl-D to quit)."""
+    kiosk = Kiosk(_settings(ctx))
+    session, greeting = kiosk.start_session()
+    click.echo(format_reply(greeting))
+    while not session.ended:
+        try:
+            text = click.prompt("You", default="", show_default=False, prompt_suffix="> ")
+        except (EOFError, click.Abort):
+            break
+        if not text.strip():
+            break
+        click.echo(format_reply(kiosk.handle_text(session, text)))
+    if not session.ended:
+        kiosk.end_session(session, "reset")
+    kiosk.close()
+
+
+@main.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Walk through scripted conversations on the built-in bank pack, printing every turn."""
+    from firmware_app.demo import run_demo
+
+    run_demo(Kiosk(_settings(ctx)), click.echo)
+
+
+@main.group()
+def nlu() -> None:
+    """Text understanding, as the evaluation reads it."""
+
+
+@nlu.command("predict")
+@click.pass_context
+def nlu_predict(ctx: click.Context) -> None:
+    """Read one utterance per line on stdin; write one JSON object per line."""
+    settings = _settings(ctx)
+    engine = build_nlu(settings, load_pack(settings.pack_dir))
+    stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    for line in stdin:
+        started = time.perf_counter()
+        result = engine.understand(line.rstrip("\n")).result
+        record = {
+            "text": result.text, "intent": result.intent, "confidence": result.confidence,
+            "in_scope_score": result.in_scope_score, "language": result.language,
+            "entities": [{"kind": e.kind, "text": e.text, "value": e.value} for e in result.entities],
+            "sentiment": result.sentiment, "frustrated": result.frustrated, "dialogue_act": result.dialogue_act,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+        }
+        click.echo(json.dumps(record, ensure_ascii=False))
+
+
+@nlu.command("eval")
+@click.option("--csv", "csv_path", type=click.Path(exists=True, path_type=Path), required=True,
+              help="CSV with a text column and a label column (label/category/intent); 'oos' marks out-of-scope rows.")
+@click.pass_context
+def nlu_eval(ctx: click.Context, csv_path: Path) -> None:
+    """Accuracy and out-of-scope numbers on a labelled CSV."""
+    from firmware_app.nlu.evaluation import evaluate_rows, read_labelled_csv
+
+    settings = _settings(ctx)
+    engine = build_nlu(settings, load_pack(settings.pack_dir))
+    rows = read_labelled_csv(csv_path)
+    click.echo(json.dumps(evaluate_rows(engine, rows), indent=1))
+
+
+@main.group()
+def faq() -> None:
+    """The knowledge store."""
+
+
+@faq.command("search")
+@click.argument("query")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None, help="Default: detected from the query.")
+@click.option("--limit", default=5, show_default=True)
+@click.pass_context
+def faq_search(ctx: click.Context, query: str, lang: str | None, limit: int) -> None:
+    """Search the FAQ (word index, trigram index for Chinese, and meaning)."""
+    from firmware_app.nlu.language import detect_language
+
+    kiosk = Kiosk(_settings(ctx))
+    language = lang or detect_language(query)
+    for hit in kiosk.knowledge.search(query, language, limit=limit):  # type: ignore[arg-type]
+        click.echo(json.dumps({"id": hit.entry_id, "kind": hit.kind, "question": hit.question,
+                               "similarity": round(hit.similarity, 3), "answer": hit.answer}, ensure_ascii=False))
+    kiosk.close()
+
+
+@main.group()
+def tickets() -> None:
+    """Tickets filed by this kiosk."""
+
+
+@tickets.command("list")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--status", type=click.Choice(["new", "open", "pending", "closed"]), default=None)
+@click.pass_context
+def tickets_list(ctx: click.Context, limit: int, status: str | None) -> None:
+    kiosk = Kiosk(_settings(ctx))
+    for t in kiosk.tickets.list(limit=limit, status=status):
+        click.echo(f"{t.reference}  {t.created_at[:19]}  {t.priority:<7} {t.status:<7} {t.type:<11} {t.summary}")
+    kiosk.close()
+
+
+@tickets.command("show")
+@click.argument("ticket")
+@click.pass_context
+def tickets_show(ctx: click.Context, ticket: str) -> None:
+    """One ticket (by reference such as KB-1A2B3C4D, or id) as JSON."""
+    kiosk = Kiosk(_settings(ctx))
+    found = kiosk.tickets.get(ticket)
+    kiosk.close()
+    if found is None:
+        raise click.ClickException(f"no ticket {ticket}")
+    click.echo(json.dumps(found.to_wire(), indent=1, ensure_ascii=False))

@@ -1,0 +1,96 @@
+"""Typed kiosk configuration: defaults < TOML file < environment variables.
+
+The defaults run the whole kiosk on a laptop with no microphone, camera or broker. A device reads
+``/etc/kiosk/kiosk.toml`` (or the file named by ``KIOSK_CONFIG``); any field can be overridden from the
+environment as ``KIOSK_<FIELD>`` or ``KIOSK_<SECTION>__<FIELD>`` (for example ``KIOSK_DIALOGUE__IDLE_TIMEOUT_S=60``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEVICE_CONFIG_PATH = Path("/etc/kiosk/kiosk.toml")
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "kestrel-kiosk"
+
+
+class NluConfig(BaseModel):
+    """Intent model and text understanding."""
+
+    model_name: str = "intent-minilm-bank"
+    # None: use the threshold calibrated in the model manifest.
+    oos_threshold: float | None = None
+    inference_threads: int = Field(default=0, ge=0, description="0 lets the runtime choose")
+    # Semantic similarity above which an FAQ entry answers a question the intent model called out-of-scope.
+    faq_answer_similarity: float = Field(default=0.6, ge=0, le=1)
+
+
+class DialogueConfig(BaseModel):
+    """Hand-off policy and session lifetime."""
+
+    oos_turns_before_handoff: int = Field(default=2, ge=1)
+    troubled_turns_before_handoff: int = Field(default=3, ge=1)
+    idle_timeout_s: float = Field(default=90.0, gt=0)
+
+
+class KioskSettings(BaseSettings):
+    """All settings of one kiosk."""
+
+    model_config = SettingsConfigDict(env_prefix="KIOSK_", env_nested_delimiter="__", extra="forbid")
+
+    device_id: str = Field(default_factory=lambda: f"kiosk-{socket.gethostname()}")
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    pack_dir: Path = REPO_ROOT / "packs" / "bank"
+    models_dir: Path = REPO_ROOT / "models" / "int8"
+    language: Literal["en", "zh"] = "en"
+    region: str = "GB"
+    currency: str = "GBP"
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    nlu: NluConfig = NluConfig()
+    dialogue: DialogueConfig = DialogueConfig()
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "kiosk.db"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = config_file_path()
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+
+def config_file_path() -> Path | None:
+    """``KIOSK_CONFIG`` if set (it must exist), else the device file when present."""
+    named = os.environ.get("KIOSK_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(f"KIOSK_CONFIG names {path}, which does not exist")
+        return path
+    return DEVICE_CONFIG_PATH if DEVICE_CONFIG_PATH.is_file() else None
+
+
+def load_settings(**overrides: object) -> KioskSettings:
+    """Build the settings; keyword overrides win over every other source (used by the CLI and tests)."""
+    return KioskSettings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Conversations: sessions, slot-filling flows and the hand-off policy."""

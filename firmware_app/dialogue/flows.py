@@ -1,0 +1,153 @@
+"""Slot-filling flows defined in the pack: ask, validate, confirm (with corrections), then request a ticket.
+
+A reply can fill several slots at once ("next Tuesday at 3pm"), and at the confirmation step a reply that
+carries a new value ("no, I meant Tuesday") replaces the old one and asks again, so the customer never has to
+start over to fix one detail.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass
+
+from firmware_app.events import Language, NluResult
+from firmware_app.packs import Flow, Pack, Slot
+from firmware_app.dialogue.session import FlowState, SlotValue
+
+MAX_BOOKING_DAYS = 90
+_WEEKDAYS = {"en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+             "zh": ["周一", "周二", "周三", "周四", "周五", "周六", "周日"]}
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"]
+
+
+@dataclass(frozen=True)
+class FlowStep:
+    """What the flow wants said next; ``finished`` carries the filled slots when the customer confirmed."""
+
+    text: str
+    kind: str  # "prompt", "confirm", "done"
+    awaiting: str | None
+    finished: bool = False
+
+
+def display_date(day: datetime.date, language: Language) -> str:
+    weekday = _WEEKDAYS[language][day.weekday()]
+    if language == "zh":
+        return f"{day.month}月{day.day}日（{weekday}）"
+    return f"{weekday} {day.day} {_MONTHS[day.month - 1]}"
+
+
+def render(template: str, slots: dict[str, SlotValue], **extra: str) -> str:
+    values = {name: slot.display for name, slot in slots.items()} | extra
+    return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+class FlowRunner:
+    def __init__(self, pack: Pack) -> None:
+        self.pack = pack
+
+    def start(self, flow: Flow, nlu: NluResult, today: datetime.date) -> tuple[FlowState, FlowStep]:
+        """Begin ``flow``, keeping any values the opening utterance already gave."""
+        state = FlowState(flow_id=flow.id, awaiting=flow.slots[0].name)
+        _, refused = self._fill(flow, state, nlu, today, awaiting=None)
+        return state, self._reprompt(state, refused, nlu.language) if refused else self._next(flow, state, nlu.language)
+
+    def step(self, state: FlowState, nlu: NluResult, acts: frozenset[str], today: datetime.date) -> FlowStep:
+        flow = self.pack.flow(state.flow_id)
+        assert flow is not None, f"flow {state.flow_id} vanished from the pack"
+        language = nlu.language
+        awaiting = state.awaiting if state.awaiting not in ("confirm", "change") else None
+        changed, refused = self._fill(flow, state, nlu, today, awaiting=awaiting)
+        if refused is not None:
+            return self._reprompt(state, refused, language)
+        if state.awaiting == "confirm":
+            if changed:
+                return self._next(flow, state, language)
+            if "affirm" in acts:
+                return FlowStep(render(flow.done.get(language), state.slots), "done", None, finished=True)
+            if "deny" in acts:
+                state.awaiting = "change"
+                return FlowStep(flow.ask_change.get(language), "prompt", "change")
+            return FlowStep(render(flow.confirm.get(language), state.slots), "confirm", "confirm")
+        if state.awaiting == "change" and not changed:
+            return FlowStep(flow.ask_change.get(language), "prompt", "change")
+        if state.awaiting not in state.slots and state.awaiting != "change":
+            return self._reprompt(state, _slot(flow, state.awaiting), language)
+        return self._next(flow, state, language)
+
+    def _reprompt(self, state: FlowState, slot: Slot, language: Language) -> FlowStep:
+        state.awaiting = slot.name
+        return FlowStep(slot.reprompt.get(language), "prompt", slot.name)
+
+    def _next(self, flow: Flow, state: FlowState, language: Language) -> FlowStep:
+        missing = next((s for s in flow.slots if s.name not in state.slots), None)
+        if missing is not None:
+            state.awaiting = missing.name
+            return FlowStep(missing.prompt.get(language), "prompt", missing.name)
+        state.awaiting = "confirm"
+        return FlowStep(render(flow.confirm.get(language), state.slots), "confirm", "confirm")
+
+    def _fill(self, flow: Flow, state: FlowState, nlu: NluResult, today: datetime.date,
+              awaiting: str | None) -> tuple[set[str], Slot | None]:
+        """Fill every slot this utterance gives a valid value for; ``awaiting`` may also take free text.
+
+        Returns the names of the slots that changed, and the first slot whose given value was refused.
+        """
+        changed: set[str] = set()
+        refused: Slot | None = None
+        for slot in flow.slots:
+            value = self._value_for(slot, nlu, allow_text=slot.name == awaiting)
+            if value is None:
+                continue
+            if not self._valid(slot, value, state, today):
+                refused = refused or slot
+                continue
+            display = self._display(slot, value, nlu.language)
+            if state.slots.get(slot.name) != SlotValue(value, display):
+                state.slots[slot.name] = SlotValue(value, display)
+                changed.add(slot.name)
+        state.entities = list({(e.kind, e.value): e for e in [*state.entities, *nlu.entities]}.values())
+        return changed, refused
+
+    def _value_for(self, slot: Slot, nlu: NluResult, allow_text: bool) -> str | None:
+        if slot.kind == "text":
+            return nlu.text if allow_text and len(nlu.text) >= 3 else None
+        if slot.kind == "choice":
+            return _choice(slot, nlu.text)
+        kinds = set(slot.kind.split("|"))
+        entity = next((e for e in nlu.entities if e.kind in kinds), None)
+        return entity.value if entity else None
+
+    def _valid(self, slot: Slot, value: str, state: FlowState, today: datetime.date) -> bool:
+        hours = self.pack.manifest.opening_hours.days
+        if slot.validate_as == "future_opening_day":
+            day = datetime.date.fromisoformat(value)
+            return today <= day <= today + datetime.timedelta(days=MAX_BOOKING_DAYS) and day.weekday() in hours
+        if slot.validate_as == "opening_time":
+            date_slot = state.slots.get("date")
+            days = [datetime.date.fromisoformat(date_slot.value).weekday()] if date_slot else list(hours)
+            return any(hours[d][0] <= value < hours[d][1] for d in days if d in hours)
+        return True
+
+    def _display(self, slot: Slot, value: str, language: Language) -> str:
+        if slot.kind == "date":
+            return display_date(datetime.date.fromisoformat(value), language)
+        if slot.kind == "choice":
+            names = slot.choices[value].get(language) or slot.choices[value].en
+            return names[0] if names else value
+        return value
+
+
+def _slot(flow: Flow, name: str) -> Slot:
+    return next(s for s in flow.slots if s.name == name)
+
+
+def _choice(slot: Slot, text: str) -> str | None:
+    lowered = text.lower()
+    for key, synonyms in slot.choices.items():
+        for word in [*synonyms.en, *synonyms.zh]:
+            if re.search(r"(?<!\w)" + re.escape(word.lower()) + r"(?!\w)", lowered) or (not word.isascii() and word in text):
+                return key
+    return None

@@ -1,0 +1,309 @@
+"""The dialogue manager: turns one customer utterance into the kiosk's reply.
+
+Policy, in order: a request for a person hands off at once; a flow in progress gets the turn (cancel ends
+it); goodbye/thanks/greeting get their short replies; an appointment or complaint starts its flow; an
+in-scope intent gets its answer (or starts its flow, e.g. blocking a lost card); a short follow-up ("and how
+long does that take?") is read in the context of the previous question; anything else is searched in the
+FAQ and, failing that, declined honestly with suggestions and the offer of a colleague. Two out-of-scope
+turns in a row, or three troubled turns (negative sentiment or not understood), hand off to staff with a
+ticket that carries the whole transcript.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import numpy as np
+
+from firmware_app.config import DialogueConfig
+from firmware_app.dialogue.flows import FlowRunner, render
+from firmware_app.dialogue.session import Session
+from firmware_app.events import (
+    AnswerCard,
+    Event,
+    HandoffRequested,
+    Language,
+    NluResult,
+    Reply,
+    TicketCreated,
+    TicketRequested,
+)
+from firmware_app.nlu.engine import Understanding
+from firmware_app.packs import Flow, Pack
+
+OOS = "oos"
+# A short question that leans on the previous one: "and how long does that take?", "what about abroad?"
+_FOLLOW_UP = re.compile(r"^\W*(and|also|so|what about|how about|then)\b"
+                        r"|^(?=.*\b(that|it|this|they|those|there)\b)(?:\W*(how|what|when|where|why|which|who|can|could|is|are|"
+                        r"does|do|will|would|should)\b|.*\?\s*$)", re.IGNORECASE)
+_FOLLOW_UP_MAX_WORDS = 10
+
+
+class Answer(Protocol):
+    entry_id: str
+    kind: str
+    question: str
+    answer: str
+    steps: tuple[str, ...]
+    follow_up: str | None
+    similarity: float
+
+
+class AnswerSource(Protocol):
+    """The knowledge store as the dialogue sees it."""
+
+    def get(self, entry_id: str, lang: Language) -> Answer | None: ...
+
+    def search(self, query: str, lang: Language, limit: int = 5, query_vector: np.ndarray | None = None) -> list[Answer]: ...
+
+
+Understand = Callable[[str, Language], Understanding]
+FileTicket = Callable[[TicketRequested], TicketCreated]
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    reply: Reply
+    events: list[Event] = field(default_factory=list)
+
+
+class DialogueManager:
+    def __init__(self, pack: Pack, understand: Understand, answers: AnswerSource, file_ticket: FileTicket,
+                 config: DialogueConfig, *, faq_answer_similarity: float = 0.6,
+                 today: Callable[[], datetime.date] = datetime.date.today) -> None:
+        self.pack = pack
+        self.understand = understand
+        self.answers = answers
+        self.file_ticket = file_ticket
+        self.config = config
+        self.faq_answer_similarity = faq_answer_similarity
+        self.today = today
+        self.flows = FlowRunner(pack)
+
+    def message(self, name: str, language: Language, **values: str) -> str:
+        """One of the pack's own sentences, with ``{placeholders}`` filled."""
+        return render(getattr(self.pack.manifest.messages, name).get(language), {}, **values)
+
+    def greet(self, session: Session) -> Reply:
+        text = self.message("greeting", session.language)
+        session.add_turn("assistant", text)
+        return self._reply(session, text, "info")
+
+    def handle(self, session: Session, text: str) -> TurnResult:
+        """One customer turn."""
+        understanding = self.understand(text, session.language)
+        nlu = understanding.result
+        session.language = nlu.language
+        session.add_turn("customer", nlu.text, nlu.intent if nlu.intent != OOS else None)
+        if not nlu.text:
+            return self._say(session, self._reply(session, self.message("empty_input", nlu.language), "info"))
+        unhappy = nlu.frustrated or nlu.sentiment == "negative"
+        if unhappy:
+            session.sentiment = "negative"
+        result = self._decide(session, understanding)
+        if unhappy or result.reply.kind == "out_of_scope":
+            session.troubled_turns += 1
+        if result.reply.kind != "handoff" and session.troubled_turns >= self.config.troubled_turns_before_handoff:
+            result = self._handoff(session, "customer unhappy or not understood")
+        if understanding.truncated:
+            note = self.message("too_long", nlu.language)
+            text = f"{note} {result.reply.text}"
+            result = TurnResult(replace(result.reply, text=text, speech=text), result.events)
+        return self._say(session, result.reply, result.events)
+
+    def choose(self, session: Session, entry_id: str) -> TurnResult:
+        """A tapped tile or suggestion: an intent, an FAQ entry or a flow, by id."""
+        language = session.language
+        session.add_turn("customer", f"[{entry_id}]", entry_id)
+        intent = self.pack.intent(entry_id)
+        context = intent.examples[0] if intent else ""  # what a follow-up question is read together with
+        understanding = Understanding(NluResult(text=context, intent=entry_id, confidence=1.0, in_scope_score=1.0,
+                                                language=language), None, frozenset(), entry_id, False)
+        flow = self.pack.flow(entry_id)
+        if flow is not None:
+            result = self._start_flow(session, flow, understanding)
+        elif intent is not None:
+            result = self._answer_intent(session, entry_id, understanding)
+        else:
+            hit = self.answers.get(entry_id, language)
+            if hit is None:
+                raise KeyError(f"no intent, FAQ entry or flow called {entry_id!r} in pack {self.pack.manifest.id}")
+            result = TurnResult(self._answer_reply(session, hit, None))
+        return self._say(session, result.reply, result.events)
+
+    def _decide(self, session: Session, understanding: Understanding) -> TurnResult:
+        nlu, acts = understanding.result, understanding.acts
+        language = nlu.language
+        if "human" in acts:
+            return self._handoff(session, "customer asked for a person")
+        if nlu.dialogue_act == "goodbye":
+            session.flow = None
+            session.ended = True
+            return TurnResult(self._reply(session, self.message("goodbye", language), "done"))
+        if session.flow is not None:
+            if "cancel" in acts:
+                return self._cancel_flow(session)
+            return self._flow_step(session, understanding)
+        if nlu.dialogue_act == "cancel":
+            return TurnResult(self._reply(session, self.message("nothing_to_cancel", language), "info"))
+        for act in ("complaint", "book_appointment"):
+            if act in acts:
+                flow = next(f for f in self.pack.flows if act in f.trigger_acts)
+                return self._start_flow(session, flow, understanding)
+        if nlu.dialogue_act in ("thanks", "greeting") and nlu.intent == OOS:
+            name = "thanks" if nlu.dialogue_act == "thanks" else "how_can_i_help"
+            return TurnResult(self._reply(session, self.message(name, language), "info"))
+        follow_up = self._follow_up(session, understanding)
+        if follow_up is not None:
+            return follow_up
+        if nlu.intent != OOS:
+            return self._answer_intent(session, nlu.intent, understanding)
+        return self._not_in_scope(session, understanding)
+
+    # --- answers -----------------------------------------------------------------------------------------
+
+    def _answer_intent(self, session: Session, intent: str, understanding: Understanding) -> TurnResult:
+        session.consecutive_oos = 0
+        session.last_intent = intent
+        session.last_customer_text = understanding.result.text
+        flow = next((f for f in self.pack.flows if intent in f.trigger_intents), None)
+        if flow is not None:
+            return self._start_flow(session, flow, understanding, answer_id=intent)
+        hit = self.answers.get(intent, understanding.result.language)
+        if hit is None:
+            return self._not_in_scope(session, understanding)
+        return TurnResult(self._answer_reply(session, hit, intent))
+
+    def _answer_reply(self, session: Session, hit: Answer, intent: str | None, text: str | None = None) -> Reply:
+        card = AnswerCard(title=hit.question, body=text or hit.answer, steps=() if text else hit.steps, source_id=hit.entry_id)
+        return self._reply(session, text or hit.answer, "answer", card=card, intent=intent)
+
+    def _follow_up(self, session: Session, understanding: Understanding) -> TurnResult | None:
+        """Read a short, dependent question together with the previous one."""
+        nlu = understanding.result
+        if session.last_intent is None or session.last_customer_text is None or nlu.language != "en":
+            return None
+        if len(nlu.text.split()) > _FOLLOW_UP_MAX_WORDS or not _FOLLOW_UP.search(nlu.text):
+            return None
+        combined = self.understand(f"{session.last_customer_text} {nlu.text}", nlu.language).result
+        if combined.intent == OOS or (nlu.intent != OOS and nlu.confidence > combined.confidence):
+            return None
+        if combined.intent != session.last_intent:
+            return self._answer_intent(session, combined.intent, understanding)
+        hit = self.answers.get(combined.intent, nlu.language)
+        if hit is None:
+            return None
+        session.consecutive_oos = 0
+        text = hit.follow_up or self.message("follow_up_missing", nlu.language)
+        return TurnResult(self._answer_reply(session, hit, combined.intent, text=text))
+
+    def _not_in_scope(self, session: Session, understanding: Understanding) -> TurnResult:
+        nlu = understanding.result
+        hits = self.answers.search(nlu.text, nlu.language, limit=3, query_vector=understanding.embedding)
+        good = hits[0] if hits and self._good_enough(hits[0], nlu.language) else None
+        if good is not None and good.kind == "intent":
+            return self._answer_intent(session, good.entry_id, understanding)
+        if good is not None:
+            session.consecutive_oos = 0
+            session.last_intent = None
+            return TurnResult(self._answer_reply(session, good, None))
+        session.consecutive_oos += 1
+        if session.consecutive_oos >= self.config.oos_turns_before_handoff:
+            return self._handoff(session, "not understood twice in a row")
+        text = self.message("out_of_scope", nlu.language)
+        suggestions = tuple(h.question for h in hits)
+        if suggestions:
+            text = f"{text} {self.message('faq_suggestions', nlu.language)}"
+        return TurnResult(self._reply(session, text, "out_of_scope", suggestions=suggestions))
+
+    def _good_enough(self, hit: Answer, language: Language) -> bool:
+        """Chinese has no semantic score (English-only encoder): a trigram or substring match is accepted."""
+        return language == "zh" or hit.similarity >= self.faq_answer_similarity
+
+    # --- flows -------------------------------------------------------------------------------------------
+
+    def _start_flow(self, session: Session, flow: Flow, understanding: Understanding, answer_id: str | None = None) -> TurnResult:
+        language = understanding.result.language
+        session.consecutive_oos = 0
+        state, step = self.flows.start(flow, understanding.result, self.today())
+        session.flow = state
+        intro = flow.intro.get(language) if flow.intro else ""
+        hit = self.answers.get(answer_id, language) if answer_id else None
+        card = AnswerCard(title=hit.question, body=hit.answer, steps=hit.steps, source_id=hit.entry_id) if hit else None
+        kind = "confirm" if step.kind == "confirm" else "prompt"
+        reply = self._reply(session, f"{intro} {step.text}".strip(), kind, card=card, flow=flow.id, intent=answer_id,
+                            input_hint=_input_hint(flow, step.awaiting))
+        return TurnResult(reply)
+
+    def _flow_step(self, session: Session, understanding: Understanding) -> TurnResult:
+        state = session.flow
+        assert state is not None
+        flow = self.pack.flow(state.flow_id)
+        assert flow is not None
+        step = self.flows.step(state, understanding.result, understanding.acts, self.today())
+        if not step.finished:
+            kind = "confirm" if step.kind == "confirm" else "prompt"
+            return TurnResult(self._reply(session, step.text, kind, flow=flow.id, input_hint=_input_hint(flow, step.awaiting)))
+        language = understanding.result.language
+        summary = render(flow.ticket.summary.get(language), state.slots)
+        created = self.file_ticket(self._ticket_request(session, state.ticket_id, flow.ticket.type, flow.ticket.priority,
+                                                        summary, entities=tuple(state.entities)))
+        session.flow = None
+        text = render(flow.done.get(language), state.slots, reference=created.reference)
+        card = AnswerCard(title=flow.title.get(language), body=text, reference=created.reference)
+        return TurnResult(self._reply(session, text, "done", card=card, flow=flow.id, ticket_id=created.ticket_id), [created])
+
+    def _cancel_flow(self, session: Session) -> TurnResult:
+        assert session.flow is not None
+        flow = self.pack.flow(session.flow.flow_id)
+        session.flow = None
+        assert flow is not None
+        return TurnResult(self._reply(session, flow.cancelled.get(session.language), "info", flow=flow.id))
+
+    # --- hand-off ----------------------------------------------------------------------------------------
+
+    def _handoff(self, session: Session, reason: str) -> TurnResult:
+        language = session.language
+        summary = f"Customer needs a colleague: {reason}."
+        if session.last_intent:
+            summary += f" Last topic: {session.last_intent}."
+        priority = "high" if session.sentiment == "negative" else "normal"
+        created = self.file_ticket(self._ticket_request(session, str(uuid.uuid4()), "handoff", priority, summary))
+        session.flow = None
+        session.consecutive_oos = 0
+        session.troubled_turns = 0
+        text = self.message("handoff", language, reference=created.reference)
+        card = AnswerCard(title=self.message("disclosure", language), body=text, reference=created.reference)
+        reply = self._reply(session, text, "handoff", card=card, ticket_id=created.ticket_id)
+        handoff = HandoffRequested(session_id=session.id, reason=reason, ticket_id=created.ticket_id)
+        return TurnResult(reply, [created, handoff])
+
+    def _ticket_request(self, session: Session, ticket_id: str, ticket_type: str, priority: str, summary: str,
+                        entities: tuple = ()) -> TicketRequested:
+        return TicketRequested(ticket_id=ticket_id, ticket_type=ticket_type, priority=priority,  # type: ignore[arg-type]
+                               summary=summary, language=session.language, session_id=session.id,
+                               intent=session.last_intent, entities=entities, sentiment=session.sentiment,
+                               transcript=tuple(session.transcript))
+
+    # --- helpers -----------------------------------------------------------------------------------------
+
+    def _reply(self, session: Session, text: str, kind: str, **fields: object) -> Reply:
+        return Reply(session_id=session.id, text=text, language=session.language, kind=kind,  # type: ignore[arg-type]
+                     speech=text, disclosure=self.message("disclosure", session.language), **fields)  # type: ignore[arg-type]
+
+    def _say(self, session: Session, reply: Reply, events: list[Event] | None = None) -> TurnResult:
+        session.add_turn("assistant", reply.text, reply.intent)
+        return TurnResult(reply, list(events or []))
+
+
+def _input_hint(flow: Flow, awaiting: str | None) -> str | None:
+    """The on-screen input that fits what the flow waits for."""
+    if awaiting == "confirm":
+        return "yes_no"
+    slot = next((s for s in flow.slots if s.name == awaiting), None)
+    return slot.input if slot else "keyboard"

@@ -1,0 +1,194 @@
+"""The kiosk's events: small frozen dataclasses with a ``type`` name and a JSON form.
+
+They are used in process (pipeline -> dialogue -> UI) and on the wire where they cross it, so every field
+is JSON-friendly (str, int, float, bool, None, tuples of those or of other frozen dataclasses here).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+Language = Literal["en", "zh"]
+InputSource = Literal["text", "touch", "voice"]
+
+_REGISTRY: dict[str, type[Event]] = {}
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of all events; subclasses register themselves under their ``type``."""
+
+    type: ClassVar[str] = "event"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.type] = cls
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **dataclasses.asdict(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from its JSON form; nested dataclass fields are rebuilt from their annotations."""
+    cls = _REGISTRY.get(str(data.get("type")))
+    if cls is None:
+        raise ValueError(f"unknown event type: {data.get('type')!r}")
+    return _build(cls, data)
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    hints = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for name, f in hints.items():
+        if name not in data:
+            continue
+        value = data[name]
+        nested = _NESTED.get((cls.__name__, name))
+        if nested is not None and value is not None:
+            value = tuple(_build(nested, v) for v in value) if isinstance(value, list) else _build(nested, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A piece of information found in an utterance: ``kind`` and a normalised ``value``."""
+
+    kind: str
+    text: str
+    value: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class AnswerCard:
+    """What the screen shows for an answer: a heading, the text, optional steps and a take-away reference."""
+
+    title: str
+    body: str
+    steps: tuple[str, ...] = ()
+    reference: str | None = None
+    source_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One line of a conversation transcript."""
+
+    role: Literal["customer", "assistant"]
+    text: str
+    at: str
+    intent: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionStarted(Event):
+    type: ClassVar[str] = "session_started"
+    session_id: str
+    language: Language
+
+
+@dataclass(frozen=True)
+class UserSaid(Event):
+    """Something the customer typed, said (after ASR) or chose by touch."""
+
+    type: ClassVar[str] = "user_said"
+    session_id: str
+    text: str
+    language: Language
+    source: InputSource = "text"
+
+
+@dataclass(frozen=True)
+class NluResult(Event):
+    type: ClassVar[str] = "nlu_result"
+    text: str
+    intent: str
+    confidence: float
+    in_scope_score: float
+    entities: tuple[Entity, ...] = ()
+    sentiment: str = "neutral"
+    sentiment_score: float = 0.0
+    frustrated: bool = False
+    dialogue_act: str | None = None
+    language: Language = "en"
+
+
+@dataclass(frozen=True)
+class Reply(Event):
+    """The kiosk's answer to one turn: what to show, what to say, and what the customer can tap next."""
+
+    type: ClassVar[str] = "reply"
+    session_id: str
+    text: str
+    language: Language
+    kind: Literal["answer", "prompt", "confirm", "not_understood", "out_of_scope", "handoff", "done", "info"]
+    card: AnswerCard | None = None
+    suggestions: tuple[str, ...] = ()
+    intent: str | None = None
+    flow: str | None = None
+    ticket_id: str | None = None
+    # What the screen should offer for the answer: "numpad", "date", "time", "choice", "keyboard", "yes_no".
+    input_hint: str | None = None
+    speech: str = ""
+    disclosure: str = ""
+
+
+@dataclass(frozen=True)
+class HandoffRequested(Event):
+    type: ClassVar[str] = "handoff_requested"
+    session_id: str
+    reason: str
+    ticket_id: str
+
+
+@dataclass(frozen=True)
+class TicketRequested(Event):
+    """The dialogue (or, later, vision) asks for a ticket; ``ticket_id`` is its idempotency key."""
+
+    type: ClassVar[str] = "ticket_requested"
+    ticket_id: str
+    ticket_type: str
+    priority: Literal["low", "normal", "high", "urgent"]
+    summary: str
+    language: Language
+    session_id: str | None = None
+    intent: str | None = None
+    entities: tuple[Entity, ...] = ()
+    sentiment: str | None = None
+    transcript: tuple[Turn, ...] = ()
+
+
+@dataclass(frozen=True)
+class TicketCreated(Event):
+    type: ClassVar[str] = "ticket_created"
+    ticket_id: str
+    ticket_type: str
+    priority: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class SessionEnded(Event):
+    type: ClassVar[str] = "session_ended"
+    session_id: str
+    reason: Literal["goodbye", "idle_timeout", "handoff", "reset"]
+    turns: int = field(default=0)
+
+
+# Which fields hold nested dataclasses, so ``event_from_dict`` can rebuild them.
+_NESTED: dict[tuple[str, str], type] = {
+    ("NluResult", "entities"): Entity,
+    ("Reply", "card"): AnswerCard,
+    ("TicketRequested", "entities"): Entity,
+    ("TicketRequested", "transcript"): Turn,
+}

@@ -1,0 +1,1 @@
+"""Model files and the runtimes that execute them (no torch at kiosk time)."""

@@ -1,0 +1,68 @@
+"""The int8 sentence encoder with its intent head, run by OpenVINO with a ``tokenizers`` tokenizer.
+
+One forward pass gives both the intent logits and an L2-normalised sentence embedding, so intent,
+out-of-scope detection and semantic FAQ search share one model and one call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+from tokenizers import Tokenizer
+
+MAX_TOKENS = 64
+BATCH_SIZE = 32
+
+
+@dataclass(frozen=True)
+class EncoderOutput:
+    logits: np.ndarray  # (batch, labels) float32
+    embeddings: np.ndarray  # (batch, dim) float32, unit length
+
+
+class TextEncoder:
+    """Thread-safe wrapper around one compiled OpenVINO model.
+
+    ``threads=0`` lets OpenVINO choose; a fixed thread count is only safe for models that pass the
+    runtime parity test at that count (see PLATFORM_NOTES: single-thread int8 garbage on some CPUs).
+    """
+
+    def __init__(self, model_path: Path, tokenizer_path: Path, threads: int = 0) -> None:
+        config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        self._compiled = ov.Core().compile_model(str(model_path), "CPU", config)
+        self._request = self._compiled.create_infer_request()
+        self._lock = threading.Lock()
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._tokenizer.no_padding()
+
+    def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids and attention mask, padded to the longest text of the batch."""
+        encodings = self._tokenizer.encode_batch(list(texts))
+        length = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), length), dtype=np.int64)
+        mask = np.zeros((len(encodings), length), dtype=np.int64)
+        for row, enc in enumerate(encodings):
+            ids[row, : len(enc.ids)] = enc.ids
+            mask[row, : len(enc.ids)] = 1
+        return ids, mask
+
+    def encode(self, texts: Sequence[str]) -> EncoderOutput:
+        """Run the model over ``texts`` in batches."""
+        if not texts:
+            raise ValueError("encode() needs at least one text")
+        logits, embeddings = [], []
+        for start in range(0, len(texts), BATCH_SIZE):
+            ids, mask = self.tokenize(texts[start : start + BATCH_SIZE])
+            with self._lock:
+                result = self._request.infer({"input_ids": ids, "attention_mask": mask})
+                logits.append(np.array(result["logits"], dtype=np.float32))
+                embeddings.append(np.array(result["embedding"], dtype=np.float32))
+        return EncoderOutput(np.concatenate(logits), np.concatenate(embeddings))

@@ -1,0 +1,1 @@
+"""The local FAQ/knowledge store: answers per intent and general FAQ, searchable offline."""

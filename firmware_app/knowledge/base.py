@@ -1,0 +1,191 @@
+"""FAQ and intent answers in SQLite: FTS5 for English, trigram FTS5 for Chinese, vectors for meaning.
+
+Search is hybrid. English queries run a word index (porter stemming) and a semantic search with the kiosk's
+sentence encoder (cosine against each entry's question and its alternative phrasings); the two rankings are
+fused by reciprocal rank. Chinese has no spaces, so it uses a trigram index, and for one- or two-character
+queries (too short for trigrams) a substring scan. ``FaqHit.similarity`` is the semantic cosine when there is
+one, so the dialogue can decide whether a hit is good enough to answer with.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlite_utils import Database
+
+from firmware_app.events import Language
+from firmware_app.packs import Pack
+from firmware_app.store import insert_row, transaction, utc_now
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+RRF_K = 60
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class FaqHit:
+    entry_id: str
+    kind: str  # "intent" or "faq"
+    topic: str
+    lang: Language
+    question: str
+    answer: str
+    steps: tuple[str, ...]
+    follow_up: str | None
+    similarity: float  # semantic cosine 0..1 (0 when only the word/trigram index matched)
+
+
+class KnowledgeBase:
+    """Reads and (on pack install) rewrites the knowledge tables; ``embed`` enables semantic search."""
+
+    def __init__(self, db: Database, embed: Embed | None = None) -> None:
+        self.db = db
+        self.embed = embed
+        self._vectors: tuple[list[int], np.ndarray] | None = None
+
+    def installed_version(self, pack_id: str) -> tuple[str, str] | None:
+        """(version, content sha256) of the installed pack, or None."""
+        row = self.db.execute("SELECT version, content_sha256 FROM packs WHERE pack_id = ?", [pack_id]).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def install_pack(self, pack: Pack) -> None:
+        """Replace everything a previous version of this pack put in the store, in one transaction."""
+        rows = _pack_rows(pack)
+        vectors = self._embed_rows(rows) if self.embed else [None] * len(rows)
+        with transaction(self.db):
+            self.db.execute("DELETE FROM faq WHERE pack_id = ?", [pack.manifest.id])
+            self.db.execute("DELETE FROM packs WHERE pack_id = ?", [pack.manifest.id])
+            insert_row(self.db, "packs", {"pack_id": pack.manifest.id, "version": pack.manifest.version,
+                                          "content_sha256": pack.content_sha256, "installed_at": utc_now()})
+            for row, vector in zip(rows, vectors, strict=True):
+                insert_row(self.db, "faq", {**row, "vector": vector})
+            self.db.execute("INSERT INTO faq_fts(faq_fts) VALUES ('rebuild')")
+            self.db.execute("INSERT INTO faq_trigram(faq_trigram) VALUES ('rebuild')")
+        self._vectors = None
+
+    def _embed_rows(self, rows: list[dict[str, object]]) -> list[bytes | None]:
+        """One float16 matrix per English row (question + alternatives); Chinese rows get none."""
+        assert self.embed is not None
+        out: list[bytes | None] = []
+        for row in rows:
+            if row["lang"] != "en":
+                out.append(None)
+                continue
+            phrasings = [str(row["question"]), *json.loads(str(row["alternatives"]))]
+            out.append(np.asarray(self.embed(phrasings), dtype=np.float16).tobytes())
+        return out
+
+    def get(self, entry_id: str, lang: Language) -> FaqHit | None:
+        row = self.db.execute(f"SELECT {_COLUMNS} FROM faq WHERE entry_id = ? AND lang = ?", [entry_id, lang]).fetchone()
+        return _hit(row, 1.0) if row else None
+
+    def search(self, query: str, lang: Language, limit: int = 5, query_vector: np.ndarray | None = None) -> list[FaqHit]:
+        """Best entries for ``query`` in ``lang``, best first."""
+        query = query.strip()
+        if not query:
+            return []
+        if lang == "zh":
+            ranked = self._search_chinese(query, limit * 3)
+            similarities: dict[int, float] = {}
+        else:
+            lexical = self._search_words(query, limit * 3)
+            similarities = self._semantic(query, query_vector)
+            semantic = sorted(similarities, key=lambda r: -similarities[r])[: limit * 3]
+            ranked = _fuse(lexical, semantic)
+        rows = []
+        for rowid in ranked[:limit]:
+            row = self.db.execute(f"SELECT {_COLUMNS} FROM faq WHERE rowid = ?", [rowid]).fetchone()
+            rows.append(_hit(row, similarities.get(rowid, 0.0)))
+        return rows
+
+    def _search_words(self, query: str, limit: int) -> list[int]:
+        words = [w for w in _WORD.findall(query.lower()) if len(w) > 1]
+        if not words:
+            return []
+        match = " OR ".join(f'"{w}"' for w in words)
+        sql = ("SELECT faq.rowid FROM faq_fts JOIN faq ON faq.rowid = faq_fts.rowid"
+               " WHERE faq_fts MATCH ? AND faq.lang = 'en' ORDER BY bm25(faq_fts, 4.0, 2.0, 1.0) LIMIT ?")
+        return [r[0] for r in self.db.execute(sql, [match, limit]).fetchall()]
+
+    def _search_chinese(self, query: str, limit: int) -> list[int]:
+        chars = "".join(c for c in query if not c.isspace() and c not in "，。？！、,.?!")
+        if len(chars) < 3:
+            like = f"%{chars}%"
+            sql = ("SELECT rowid FROM faq WHERE lang = 'zh' AND (question LIKE ? OR alternatives LIKE ? OR answer LIKE ?)"
+                   " ORDER BY (question LIKE ?) DESC, kind DESC LIMIT ?")
+            return [r[0] for r in self.db.execute(sql, [like, like, like, like, limit]).fetchall()]
+        grams = {chars[i : i + 3] for i in range(len(chars) - 2)}
+        match = " OR ".join('"' + g.replace('"', '""') + '"' for g in sorted(grams))
+        sql = ("SELECT faq.rowid FROM faq_trigram JOIN faq ON faq.rowid = faq_trigram.rowid"
+               " WHERE faq_trigram MATCH ? AND faq.lang = 'zh' ORDER BY bm25(faq_trigram, 4.0, 2.0, 1.0) LIMIT ?")
+        return [r[0] for r in self.db.execute(sql, [match, limit]).fetchall()]
+
+    def _semantic(self, query: str, query_vector: np.ndarray | None) -> dict[int, float]:
+        if self.embed is None and query_vector is None:
+            return {}
+        rowids, matrix = self._vector_index()
+        if not rowids:
+            return {}
+        vector = query_vector if query_vector is not None else self.embed([query])[0]  # type: ignore[misc]
+        sims = matrix @ np.asarray(vector, dtype=np.float32)
+        best: dict[int, float] = {}
+        for rowid, sim in zip(rowids, sims, strict=True):
+            best[rowid] = max(best.get(rowid, -1.0), float(sim))
+        return best
+
+    def _vector_index(self) -> tuple[list[int], np.ndarray]:
+        """All phrasing vectors as one matrix (cached until the next install), with their row ids."""
+        if self._vectors is None:
+            rowids: list[int] = []
+            blocks = []
+            for rowid, blob in self.db.execute("SELECT rowid, vector FROM faq WHERE vector IS NOT NULL"):
+                block = np.frombuffer(blob, dtype=np.float16).reshape(-1, 384).astype(np.float32)
+                rowids.extend([rowid] * len(block))
+                blocks.append(block)
+            self._vectors = (rowids, np.concatenate(blocks) if blocks else np.zeros((0, 384), np.float32))
+        return self._vectors
+
+
+_COLUMNS = "entry_id, kind, topic, lang, question, answer, steps, follow_up"
+
+
+def _hit(row: Sequence[object], similarity: float) -> FaqHit:
+    entry_id, kind, topic, lang, question, answer, steps, follow_up = row
+    return FaqHit(str(entry_id), str(kind), str(topic), lang, str(question), str(answer),  # type: ignore[arg-type]
+                  tuple(json.loads(str(steps))), None if follow_up is None else str(follow_up), similarity)
+
+
+def _fuse(*rankings: list[int]) -> list[int]:
+    """Reciprocal-rank fusion of several rankings of row ids."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, rowid in enumerate(ranking):
+            scores[rowid] = scores.get(rowid, 0.0) + 1.0 / (RRF_K + rank)
+    return sorted(scores, key=lambda r: -scores[r])
+
+
+def _pack_rows(pack: Pack) -> list[dict[str, object]]:
+    """One row per entry and language; intents are searchable by their title and example questions."""
+    rows: list[dict[str, object]] = []
+    for lang in ("en", "zh"):
+        for intent in pack.intents:
+            rows.append({
+                "entry_id": intent.id, "lang": lang, "pack_id": pack.manifest.id, "kind": "intent", "topic": intent.topic,
+                "question": intent.title.get(lang),
+                "alternatives": json.dumps(intent.examples if lang == "en" else intent.examples_zh, ensure_ascii=False),
+                "answer": intent.answer.get(lang), "steps": json.dumps(intent.steps.get(lang), ensure_ascii=False),
+                "follow_up": intent.follow_up.get(lang) if intent.follow_up else None,
+            })
+        for entry in pack.faq:
+            rows.append({
+                "entry_id": entry.id, "lang": lang, "pack_id": pack.manifest.id, "kind": "faq", "topic": entry.topic,
+                "question": entry.question.get(lang),
+                "alternatives": json.dumps(entry.alternatives.get(lang), ensure_ascii=False),
+                "answer": entry.answer.get(lang), "steps": json.dumps(entry.steps.get(lang), ensure_ascii=False),
+                "follow_up": None,
+            })
+    return rows

@@ -1,0 +1,86 @@
+"""Remove personal data from customer text before it is stored or written to a log.
+
+The kiosk keeps transcripts for tickets and hand-offs, and logs for the fleet; neither may hold a full card
+number, a phone number, an e-mail address, an identity document number or bank account details. What the
+dialogue genuinely needs (the last four digits of a card, amounts, dates, times, ticket references) is kept.
+
+Redaction runs as an ordered list of substitutions, most specific first: an 18-digit Chinese resident ID is
+replaced before the generic card-number rule could mistake it for a card. Every placeholder is free of the
+patterns that produced it, so `redact` is idempotent: redacting an already-redacted text changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from firmware_app.nlu.entities import EMAIL_RE, iter_phone_numbers
+
+__all__ = ["mask_card_last4", "redact"]
+
+_FLAGS = re.ASCII | re.IGNORECASE
+_CARD_MIN_DIGITS, _CARD_MAX_DIGITS = 13, 19
+
+# Each rule's replacement keeps the cue words (group 1 when present) and replaces only the number.
+_ID_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Chinese resident ID: 6-digit region, a 19xx/20xx birth date, 3-digit sequence, check digit or X.
+    (
+        re.compile(
+            r"(?<![0-9a-z])\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dx](?![0-9a-z])", _FLAGS
+        ),
+        "[ID]",
+    ),
+    # UK National Insurance number, e.g. QQ 12 34 56 C (prefix letters are not validated: QQ is the
+    # specimen prefix and still must not be stored).
+    (re.compile(r"\b[a-z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[a-d]\b", _FLAGS), "[ID]"),
+    # US Social Security number.
+    (re.compile(r"\b\d{3}-\d{2}-\d{4}\b", _FLAGS), "[ID]"),
+    # Passport numbers look like any other code, so only when the customer says it is one.
+    (
+        re.compile(r"\b(passport(?:\s+(?:number|no\.?|num))?(?:\s+is)?\s*[:#]?\s*)(?=[a-z]*\d)[a-z0-9]{6,9}\b", _FLAGS),
+        r"\1[ID]",
+    ),
+    (re.compile(r"\b(sort\s*code(?:\s+is)?\s*[:#]?\s*)\d{2}[-\s]?\d{2}[-\s]?\d{2}\b", _FLAGS), r"\1[ACCOUNT]"),
+    (
+        re.compile(r"\b((?:account|acct|a/c)(?:\s+(?:number|no\.?|num))?(?:\s+is)?\s*[:#]?\s*)\d{8}\b", _FLAGS),
+        r"\1[ACCOUNT]",
+    ),
+)
+# A run of digits with single spaces or dashes between them; a leading "+" marks a phone number instead.
+_DIGIT_RUN = re.compile(r"(?<![\d+])\d(?:[ -]?\d)*")
+
+
+def _redact_card_number(match: re.Match[str]) -> str:
+    """Replace a 13-19 digit run with its last four; a longer run is some other identifier; shorter ones stay."""
+    digits = re.sub(r"\D", "", match.group())
+    if len(digits) > _CARD_MAX_DIGITS:
+        return "[ID]"
+    if len(digits) >= _CARD_MIN_DIGITS:
+        return f"[CARD ****{digits[-4:]}]"
+    return match.group()
+
+
+def _redact_phone_numbers(text: str, region: str) -> str:
+    """Replace each valid phone number (libphonenumber's reading for `region`) with [PHONE]."""
+    pieces: list[str] = []
+    position = 0
+    for start, end, _e164 in iter_phone_numbers(text, region):
+        pieces += [text[position:start], "[PHONE]"]
+        position = end
+    return "".join(pieces) + text[position:]
+
+
+def redact(text: str, *, region: str = "GB") -> str:
+    """Return `text` with personal data replaced by placeholders; `region` reads national phone numbers."""
+    text = EMAIL_RE.sub("[EMAIL]", text)
+    for pattern, replacement in _ID_RULES:
+        text = pattern.sub(replacement, text)
+    text = _DIGIT_RUN.sub(_redact_card_number, text)
+    return _redact_phone_numbers(text, region)
+
+
+def mask_card_last4(last4: str) -> str:
+    """Show a card ending on screen as "•••• 1234", so a customer can recognise the card without it being read out."""
+    digits = "".join(last4.split())
+    if not re.fullmatch(r"\d{4}", digits, re.ASCII):
+        raise ValueError(f"expected the last four digits of a card, got {last4!r}")
+    return f"•••• {digits}"

@@ -1,0 +1,158 @@
+"""The kiosk's one SQLite database, used through sqlite-utils, with numbered schema migrations.
+
+WAL journal and ``synchronous=FULL``: a ticket that was reported as saved survives a power cut. Migrations
+are plain functions numbered by their position in ``MIGRATIONS``; each runs in its own transaction and is
+recorded in ``schema_migrations``, so opening an old database brings it up to date and a failed migration
+leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlite_utils import Database
+
+
+def utc_now() -> str:
+    """Timestamps are stored as ISO-8601 UTC strings."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@contextmanager
+def transaction(db: Database) -> Iterator[Database]:
+    """One explicit write transaction (the connection is in autocommit mode otherwise).
+
+    Use raw statements inside it (``db.execute``, ``insert_row``): sqlite-utils' own write helpers commit
+    on their own and would end the transaction early.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def insert_row(db: Database, table: str, row: Mapping[str, object]) -> int:
+    """Insert one row with bound parameters; returns its rowid. ``table`` and keys are our own names."""
+    columns = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    cursor = db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values()))
+    return int(cursor.lastrowid or 0)
+
+
+def _m001_core(db: Database) -> None:
+    db.execute("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute(
+        "CREATE TABLE audit_log (id INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL,"
+        " action TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '{}')"
+    )
+
+
+def _m002_knowledge(db: Database) -> None:
+    db.execute(
+        "CREATE TABLE packs (pack_id TEXT PRIMARY KEY, version TEXT NOT NULL, content_sha256 TEXT NOT NULL,"
+        " installed_at TEXT NOT NULL)"
+    )
+    db.execute(
+        """CREATE TABLE faq (
+            rowid INTEGER PRIMARY KEY,
+            entry_id TEXT NOT NULL,
+            lang TEXT NOT NULL CHECK (lang IN ('en', 'zh')),
+            pack_id TEXT NOT NULL REFERENCES packs(pack_id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('intent', 'faq')),
+            topic TEXT NOT NULL,
+            question TEXT NOT NULL,
+            alternatives TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            steps TEXT NOT NULL DEFAULT '[]',
+            follow_up TEXT,
+            vector BLOB,
+            UNIQUE (entry_id, lang)
+        )"""
+    )
+    # Two full-text indexes over the same rows: word-based (English) and trigram (Chinese has no spaces).
+    db.execute(
+        "CREATE VIRTUAL TABLE faq_fts USING fts5(question, alternatives, answer, content='faq',"
+        " content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2')"
+    )
+    db.execute(
+        "CREATE VIRTUAL TABLE faq_trigram USING fts5(question, alternatives, answer, content='faq',"
+        " content_rowid='rowid', tokenize='trigram')"
+    )
+
+
+def _m003_tickets(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE tickets (
+            id TEXT PRIMARY KEY,
+            reference TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            priority TEXT NOT NULL CHECK (priority IN ('low', 'normal', 'high', 'urgent')),
+            status TEXT NOT NULL CHECK (status IN ('new', 'open', 'pending', 'closed')),
+            device_id TEXT NOT NULL,
+            session_id TEXT,
+            language TEXT NOT NULL,
+            intent TEXT,
+            summary TEXT NOT NULL,
+            entities TEXT NOT NULL DEFAULT '[]',
+            sentiment TEXT,
+            transcript TEXT NOT NULL DEFAULT '[]',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX tickets_created_at ON tickets(created_at)")
+    db.execute(
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            topic TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            ticket_id TEXT REFERENCES tickets(id),
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT
+        )"""
+    )
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_m001_core, _m002_knowledge, _m003_tickets]
+
+
+def schema_version(db: Database) -> int:
+    if "schema_migrations" not in db.table_names():
+        return 0
+    row = db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(db: Database) -> int:
+    """Apply the migrations this database has not seen yet; returns the resulting version."""
+    db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+    current = schema_version(db)
+    for version, migration in enumerate(MIGRATIONS, start=1):
+        if version <= current:
+            continue
+        with transaction(db):
+            migration(db)
+            db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", [version, utc_now()])
+    return len(MIGRATIONS)
+
+
+def open_database(path: Path | str) -> Database:
+    """Open (creating if needed) and migrate the kiosk database. ``":memory:"`` is accepted for tests."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=5000")
+    db = Database(conn)
+    migrate(db)
+    return db

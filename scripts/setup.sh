@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Set up this checkout on a fresh Debian / Raspberry Pi OS machine: system packages, a virtualenv in .venv,
+# and the kiosk installed into it. Safe to run again (it only adds what is missing).
+#
+#   scripts/setup.sh            runtime only (enough for `kiosk demo`)
+#   scripts/setup.sh test       + test tools (pytest, onnxruntime for the parity test, ruff, mypy)
+#   scripts/setup.sh train      + training recipes (torch CPU, transformers, nncf) and benchmarks
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras="${1:-}"
+apt_packages=(python3 python3-venv python3-pip sqlite3)
+
+missing=()
+if command -v dpkg >/dev/null 2>&1; then
+  for package in "${apt_packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}"
+fi
+
+python="${PYTHON:-python3}"
+if ! "$python" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)'; then
+  echo "Python 3.11 is required (found $("$python" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+
+case "$extras" in
+  "") .venv/bin/pip install --quiet -e . ;;
+  test) .venv/bin/pip install --quiet -e ".[test]" ;;
+  train)
+    # The CPU build of torch first, so that nothing pulls the CUDA build in as a dependency.
+    .venv/bin/pip install --quiet "torch==2.13.0"
+    .venv/bin/pip install --quiet -e ".[test,train,bench]" ;;
+  *) echo "unknown extra '$extras' (use: test, train)" >&2; exit 2 ;;
+esac
+echo "kiosk installed in $(pwd)/.venv"

@@ -1,0 +1,56 @@
+"""Shared fixtures: one real kiosk (real int8 model, real SQLite file, the bank pack) per test session.
+
+The clock is fixed at Saturday 21 November 2026 so date handling ("next Tuesday") is reproducible.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from firmware_app.app import Kiosk, build_nlu
+from firmware_app.config import KioskSettings, load_settings
+from firmware_app.events import Event
+from firmware_app.nlu.engine import NluEngine
+from firmware_app.packs import Pack, load_pack
+
+TODAY = datetime.date(2026, 11, 21)
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def fixed_today() -> datetime.date:
+    return TODAY
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> KioskSettings:
+    return load_settings(data_dir=tmp_path_factory.mktemp("kiosk-data"), device_id="kiosk-test-01", log_format="text")
+
+
+@pytest.fixture(scope="session")
+def pack(settings: KioskSettings) -> Pack:
+    return load_pack(settings.pack_dir)
+
+
+@pytest.fixture(scope="session")
+def nlu(settings: KioskSettings, pack: Pack) -> NluEngine:
+    return build_nlu(settings, pack, today=fixed_today)
+
+
+@pytest.fixture(scope="session")
+def kiosk(settings: KioskSettings) -> Iterator[Kiosk]:
+    kiosk = Kiosk(settings, today=fixed_today)
+    yield kiosk
+    kiosk.close()
+
+
+@pytest.fixture()
+def events(kiosk: Kiosk) -> Iterator[list[Event]]:
+    """Every event the kiosk publishes during one test."""
+    seen: list[Event] = []
+    kiosk.bus.subscribe(seen.append)
+    yield seen
+    kiosk.bus.unsubscribe(seen.append)

@@ -1,0 +1,84 @@
+"""The shipped int8 intent model: manifest, integrity, size, and parity across the runtimes that load it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from firmware_app.config import KioskSettings
+from firmware_app.inference.encoder import TextEncoder
+from firmware_app.inference.manifest import ModelIntegrityError, load_manifest, verified_model_path
+from firmware_app.nlu.intent import IntentClassifier
+from firmware_app.packs import Pack
+
+PARITY_TEXTS = [
+    "I lost my card", "How long does a transfer to Spain take?", "why was I charged twice for one coffee",
+    "what's the weather tomorrow", "Can I get a virtual card?", "my top up is still pending", "tell me a joke",
+    "The ATM swallowed my card last night and I need cash", "how do i verify my identity", "a",
+]
+
+
+@pytest.fixture(scope="module")
+def model(settings: KioskSettings) -> tuple[Path, Path]:
+    entry, path = verified_model_path(settings.models_dir, settings.nlu.model_name)
+    return path, settings.models_dir / entry.assets["tokenizer"]
+
+
+def test_manifest_describes_the_model(settings: KioskSettings, pack: Pack) -> None:
+    entry = load_manifest(settings.models_dir)[settings.nlu.model_name]
+    assert entry.labels[-1] == "oos" and entry.labels[:-1] == [i.id for i in pack.intents]
+    assert 0.0 < entry.thresholds["in_scope"] < 1.0
+    assert {"openvino", "onnxruntime"} <= set(entry.runtime)
+    assert entry.metrics["int8_openvino"]["accuracy_closed_set"] > 0.9
+    assert entry.model_extra and entry.model_extra["training_data"]
+
+
+def test_model_is_small_enough(model: tuple[Path, Path]) -> None:
+    assert model[0].stat().st_size <= 30 * 1024 * 1024
+
+
+def _onnxruntime_logits(model_path: Path, encoder: TextEncoder, texts: list[str]) -> np.ndarray:
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    ids, mask = encoder.tokenize(texts)
+    return session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+
+
+@pytest.mark.parametrize("threads", [0, 1, 2])
+def test_openvino_matches_onnxruntime(model: tuple[Path, Path], threads: int) -> None:
+    """Same int8 file, two runtimes; 1 thread included (OpenVINO has produced garbage there on some CPUs)."""
+    encoder = TextEncoder(*model, threads=threads)
+    openvino_logits = encoder.encode(PARITY_TEXTS).logits
+    reference = _onnxruntime_logits(model[0], encoder, PARITY_TEXTS)
+    assert np.array_equal(openvino_logits.argmax(axis=1), reference.argmax(axis=1))
+    assert np.abs(openvino_logits - reference).max() < 0.5
+
+
+def test_batching_does_not_change_results(model: tuple[Path, Path]) -> None:
+    """Padding in a batch must not leak into the result: one-by-one equals batched."""
+    encoder = TextEncoder(*model)
+    batched = encoder.encode(PARITY_TEXTS)
+    single = np.concatenate([encoder.encode([t]).logits for t in PARITY_TEXTS])
+    assert np.abs(batched.logits - single).max() < 0.05
+    assert np.allclose(np.linalg.norm(batched.embeddings, axis=1), 1.0, atol=1e-3)
+
+
+def test_tampered_model_is_refused(settings: KioskSettings, tmp_path: Path) -> None:
+    copy = tmp_path / "models"
+    shutil.copytree(settings.models_dir, copy)
+    entry = load_manifest(copy)[settings.nlu.model_name]
+    with (copy / entry.file).open("r+b") as handle:
+        handle.seek(1000)
+        byte = handle.read(1)
+        handle.seek(1000)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ModelIntegrityError, match="sha256"):
+        IntentClassifier.from_models_dir(copy, settings.nlu.model_name)
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelIntegrityError, match="manifest not found"):
+        IntentClassifier.from_models_dir(tmp_path, "intent-minilm-bank")
