@@ -112,16 +112,18 @@ def tfidf_baseline(data_dir: Path) -> dict[str, Any]:
     """TF-IDF (word 1-2 grams + char 2-5 grams) + logistic regression, trained on the same train split."""
     import csv
 
+    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline, make_union
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
     with (data_dir / "banking77" / "train.csv").open(encoding="utf-8") as handle:
         train = [(r["text"], r["category"]) for r in csv.DictReader(handle)]
     dev = _dev_rows(data_dir)
     model = make_pipeline(
-        make_union(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-                   TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)),
+        make_union(
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+        ),
         LogisticRegression(C=20, max_iter=2000),
     )
     model.fit([t for t, _ in train], [y for _, y in train])
@@ -136,8 +138,9 @@ def tfidf_baseline(data_dir: Path) -> dict[str, Any]:
 
 
 def _child(args: list[str]) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "bench.bench_intent", *args], cwd=REPO, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.bench_intent", *args], cwd=REPO, check=True, capture_output=True, text=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -149,7 +152,9 @@ def run(data_dir: Path) -> dict[str, Any]:
         "accuracy": accuracy(data_dir),
         "baseline_tfidf_logreg": tfidf_baseline(data_dir),
     }
-    result["accuracy_minus_baseline"] = round(result["accuracy"]["accuracy"] - result["baseline_tfidf_logreg"]["accuracy"], 4)
+    result["accuracy_minus_baseline"] = round(
+        result["accuracy"]["accuracy"] - result["baseline_tfidf_logreg"]["accuracy"], 4
+    )
     return result
 
 

@@ -26,43 +26,75 @@ REPORT = BENCH_DIR / "REPORT.md"
 
 
 def machine() -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "openvino": metadata.version("openvino"), "platform": platform.platform()}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "openvino": metadata.version("openvino"),
+        "platform": platform.platform(),
+    }
 
 
 def _intent_section(r: dict[str, Any]) -> list[str]:
     acc, base = r["accuracy"], r["baseline_tfidf_logreg"]
-    lines = ["## Intent model (int8, OpenVINO)", "",
-             "| threads | p50 ms | p95 ms | load ms (median) | model MB | process peak RSS MB |", "|---|---|---|---|---|---|"]
+    lines = [
+        "## Intent model (int8, OpenVINO)",
+        "",
+        "| threads | p50 ms | p95 ms | load ms (median) | model MB | process peak RSS MB |",
+        "|---|---|---|---|---|---|",
+    ]
     for lat in r["latency"]:
         pinned = " (pinned to 1 core)" if lat["pinned_to_one_core"] else ""
-        lines.append(f"| {lat['threads']}{pinned} | {lat['latency_ms_p50']} | {lat['latency_ms_p95']} | "
-                     f"{lat['load_ms_median']} | {lat['model_mb']} | {lat['peak_rss_mb']} |")
-    lines += ["", f"Latency is per utterance, tokenization included, over {r['latency'][0]['utterances']} BANKING77 dev "
-              "utterances, one at a time.", "",
-              f"Whole kiosk process (database, pack, model, dialogue; 200 questions answered): peak RSS "
-              f"**{r['kiosk_peak_rss_mb']} MB**.", "",
-              f"Accuracy on {acc['dev']}, at the shipped threshold {acc['threshold']:.4f}:", "",
-              "| metric | value |", "|---|---|",
-              f"| BANKING77 dev accuracy (rejections count as errors) | **{acc['accuracy']:.4f}** |",
-              f"| in-scope queries answered | {acc['in_scope_answered']:.4f} |",
-              f"| CLINC150 oos_val rejected | {acc['oos_rejected']:.4f} |",
-              f"| out-of-scope AUROC (in_scope_score) | {acc['auroc']:.4f} |",
-              f"| TF-IDF + logistic regression baseline, same dev set | {base['accuracy']:.4f} (p50 {base['latency_ms_p50']} ms) |",
-              f"| int8 model minus baseline | {r['accuracy_minus_baseline']:+.4f} |", ""]
+        lines.append(
+            f"| {lat['threads']}{pinned} | {lat['latency_ms_p50']} | {lat['latency_ms_p95']} | "
+            f"{lat['load_ms_median']} | {lat['model_mb']} | {lat['peak_rss_mb']} |"
+        )
+    lines += [
+        "",
+        f"Latency is per utterance, tokenization included, over {r['latency'][0]['utterances']} BANKING77 dev "
+        "utterances, one at a time.",
+        "",
+        f"Whole kiosk process (database, pack, model, dialogue; 200 questions answered): peak RSS "
+        f"**{r['kiosk_peak_rss_mb']} MB**.",
+        "",
+        f"Accuracy on {acc['dev']}, at the shipped threshold {acc['threshold']:.4f}:",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| BANKING77 dev accuracy (rejections count as errors) | **{acc['accuracy']:.4f}** |",
+        f"| in-scope queries answered | {acc['in_scope_answered']:.4f} |",
+        f"| CLINC150 oos_val rejected | {acc['oos_rejected']:.4f} |",
+        f"| out-of-scope AUROC (in_scope_score) | {acc['auroc']:.4f} |",
+        f"| TF-IDF + logistic regression baseline, same dev set | {base['accuracy']:.4f}"
+        f" (p50 {base['latency_ms_p50']} ms) |",
+        f"| int8 model minus baseline | {r['accuracy_minus_baseline']:+.4f} |",
+        "",
+    ]
     return lines
 
 
 def _sentiment_section(r: dict[str, Any]) -> list[str]:
-    lines = ["## Sentiment and frustration", "", "| data | system | n | accuracy | frustrated P | frustrated R | frustrated F1 |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Sentiment and frustration",
+        "",
+        "| data | system | n | accuracy | frustrated P | frustrated R | frustrated F1 |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for file, systems in r.items():
         for system, s in systems.items():
             f = s["frustrated"]
-            lines.append(f"| {Path(file).name} | {system} | {s['n']} | {s['accuracy']:.3f} | {f['precision']:.3f} | "
-                         f"{f['recall']:.3f} | {f['f1']:.3f} |")
+            lines.append(
+                f"| {Path(file).name} | {system} | {s['n']} | {s['accuracy']:.3f} | {f['precision']:.3f} | "
+                f"{f['recall']:.3f} | {f['f1']:.3f} |"
+            )
     return [*lines, "", "The labelled examples were written by us (tests/fixtures); see the caveat in the README.", ""]
 
 
@@ -74,8 +106,13 @@ BENCHMARKS: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str
 
 def write_report(results: dict[str, dict[str, Any]], command: str) -> None:
     info = machine()
-    lines = ["# Benchmark report", "", f"Produced by `{command}` on {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC.",
-             f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, OpenVINO {info['openvino']}.", ""]
+    lines = [
+        "# Benchmark report",
+        "",
+        f"Produced by `{command}` on {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC.",
+        f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, OpenVINO {info['openvino']}.",
+        "",
+    ]
     for name, (_, section) in BENCHMARKS.items():
         if name in results:
             lines += section(results[name])
@@ -96,7 +133,9 @@ def main() -> None:
         if name not in results and (RESULTS_DIR / f"{name}.json").exists():
             results[name] = json.loads((RESULTS_DIR / f"{name}.json").read_text())
             results[name].pop("machine", None)
-    write_report(results, "python -m bench.run " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()))
+    write_report(
+        results, "python -m bench.run " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items())
+    )
 
 
 if __name__ == "__main__":

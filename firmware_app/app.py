@@ -14,7 +14,16 @@ from collections.abc import Callable
 from firmware_app.config import KioskSettings
 from firmware_app.dialogue.manager import DialogueManager
 from firmware_app.dialogue.session import Session
-from firmware_app.events import Event, Language, Reply, SessionEnded, SessionStarted, TicketCreated, TicketRequested, UserSaid
+from firmware_app.events import (
+    Event,
+    Language,
+    Reply,
+    SessionEnded,
+    SessionStarted,
+    TicketCreated,
+    TicketRequested,
+    UserSaid,
+)
 from firmware_app.knowledge.base import KnowledgeBase
 from firmware_app.nlu.acts import ActMatcher
 from firmware_app.nlu.engine import NluEngine, Understanding
@@ -47,10 +56,16 @@ class EventBus:
                 log.exception("event subscriber failed", extra={"event_type": event.type})
 
 
-def build_nlu(settings: KioskSettings, pack: Pack, today: Callable[[], datetime.date] = datetime.date.today) -> NluEngine:
+def build_nlu(
+    settings: KioskSettings, pack: Pack, today: Callable[[], datetime.date] = datetime.date.today
+) -> NluEngine:
     """The text-understanding stack alone (``kiosk nlu`` needs no database)."""
-    classifier = IntentClassifier.from_models_dir(settings.models_dir, settings.nlu.model_name,
-                                                  threads=settings.nlu.inference_threads, threshold=settings.nlu.oos_threshold)
+    classifier = IntentClassifier.from_models_dir(
+        settings.models_dir,
+        settings.nlu.model_name,
+        threads=settings.nlu.inference_threads,
+        threshold=settings.nlu.oos_threshold,
+    )
     return NluEngine(classifier, ActMatcher(pack.acts), region=settings.region, currency=settings.currency, today=today)
 
 
@@ -65,8 +80,15 @@ class Kiosk:
         self.knowledge = KnowledgeBase(self.db, embed=lambda texts: encoder.encode(texts).embeddings)
         self._install_pack_if_changed()
         self.tickets = TicketStore(self.db, settings.device_id, settings.region)
-        self.dialogue = DialogueManager(self.pack, self._understand, self.knowledge, self._file_ticket, settings.dialogue,
-                                        faq_answer_similarity=settings.nlu.faq_answer_similarity, today=today)
+        self.dialogue = DialogueManager(
+            self.pack,
+            self._understand,
+            self.knowledge,
+            self._file_ticket,
+            settings.dialogue,
+            faq_answer_similarity=settings.nlu.faq_answer_similarity,
+            today=today,
+        )
 
     def _install_pack_if_changed(self) -> None:
         installed = self.knowledge.installed_version(self.pack.manifest.id)
@@ -103,7 +125,9 @@ class Kiosk:
 
     def choose(self, session: Session, entry_id: str) -> Reply:
         """A tapped topic tile or suggestion: the same answer (or flow) as asking for it."""
-        self.bus.publish(UserSaid(session_id=session.id, text=f"[{entry_id}]", language=session.language, source="touch"))
+        self.bus.publish(
+            UserSaid(session_id=session.id, text=f"[{entry_id}]", language=session.language, source="touch")
+        )
         result = self.dialogue.choose(session, entry_id)
         for event in [*result.events, result.reply]:
             self.bus.publish(event)

@@ -5,7 +5,6 @@ Machine-readable output (JSON lines) goes to stdout; logs go to stderr.
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
@@ -121,18 +120,28 @@ def nlu_predict(ctx: click.Context) -> None:
         started = time.perf_counter()
         result = engine.understand(line.rstrip("\n")).result
         record = {
-            "text": result.text, "intent": result.intent, "confidence": result.confidence,
-            "in_scope_score": result.in_scope_score, "language": result.language,
+            "text": result.text,
+            "intent": result.intent,
+            "confidence": result.confidence,
+            "in_scope_score": result.in_scope_score,
+            "language": result.language,
             "entities": [{"kind": e.kind, "text": e.text, "value": e.value} for e in result.entities],
-            "sentiment": result.sentiment, "frustrated": result.frustrated, "dialogue_act": result.dialogue_act,
+            "sentiment": result.sentiment,
+            "frustrated": result.frustrated,
+            "dialogue_act": result.dialogue_act,
             "ms": round((time.perf_counter() - started) * 1000, 2),
         }
         click.echo(json.dumps(record, ensure_ascii=False))
 
 
 @nlu.command("eval")
-@click.option("--csv", "csv_path", type=click.Path(exists=True, path_type=Path), required=True,
-              help="CSV with a text column and a label column (label/category/intent); 'oos' marks out-of-scope rows.")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="CSV with a text column and a label column (label/category/intent); 'oos' marks out-of-scope rows.",
+)
 @click.pass_context
 def nlu_eval(ctx: click.Context, csv_path: Path) -> None:
     """Accuracy and out-of-scope numbers on a labelled CSV."""
@@ -161,8 +170,18 @@ def faq_search(ctx: click.Context, query: str, lang: str | None, limit: int) -> 
     kiosk = Kiosk(_settings(ctx))
     language = lang or detect_language(query)
     for hit in kiosk.knowledge.search(query, language, limit=limit):  # type: ignore[arg-type]
-        click.echo(json.dumps({"id": hit.entry_id, "kind": hit.kind, "question": hit.question,
-                               "similarity": round(hit.similarity, 3), "answer": hit.answer}, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {
+                    "id": hit.entry_id,
+                    "kind": hit.kind,
+                    "question": hit.question,
+                    "similarity": round(hit.similarity, 3),
+                    "answer": hit.answer,
+                },
+                ensure_ascii=False,
+            )
+        )
     kiosk.close()
 
 

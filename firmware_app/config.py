@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +27,8 @@ def _default_data_dir() -> Path:
 class NluConfig(BaseModel):
     """Intent model and text understanding."""
 
+    model_config = ConfigDict(extra="forbid")
+
     model_name: str = "intent-minilm-bank"
     # None: use the threshold calibrated in the model manifest.
     oos_threshold: float | None = None
@@ -37,6 +39,8 @@ class NluConfig(BaseModel):
 
 class DialogueConfig(BaseModel):
     """Hand-off policy and session lifetime."""
+
+    model_config = ConfigDict(extra="forbid")
 
     oos_turns_before_handoff: int = Field(default=2, ge=1)
     troubled_turns_before_handoff: int = Field(default=3, ge=1)

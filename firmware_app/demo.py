@@ -13,25 +13,62 @@ from firmware_app.cli import format_reply
 from firmware_app.events import Language
 
 DEMO_SCRIPTS: list[tuple[str, Language, list[str]]] = [
-    ("A question, a follow-up in context, goodbye", "en",
-     ["Hi", "I ordered a new card two weeks ago and it still hasn't come", "and how long does that take?",
-      "thanks, bye"]),
-    ("A stolen card: confirm the last four digits, block, ticket", "en",
-     ["I think my card was stolen", "it ends in 4821", "yes"]),
-    ("Booking an appointment, with a correction", "en",
-     ["I'd like to book an appointment", "next Tuesday at 3pm", "about my mortgage", "no, I meant Wednesday", "yes"]),
-    ("A complaint", "en",
-     ["I want to make a complaint", "The cash machine outside kept my card and nobody answered the phone",
-      "you can reach me on 07911 123456", "yes"]),
+    (
+        "A question, a follow-up in context, goodbye",
+        "en",
+        [
+            "Hi",
+            "I ordered a new card two weeks ago and it still hasn't come",
+            "and how long does that take?",
+            "thanks, bye",
+        ],
+    ),
+    (
+        "A stolen card: confirm the last four digits, block, ticket",
+        "en",
+        ["I think my card was stolen", "it ends in 4821", "yes"],
+    ),
+    (
+        "Booking an appointment, with a correction",
+        "en",
+        ["I'd like to book an appointment", "next Tuesday at 3pm", "about my mortgage", "no, I meant Wednesday", "yes"],
+    ),
+    (
+        "A complaint",
+        "en",
+        [
+            "I want to make a complaint",
+            "The cash machine outside kept my card and nobody answered the phone",
+            "you can reach me on 07911 123456",
+            "yes",
+        ],
+    ),
     ("Touch: tapping topic tiles", "en", ["@exchange_rate", "@opening_hours"]),
-    ("General FAQ and out-of-scope questions, then a colleague", "en",
-     ["Do you have a hearing loop?", "what's the weather going to be like tomorrow?", "can you recommend a pizza place?"]),
-    ("An unhappy customer is handed to a colleague", "en",
-     ["My transfer failed again, this is ridiculous", "I've been waiting for weeks, this is useless",
-      "I'm fed up with this bank"]),
+    (
+        "General FAQ and out-of-scope questions, then a colleague",
+        "en",
+        [
+            "Do you have a hearing loop?",
+            "what's the weather going to be like tomorrow?",
+            "can you recommend a pizza place?",
+        ],
+    ),
+    (
+        "An unhappy customer is handed to a colleague",
+        "en",
+        [
+            "My transfer failed again, this is ridiculous",
+            "I've been waiting for weeks, this is useless",
+            "I'm fed up with this bank",
+        ],
+    ),
     ("The customer asks for a person", "en", ["Can I speak to a real person please?"]),
     ("Simplified Chinese", "zh", ["我的卡丢了", "尾号是 4821", "是", "我想预约", "下周二下午3点", "房贷", "是"]),
-    ("Bad input is answered, not crashed on", "en", ["", "\x00\x01\xff binary junk \x7f", "hello " * 2000, "我想问 about the exchange rate"]),
+    (
+        "Bad input is answered, not crashed on",
+        "en",
+        ["", "\x00\x01\xff binary junk \x7f", "hello " * 2000, "我想问 about the exchange rate"],
+    ),
 ]
 
 

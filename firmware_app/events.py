@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 Language = Literal["en", "zh"]
+LANGUAGES: tuple[Language, ...] = ("en", "zh")
 InputSource = Literal["text", "touch", "voice"]
 
 _REGISTRY: dict[str, type[Event]] = {}
@@ -43,9 +44,8 @@ def event_from_dict(data: dict[str, Any]) -> Event:
 
 
 def _build(cls: type, data: dict[str, Any]) -> Any:
-    hints = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
-    for name, f in hints.items():
+    for name in (f.name for f in dataclasses.fields(cls)):
         if name not in data:
             continue
         value = data[name]

@@ -28,10 +28,24 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS:
-                payload[key] = redact(value) if isinstance(value, str) else value
+                payload[key] = _redact_value(value)
         if record.exc_info:
             payload["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(payload, ensure_ascii=False, default=str)
+
+
+def _redact_value(value: Any) -> Any:
+    """Redact any ``extra`` value: strings directly, anything else through its JSON text."""
+    if isinstance(value, str):
+        return redact(value)
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    redacted = redact(text)
+    if redacted == text:
+        return value
+    try:
+        return json.loads(redacted)
+    except json.JSONDecodeError:
+        return redacted
 
 
 class RedactingTextFormatter(logging.Formatter):

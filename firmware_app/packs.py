@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -174,7 +174,8 @@ class Pack(BaseModel):
             unknown = set(flow.trigger_intents) - known
             if unknown:
                 raise ValueError(f"flow {flow.id} triggers on unknown intents {sorted(unknown)}")
-        for entry in [*self.intents, *self.faq]:
+        entries: list[Intent | FaqEntry] = [*self.intents, *self.faq]
+        for entry in entries:
             if entry.topic not in self.manifest.topics:
                 raise ValueError(f"{entry.id} has unknown topic {entry.topic!r}")
         return self
@@ -202,7 +203,7 @@ def load_pack(path: Path) -> Pack:
     """Read and validate the pack in ``path``; raises ``PackError`` with the reason."""
     if not path.is_dir():
         raise PackError(f"pack folder not found: {path}")
-    raw = {name: _read_yaml(path / name) for name in PACK_FILES}
+    raw: dict[str, Any] = {name: _read_yaml(path / name) for name in PACK_FILES}
     try:
         return Pack(
             path=path,

@@ -12,12 +12,28 @@ patterns that produced it, so `redact` is idempotent: redacting an already-redac
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
-from firmware_app.nlu.entities import EMAIL_RE, iter_phone_numbers
+import phonenumbers
 
-__all__ = ["mask_card_last4", "redact"]
+__all__ = ["EMAIL_RE", "iter_phone_numbers", "mask_card_last4", "redact"]
 
 _FLAGS = re.ASCII | re.IGNORECASE
+
+EMAIL_RE = re.compile(r"(?<![\w.%+-])[\w.%+-]+@(?:[a-z0-9-]+\.)+[a-z]{2,}\b", _FLAGS)
+
+
+def iter_phone_numbers(text: str, region: str) -> Iterator[tuple[int, int, str]]:
+    """Yield (start, end, E.164) for every valid phone number libphonenumber finds in `text`.
+
+    Leniency VALID (the library default) rejects digit runs that merely could be numbers, such as
+    amounts, dates and account numbers, which the looser POSSIBLE leniency would happily accept.
+    """
+    for match in phonenumbers.PhoneNumberMatcher(text, region):
+        e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+        yield match.start, match.end, e164
+
+
 _CARD_MIN_DIGITS, _CARD_MAX_DIGITS = 13, 19
 
 # Each rule's replacement keeps the cue words (group 1 when present) and replaces only the number.

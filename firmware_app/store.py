@@ -33,7 +33,8 @@ def transaction(db: Database) -> Iterator[Database]:
     try:
         yield db
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.conn.in_transaction:  # SQLite has already rolled back after errors such as a full disk
+            db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
 
@@ -141,7 +142,7 @@ def migrate(db: Database) -> int:
         with transaction(db):
             migration(db)
             db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", [version, utc_now()])
-    return len(MIGRATIONS)
+    return schema_version(db)
 
 
 def open_database(path: Path | str) -> Database:
@@ -154,5 +155,9 @@ def open_database(path: Path | str) -> Database:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
     db = Database(conn)
-    migrate(db)
+    try:
+        migrate(db)
+    except BaseException:
+        conn.close()
+        raise
     return db

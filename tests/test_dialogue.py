@@ -34,12 +34,15 @@ def test_in_scope_question_gets_the_pack_answer(kiosk: Kiosk, pack: Pack) -> Non
     assert intent is not None
     assert (reply.kind, reply.intent) == ("answer", "card_arrival")
     assert reply.text == intent.answer.en
-    assert reply.card is not None and reply.card.title == intent.title.en and len(reply.card.steps) == len(intent.steps.en)
+    assert (
+        reply.card is not None and reply.card.title == intent.title.en and len(reply.card.steps) == len(intent.steps.en)
+    )
 
 
 def test_follow_up_question_is_read_in_context(kiosk: Kiosk, pack: Pack) -> None:
-    _, [first, follow_up] = converse(kiosk, "I ordered a new card two weeks ago and it still hasn't come",
-                                     "and how long does that take?")
+    _, [first, follow_up] = converse(
+        kiosk, "I ordered a new card two weeks ago and it still hasn't come", "and how long does that take?"
+    )
     intent = pack.intent(first.intent or "")
     assert intent is not None and intent.follow_up is not None
     assert follow_up.kind == "answer"
@@ -90,8 +93,14 @@ def test_cancel_at_any_point_files_nothing(kiosk: Kiosk) -> None:
 
 
 def test_appointment_with_a_correction(kiosk: Kiosk) -> None:
-    _, replies = converse(kiosk, "I'd like to book an appointment", "next Tuesday at 3pm", "about my mortgage",
-                          "no, I meant Wednesday", "yes")
+    _, replies = converse(
+        kiosk,
+        "I'd like to book an appointment",
+        "next Tuesday at 3pm",
+        "about my mortgage",
+        "no, I meant Wednesday",
+        "yes",
+    )
     assert "Tuesday 24 November at 15:00" in replies[2].text
     assert "Wednesday 25 November at 15:00" in replies[3].text and replies[3].kind == "confirm"
     done = replies[4]
@@ -117,8 +126,13 @@ def test_deny_at_confirmation_asks_what_to_change(kiosk: Kiosk) -> None:
 
 
 def test_complaint_flow_stores_a_redacted_ticket(kiosk: Kiosk) -> None:
-    _, replies = converse(kiosk, "I want to make a complaint", "The cash machine kept my card and nobody helped",
-                          "call me on 07911 123456", "yes")
+    _, replies = converse(
+        kiosk,
+        "I want to make a complaint",
+        "The cash machine kept my card and nobody helped",
+        "call me on 07911 123456",
+        "yes",
+    )
     assert replies[-1].kind == "done"
     ticket = kiosk.tickets.get(replies[-1].ticket_id or "")
     assert ticket is not None and ticket.type == "complaint" and ticket.priority == "high"
@@ -153,8 +167,12 @@ def test_an_answer_in_between_resets_the_out_of_scope_count(kiosk: Kiosk) -> Non
 
 
 def test_three_unhappy_turns_hand_off_with_high_priority(kiosk: Kiosk) -> None:
-    _, replies = converse(kiosk, "My transfer failed again, this is ridiculous",
-                          "I've been waiting for weeks, this is useless", "I'm fed up with this bank")
+    _, replies = converse(
+        kiosk,
+        "My transfer failed again, this is ridiculous",
+        "I've been waiting for weeks, this is useless",
+        "I'm fed up with this bank",
+    )
     assert [r.kind for r in replies][:2] != ["handoff", "handoff"]
     assert replies[-1].kind == "handoff"
     ticket = kiosk.tickets.get(replies[-1].ticket_id or "")
@@ -195,7 +213,9 @@ def test_tapping_a_tile_gives_the_same_answer_as_asking(kiosk: Kiosk) -> None:
     assert kiosk.choose(session, "lost_card").flow == "lost_card"
 
 
-@pytest.mark.parametrize("text", ["", "   ", "\x00\x01\xff\x7f", "hello " * 2000, "我想问 about the exchange rate", "🙂🙂🙂"])
+@pytest.mark.parametrize(
+    "text", ["", "   ", "\x00\x01\xff\x7f", "hello " * 2000, "我想问 about the exchange rate", "🙂🙂🙂"]
+)
 def test_bad_input_gets_a_sensible_reply(kiosk: Kiosk, text: str) -> None:
     _, [reply] = converse(kiosk, text)
     assert reply.text and reply.kind in {"info", "answer", "out_of_scope", "prompt"}

@@ -16,9 +16,16 @@ from firmware_app.nlu.intent import IntentClassifier
 from firmware_app.packs import Pack
 
 PARITY_TEXTS = [
-    "I lost my card", "How long does a transfer to Spain take?", "why was I charged twice for one coffee",
-    "what's the weather tomorrow", "Can I get a virtual card?", "my top up is still pending", "tell me a joke",
-    "The ATM swallowed my card last night and I need cash", "how do i verify my identity", "a",
+    "I lost my card",
+    "How long does a transfer to Spain take?",
+    "why was I charged twice for one coffee",
+    "what's the weather tomorrow",
+    "Can I get a virtual card?",
+    "my top up is still pending",
+    "tell me a joke",
+    "The ATM swallowed my card last night and I need cash",
+    "how do i verify my identity",
+    "a",
 ]
 
 

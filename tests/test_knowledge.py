@@ -26,9 +26,14 @@ def test_every_intent_and_faq_entry_is_stored_in_both_languages(kiosk: Kiosk) ->
     assert counts[("en", "faq")] == counts[("zh", "faq")] == len(kiosk.pack.faq)
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("opening hours", "opening_hours"), ("hearing loop", "accessibility"), ("change my PIN", "change_pin"),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("opening hours", "opening_hours"),
+        ("hearing loop", "accessibility"),
+        ("change my PIN", "change_pin"),
+    ],
+)
 def test_english_word_search(kiosk: Kiosk, query: str, expected: str) -> None:
     assert top(kiosk, query) == expected
 

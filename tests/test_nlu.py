@@ -11,27 +11,50 @@ from firmware_app.nlu.language import detect_language
 from tests.conftest import FIXTURES
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("I lost my card", "en"), ("我的卡丢了", "zh"), ("我的card丢了", "zh"), ("I lost my 卡", "en"),
-    ("1234", "en"), ("卡", "zh"), ("", "en"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I lost my card", "en"),
+        ("我的卡丢了", "zh"),
+        ("我的card丢了", "zh"),
+        ("I lost my 卡", "en"),
+        ("1234", "en"),
+        ("卡", "zh"),
+        ("", "en"),
+    ],
+)
 def test_language_detection(text: str, expected: str) -> None:
     assert detect_language(text) == expected
 
 
-@pytest.mark.parametrize(("text", "language", "act"), [
-    ("yes please", "en", "affirm"), ("No, I meant Tuesday", "en", "deny"), ("cancel", "en", "cancel"),
-    ("never mind", "en", "cancel"), ("Can I talk to a person?", "en", "human"), ("I want a real human", "en", "human"),
-    ("thanks, bye", "en", "goodbye"), ("thank you", "en", "thanks"), ("hello", "en", "greeting"),
-    ("I'd like to make a complaint", "en", "complaint"), ("can I book an appointment", "en", "book_appointment"),
-    ("是的", "zh", "affirm"), ("取消", "zh", "cancel"), ("转人工", "zh", "human"), ("我要投诉", "zh", "complaint"),
-])
+@pytest.mark.parametrize(
+    ("text", "language", "act"),
+    [
+        ("yes please", "en", "affirm"),
+        ("No, I meant Tuesday", "en", "deny"),
+        ("cancel", "en", "cancel"),
+        ("never mind", "en", "cancel"),
+        ("Can I talk to a person?", "en", "human"),
+        ("I want a real human", "en", "human"),
+        ("thanks, bye", "en", "goodbye"),
+        ("thank you", "en", "thanks"),
+        ("hello", "en", "greeting"),
+        ("I'd like to make a complaint", "en", "complaint"),
+        ("can I book an appointment", "en", "book_appointment"),
+        ("是的", "zh", "affirm"),
+        ("取消", "zh", "cancel"),
+        ("转人工", "zh", "human"),
+        ("我要投诉", "zh", "complaint"),
+    ],
+)
 def test_dialogue_acts(nlu: NluEngine, text: str, language: str, act: str) -> None:
     result = nlu.understand(text, language).result  # type: ignore[arg-type]
     assert result.dialogue_act == act
 
 
-@pytest.mark.parametrize("text", ["someone used my card", "hello, I lost my card", "somebody took money from my account"])
+@pytest.mark.parametrize(
+    "text", ["someone used my card", "hello, I lost my card", "somebody took money from my account"]
+)
 def test_acts_do_not_swallow_real_questions(nlu: NluEngine, text: str) -> None:
     assert nlu.understand(text).result.dialogue_act not in {"human", "greeting"}
 
@@ -63,7 +86,9 @@ def test_hand_written_utterances_are_classified(nlu: NluEngine) -> None:
     assert min(r.in_scope_score for r, _ in in_scope) > max(r.in_scope_score for r in oos) - 0.5
 
 
-@pytest.mark.parametrize("text", ["", "\x00\xff\xfe", "a" * 10_000, "我想问 about the exchange rate", "🙂" * 50, "1234 5678"])
+@pytest.mark.parametrize(
+    "text", ["", "\x00\xff\xfe", "a" * 10_000, "我想问 about the exchange rate", "🙂" * 50, "1234 5678"]
+)
 def test_any_input_gives_a_result(nlu: NluEngine, text: str) -> None:
     result = nlu.understand(text).result
     assert result.intent and 0.0 <= result.in_scope_score <= 1.0 and 0.0 <= result.confidence <= 1.0

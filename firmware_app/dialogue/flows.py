@@ -11,15 +11,29 @@ import datetime
 import re
 from dataclasses import dataclass
 
+from firmware_app.dialogue.session import FlowState, SlotValue
 from firmware_app.events import Language, NluResult
 from firmware_app.packs import Flow, Pack, Slot
-from firmware_app.dialogue.session import FlowState, SlotValue
 
 MAX_BOOKING_DAYS = 90
-_WEEKDAYS = {"en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
-             "zh": ["周一", "周二", "周三", "周四", "周五", "周六", "周日"]}
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"]
+_WEEKDAYS = {
+    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+    "zh": ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
+}
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 @dataclass(frozen=True)
@@ -89,8 +103,9 @@ class FlowRunner:
         state.awaiting = "confirm"
         return FlowStep(render(flow.confirm.get(language), state.slots), "confirm", "confirm")
 
-    def _fill(self, flow: Flow, state: FlowState, nlu: NluResult, today: datetime.date,
-              awaiting: str | None) -> tuple[set[str], Slot | None]:
+    def _fill(
+        self, flow: Flow, state: FlowState, nlu: NluResult, today: datetime.date, awaiting: str | None
+    ) -> tuple[set[str], Slot | None]:
         """Fill every slot this utterance gives a valid value for; ``awaiting`` may also take free text.
 
         Returns the names of the slots that changed, and the first slot whose given value was refused.
@@ -148,6 +163,8 @@ def _choice(slot: Slot, text: str) -> str | None:
     lowered = text.lower()
     for key, synonyms in slot.choices.items():
         for word in [*synonyms.en, *synonyms.zh]:
-            if re.search(r"(?<!\w)" + re.escape(word.lower()) + r"(?!\w)", lowered) or (not word.isascii() and word in text):
+            if re.search(r"(?<!\w)" + re.escape(word.lower()) + r"(?!\w)", lowered) or (
+                not word.isascii() and word in text
+            ):
                 return key
     return None

@@ -14,9 +14,9 @@ from __future__ import annotations
 import datetime
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -38,20 +38,32 @@ from firmware_app.packs import Flow, Pack
 
 OOS = "oos"
 # A short question that leans on the previous one: "and how long does that take?", "what about abroad?"
-_FOLLOW_UP = re.compile(r"^\W*(and|also|so|what about|how about|then)\b"
-                        r"|^(?=.*\b(that|it|this|they|those|there)\b)(?:\W*(how|what|when|where|why|which|who|can|could|is|are|"
-                        r"does|do|will|would|should)\b|.*\?\s*$)", re.IGNORECASE)
+_FOLLOW_UP = re.compile(
+    r"^\W*(and|also|so|what about|how about|then)\b"
+    r"|^(?=.*\b(that|it|this|they|those|there)\b)(?:\W*(how|what|when|where|why|which|who|can|could|is|are|"
+    r"does|do|will|would|should)\b|.*\?\s*$)",
+    re.IGNORECASE,
+)
 _FOLLOW_UP_MAX_WORDS = 10
 
 
 class Answer(Protocol):
-    entry_id: str
-    kind: str
-    question: str
-    answer: str
-    steps: tuple[str, ...]
-    follow_up: str | None
-    similarity: float
+    """One knowledge entry as the dialogue reads it (``knowledge.base.FaqHit`` fits)."""
+
+    @property
+    def entry_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def question(self) -> str: ...
+    @property
+    def answer(self) -> str: ...
+    @property
+    def steps(self) -> tuple[str, ...]: ...
+    @property
+    def follow_up(self) -> str | None: ...
+    @property
+    def similarity(self) -> float: ...
 
 
 class AnswerSource(Protocol):
@@ -59,7 +71,9 @@ class AnswerSource(Protocol):
 
     def get(self, entry_id: str, lang: Language) -> Answer | None: ...
 
-    def search(self, query: str, lang: Language, limit: int = 5, query_vector: np.ndarray | None = None) -> list[Answer]: ...
+    def search(
+        self, query: str, lang: Language, limit: int = 5, query_vector: np.ndarray | None = None
+    ) -> Sequence[Answer]: ...
 
 
 Understand = Callable[[str, Language], Understanding]
@@ -73,9 +87,17 @@ class TurnResult:
 
 
 class DialogueManager:
-    def __init__(self, pack: Pack, understand: Understand, answers: AnswerSource, file_ticket: FileTicket,
-                 config: DialogueConfig, *, faq_answer_similarity: float = 0.6,
-                 today: Callable[[], datetime.date] = datetime.date.today) -> None:
+    def __init__(
+        self,
+        pack: Pack,
+        understand: Understand,
+        answers: AnswerSource,
+        file_ticket: FileTicket,
+        config: DialogueConfig,
+        *,
+        faq_answer_similarity: float = 0.6,
+        today: Callable[[], datetime.date] = datetime.date.today,
+    ) -> None:
         self.pack = pack
         self.understand = understand
         self.answers = answers
@@ -122,8 +144,13 @@ class DialogueManager:
         session.add_turn("customer", f"[{entry_id}]", entry_id)
         intent = self.pack.intent(entry_id)
         context = intent.examples[0] if intent else ""  # what a follow-up question is read together with
-        understanding = Understanding(NluResult(text=context, intent=entry_id, confidence=1.0, in_scope_score=1.0,
-                                                language=language), None, frozenset(), entry_id, False)
+        understanding = Understanding(
+            NluResult(text=context, intent=entry_id, confidence=1.0, in_scope_score=1.0, language=language),
+            None,
+            frozenset(),
+            entry_id,
+            False,
+        )
         flow = self.pack.flow(entry_id)
         if flow is not None:
             result = self._start_flow(session, flow, understanding)
@@ -180,7 +207,9 @@ class DialogueManager:
         return TurnResult(self._answer_reply(session, hit, intent))
 
     def _answer_reply(self, session: Session, hit: Answer, intent: str | None, text: str | None = None) -> Reply:
-        card = AnswerCard(title=hit.question, body=text or hit.answer, steps=() if text else hit.steps, source_id=hit.entry_id)
+        card = AnswerCard(
+            title=hit.question, body=text or hit.answer, steps=() if text else hit.steps, source_id=hit.entry_id
+        )
         return self._reply(session, text or hit.answer, "answer", card=card, intent=intent)
 
     def _follow_up(self, session: Session, understanding: Understanding) -> TurnResult | None:
@@ -227,7 +256,9 @@ class DialogueManager:
 
     # --- flows -------------------------------------------------------------------------------------------
 
-    def _start_flow(self, session: Session, flow: Flow, understanding: Understanding, answer_id: str | None = None) -> TurnResult:
+    def _start_flow(
+        self, session: Session, flow: Flow, understanding: Understanding, answer_id: str | None = None
+    ) -> TurnResult:
         language = understanding.result.language
         session.consecutive_oos = 0
         state, step = self.flows.start(flow, understanding.result, self.today())
@@ -236,8 +267,15 @@ class DialogueManager:
         hit = self.answers.get(answer_id, language) if answer_id else None
         card = AnswerCard(title=hit.question, body=hit.answer, steps=hit.steps, source_id=hit.entry_id) if hit else None
         kind = "confirm" if step.kind == "confirm" else "prompt"
-        reply = self._reply(session, f"{intro} {step.text}".strip(), kind, card=card, flow=flow.id, intent=answer_id,
-                            input_hint=_input_hint(flow, step.awaiting))
+        reply = self._reply(
+            session,
+            f"{intro} {step.text}".strip(),
+            kind,
+            card=card,
+            flow=flow.id,
+            intent=answer_id,
+            input_hint=_input_hint(flow, step.awaiting),
+        )
         return TurnResult(reply)
 
     def _flow_step(self, session: Session, understanding: Understanding) -> TurnResult:
@@ -248,15 +286,27 @@ class DialogueManager:
         step = self.flows.step(state, understanding.result, understanding.acts, self.today())
         if not step.finished:
             kind = "confirm" if step.kind == "confirm" else "prompt"
-            return TurnResult(self._reply(session, step.text, kind, flow=flow.id, input_hint=_input_hint(flow, step.awaiting)))
+            return TurnResult(
+                self._reply(session, step.text, kind, flow=flow.id, input_hint=_input_hint(flow, step.awaiting))
+            )
         language = understanding.result.language
         summary = render(flow.ticket.summary.get(language), state.slots)
-        created = self.file_ticket(self._ticket_request(session, state.ticket_id, flow.ticket.type, flow.ticket.priority,
-                                                        summary, entities=tuple(state.entities)))
+        created = self.file_ticket(
+            self._ticket_request(
+                session,
+                state.ticket_id,
+                flow.ticket.type,
+                flow.ticket.priority,
+                summary,
+                entities=tuple(state.entities),
+            )
+        )
         session.flow = None
         text = render(flow.done.get(language), state.slots, reference=created.reference)
         card = AnswerCard(title=flow.title.get(language), body=text, reference=created.reference)
-        return TurnResult(self._reply(session, text, "done", card=card, flow=flow.id, ticket_id=created.ticket_id), [created])
+        return TurnResult(
+            self._reply(session, text, "done", card=card, flow=flow.id, ticket_id=created.ticket_id), [created]
+        )
 
     def _cancel_flow(self, session: Session) -> TurnResult:
         assert session.flow is not None
@@ -283,18 +333,34 @@ class DialogueManager:
         handoff = HandoffRequested(session_id=session.id, reason=reason, ticket_id=created.ticket_id)
         return TurnResult(reply, [created, handoff])
 
-    def _ticket_request(self, session: Session, ticket_id: str, ticket_type: str, priority: str, summary: str,
-                        entities: tuple = ()) -> TicketRequested:
-        return TicketRequested(ticket_id=ticket_id, ticket_type=ticket_type, priority=priority,  # type: ignore[arg-type]
-                               summary=summary, language=session.language, session_id=session.id,
-                               intent=session.last_intent, entities=entities, sentiment=session.sentiment,
-                               transcript=tuple(session.transcript))
+    def _ticket_request(
+        self, session: Session, ticket_id: str, ticket_type: str, priority: str, summary: str, entities: tuple = ()
+    ) -> TicketRequested:
+        return TicketRequested(
+            ticket_id=ticket_id,
+            ticket_type=ticket_type,
+            priority=priority,  # type: ignore[arg-type]
+            summary=summary,
+            language=session.language,
+            session_id=session.id,
+            intent=session.last_intent,
+            entities=entities,
+            sentiment=session.sentiment,
+            transcript=tuple(session.transcript),
+        )
 
     # --- helpers -----------------------------------------------------------------------------------------
 
-    def _reply(self, session: Session, text: str, kind: str, **fields: object) -> Reply:
-        return Reply(session_id=session.id, text=text, language=session.language, kind=kind,  # type: ignore[arg-type]
-                     speech=text, disclosure=self.message("disclosure", session.language), **fields)  # type: ignore[arg-type]
+    def _reply(self, session: Session, text: str, kind: str, **fields: Any) -> Reply:
+        return Reply(
+            session_id=session.id,
+            text=text,
+            language=session.language,
+            kind=kind,  # type: ignore[arg-type]
+            speech=text,
+            disclosure=self.message("disclosure", session.language),
+            **fields,
+        )
 
     def _say(self, session: Session, reply: Reply, events: list[Event] | None = None) -> TurnResult:
         session.add_turn("assistant", reply.text, reply.intent)

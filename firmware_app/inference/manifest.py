@@ -63,5 +63,7 @@ def verified_model_path(models_dir: Path, name: str) -> tuple[ModelEntry, Path]:
         raise ModelIntegrityError(f"model file missing: {path}")
     actual = sha256_file(path)
     if actual != entry.sha256:
-        raise ModelIntegrityError(f"model file {path} has sha256 {actual[:12]}..., manifest says {entry.sha256[:12]}...")
+        raise ModelIntegrityError(
+            f"model file {path} has sha256 {actual[:12]}..., manifest says {entry.sha256[:12]}..."
+        )
     return entry, path

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlite_utils import Database
 
-from firmware_app.events import Language
+from firmware_app.events import LANGUAGES, Language
 from firmware_app.packs import Pack
 from firmware_app.store import insert_row, transaction, utc_now
 
@@ -59,8 +59,16 @@ class KnowledgeBase:
         with transaction(self.db):
             self.db.execute("DELETE FROM faq WHERE pack_id = ?", [pack.manifest.id])
             self.db.execute("DELETE FROM packs WHERE pack_id = ?", [pack.manifest.id])
-            insert_row(self.db, "packs", {"pack_id": pack.manifest.id, "version": pack.manifest.version,
-                                          "content_sha256": pack.content_sha256, "installed_at": utc_now()})
+            insert_row(
+                self.db,
+                "packs",
+                {
+                    "pack_id": pack.manifest.id,
+                    "version": pack.manifest.version,
+                    "content_sha256": pack.content_sha256,
+                    "installed_at": utc_now(),
+                },
+            )
             for row, vector in zip(rows, vectors, strict=True):
                 insert_row(self.db, "faq", {**row, "vector": vector})
             self.db.execute("INSERT INTO faq_fts(faq_fts) VALUES ('rebuild')")
@@ -80,10 +88,14 @@ class KnowledgeBase:
         return out
 
     def get(self, entry_id: str, lang: Language) -> FaqHit | None:
-        row = self.db.execute(f"SELECT {_COLUMNS} FROM faq WHERE entry_id = ? AND lang = ?", [entry_id, lang]).fetchone()
+        row = self.db.execute(
+            f"SELECT {_COLUMNS} FROM faq WHERE entry_id = ? AND lang = ?", [entry_id, lang]
+        ).fetchone()
         return _hit(row, 1.0) if row else None
 
-    def search(self, query: str, lang: Language, limit: int = 5, query_vector: np.ndarray | None = None) -> list[FaqHit]:
+    def search(
+        self, query: str, lang: Language, limit: int = 5, query_vector: np.ndarray | None = None
+    ) -> list[FaqHit]:
         """Best entries for ``query`` in ``lang``, best first."""
         query = query.strip()
         if not query:
@@ -107,21 +119,27 @@ class KnowledgeBase:
         if not words:
             return []
         match = " OR ".join(f'"{w}"' for w in words)
-        sql = ("SELECT faq.rowid FROM faq_fts JOIN faq ON faq.rowid = faq_fts.rowid"
-               " WHERE faq_fts MATCH ? AND faq.lang = 'en' ORDER BY bm25(faq_fts, 4.0, 2.0, 1.0) LIMIT ?")
+        sql = (
+            "SELECT faq.rowid FROM faq_fts JOIN faq ON faq.rowid = faq_fts.rowid"
+            " WHERE faq_fts MATCH ? AND faq.lang = 'en' ORDER BY bm25(faq_fts, 4.0, 2.0, 1.0) LIMIT ?"
+        )
         return [r[0] for r in self.db.execute(sql, [match, limit]).fetchall()]
 
     def _search_chinese(self, query: str, limit: int) -> list[int]:
         chars = "".join(c for c in query if not c.isspace() and c not in "，。？！、,.?!")
         if len(chars) < 3:
             like = f"%{chars}%"
-            sql = ("SELECT rowid FROM faq WHERE lang = 'zh' AND (question LIKE ? OR alternatives LIKE ? OR answer LIKE ?)"
-                   " ORDER BY (question LIKE ?) DESC, kind DESC LIMIT ?")
+            sql = (
+                "SELECT rowid FROM faq WHERE lang = 'zh' AND (question LIKE ? OR alternatives LIKE ? OR answer LIKE ?)"
+                " ORDER BY (question LIKE ?) DESC, kind DESC LIMIT ?"
+            )
             return [r[0] for r in self.db.execute(sql, [like, like, like, like, limit]).fetchall()]
         grams = {chars[i : i + 3] for i in range(len(chars) - 2)}
         match = " OR ".join('"' + g.replace('"', '""') + '"' for g in sorted(grams))
-        sql = ("SELECT faq.rowid FROM faq_trigram JOIN faq ON faq.rowid = faq_trigram.rowid"
-               " WHERE faq_trigram MATCH ? AND faq.lang = 'zh' ORDER BY bm25(faq_trigram, 4.0, 2.0, 1.0) LIMIT ?")
+        sql = (
+            "SELECT faq.rowid FROM faq_trigram JOIN faq ON faq.rowid = faq_trigram.rowid"
+            " WHERE faq_trigram MATCH ? AND faq.lang = 'zh' ORDER BY bm25(faq_trigram, 4.0, 2.0, 1.0) LIMIT ?"
+        )
         return [r[0] for r in self.db.execute(sql, [match, limit]).fetchall()]
 
     def _semantic(self, query: str, query_vector: np.ndarray | None) -> dict[int, float]:
@@ -155,8 +173,17 @@ _COLUMNS = "entry_id, kind, topic, lang, question, answer, steps, follow_up"
 
 def _hit(row: Sequence[object], similarity: float) -> FaqHit:
     entry_id, kind, topic, lang, question, answer, steps, follow_up = row
-    return FaqHit(str(entry_id), str(kind), str(topic), lang, str(question), str(answer),  # type: ignore[arg-type]
-                  tuple(json.loads(str(steps))), None if follow_up is None else str(follow_up), similarity)
+    return FaqHit(
+        str(entry_id),
+        str(kind),
+        str(topic),
+        "zh" if lang == "zh" else "en",
+        str(question),
+        str(answer),
+        tuple(json.loads(str(steps))),
+        None if follow_up is None else str(follow_up),
+        similarity,
+    )
 
 
 def _fuse(*rankings: list[int]) -> list[int]:
@@ -171,21 +198,37 @@ def _fuse(*rankings: list[int]) -> list[int]:
 def _pack_rows(pack: Pack) -> list[dict[str, object]]:
     """One row per entry and language; intents are searchable by their title and example questions."""
     rows: list[dict[str, object]] = []
-    for lang in ("en", "zh"):
+    for lang in LANGUAGES:
         for intent in pack.intents:
-            rows.append({
-                "entry_id": intent.id, "lang": lang, "pack_id": pack.manifest.id, "kind": "intent", "topic": intent.topic,
-                "question": intent.title.get(lang),
-                "alternatives": json.dumps(intent.examples if lang == "en" else intent.examples_zh, ensure_ascii=False),
-                "answer": intent.answer.get(lang), "steps": json.dumps(intent.steps.get(lang), ensure_ascii=False),
-                "follow_up": intent.follow_up.get(lang) if intent.follow_up else None,
-            })
+            rows.append(
+                {
+                    "entry_id": intent.id,
+                    "lang": lang,
+                    "pack_id": pack.manifest.id,
+                    "kind": "intent",
+                    "topic": intent.topic,
+                    "question": intent.title.get(lang),
+                    "alternatives": json.dumps(
+                        intent.examples if lang == "en" else intent.examples_zh, ensure_ascii=False
+                    ),
+                    "answer": intent.answer.get(lang),
+                    "steps": json.dumps(intent.steps.get(lang), ensure_ascii=False),
+                    "follow_up": intent.follow_up.get(lang) if intent.follow_up else None,
+                }
+            )
         for entry in pack.faq:
-            rows.append({
-                "entry_id": entry.id, "lang": lang, "pack_id": pack.manifest.id, "kind": "faq", "topic": entry.topic,
-                "question": entry.question.get(lang),
-                "alternatives": json.dumps(entry.alternatives.get(lang), ensure_ascii=False),
-                "answer": entry.answer.get(lang), "steps": json.dumps(entry.steps.get(lang), ensure_ascii=False),
-                "follow_up": None,
-            })
+            rows.append(
+                {
+                    "entry_id": entry.id,
+                    "lang": lang,
+                    "pack_id": pack.manifest.id,
+                    "kind": "faq",
+                    "topic": entry.topic,
+                    "question": entry.question.get(lang),
+                    "alternatives": json.dumps(entry.alternatives.get(lang), ensure_ascii=False),
+                    "answer": entry.answer.get(lang),
+                    "steps": json.dumps(entry.steps.get(lang), ensure_ascii=False),
+                    "follow_up": None,
+                }
+            )
     return rows

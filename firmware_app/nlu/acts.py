@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from firmware_app.events import Language
+from firmware_app.events import LANGUAGES, Language
 from firmware_app.packs import Acts
 
 
@@ -14,9 +14,9 @@ class ActMatcher:
     def __init__(self, acts: Acts) -> None:
         self._patterns: dict[Language, list[tuple[str, re.Pattern[str]]]] = {"en": [], "zh": []}
         for act, texts in acts.patterns.items():
-            for language in ("en", "zh"):
-                for pattern in texts.get(language):  # type: ignore[arg-type]
-                    self._patterns[language].append((act, re.compile(pattern, re.IGNORECASE)))  # type: ignore[index]
+            for language in LANGUAGES:
+                for pattern in texts.get(language):
+                    self._patterns[language].append((act, re.compile(pattern, re.IGNORECASE)))
 
     def match(self, text: str, language: Language) -> frozenset[str]:
         found = {act for act, pattern in self._patterns[language] if pattern.search(text)}

@@ -43,8 +43,15 @@ def clean_text(text: str) -> tuple[str, bool]:
 
 
 class NluEngine:
-    def __init__(self, classifier: IntentClassifier, acts: ActMatcher, *, region: str = "GB", currency: str = "GBP",
-                 today: Callable[[], datetime.date] = datetime.date.today) -> None:
+    def __init__(
+        self,
+        classifier: IntentClassifier,
+        acts: ActMatcher,
+        *,
+        region: str = "GB",
+        currency: str = "GBP",
+        today: Callable[[], datetime.date] = datetime.date.today,
+    ) -> None:
         self.classifier = classifier
         self.acts = acts
         self.region = region
@@ -55,8 +62,13 @@ class NluEngine:
         cleaned, truncated = clean_text(text)
         language = detect_language(cleaned, default_language)
         if not cleaned:
-            return Understanding(NluResult(text="", intent=OOS, confidence=0.0, in_scope_score=0.0, language=language),
-                                 None, frozenset(), None, truncated)
+            return Understanding(
+                NluResult(text="", intent=OOS, confidence=0.0, in_scope_score=0.0, language=language),
+                None,
+                frozenset(),
+                None,
+                truncated,
+            )
         entities = tuple(extract_entities(cleaned, today=self.today(), region=self.region, currency=self.currency))
         sentiment = analyze_sentiment(cleaned)
         acts = self.acts.match(cleaned, language)
@@ -66,7 +78,16 @@ class NluEngine:
             prediction = self.classifier.predict(cleaned)
             intent, confidence, in_scope = prediction.intent, prediction.confidence, prediction.in_scope_score
             embedding, best = prediction.embedding, prediction.best_in_scope
-        result = NluResult(text=cleaned, intent=intent, confidence=round(confidence, 4), in_scope_score=round(in_scope, 4),
-                           entities=entities, sentiment=sentiment.label, sentiment_score=round(sentiment.score, 4),
-                           frustrated=sentiment.frustrated, dialogue_act=act, language=language)
+        result = NluResult(
+            text=cleaned,
+            intent=intent,
+            confidence=round(confidence, 4),
+            in_scope_score=round(in_scope, 4),
+            entities=entities,
+            sentiment=sentiment.label,
+            sentiment_score=round(sentiment.score, 4),
+            frustrated=sentiment.frustrated,
+            dialogue_act=act,
+            language=language,
+        )
         return Understanding(result, embedding, acts, best, truncated)

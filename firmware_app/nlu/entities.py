@@ -23,11 +23,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-import phonenumbers
-
 from firmware_app.events import Entity
+from firmware_app.privacy import EMAIL_RE, iter_phone_numbers
 
-__all__ = ["EMAIL_RE", "Entity", "extract_entities", "iter_phone_numbers"]
+__all__ = ["extract_entities"]
 
 _FLAGS = re.ASCII | re.IGNORECASE
 
@@ -45,7 +44,6 @@ class _Context:
 
 # The leading look-behind makes the engine try a match only at the start of a run of address
 # characters; without it a 10,000-character word with no "@" would be rescanned from every position.
-EMAIL_RE = re.compile(r"(?<![\w.%+-])[\w.%+-]+@(?:[a-z0-9-]+\.)+[a-z]{2,}\b", _FLAGS)
 
 
 def _emails(text: str, _ctx: _Context) -> Iterator[Entity]:
@@ -54,17 +52,6 @@ def _emails(text: str, _ctx: _Context) -> Iterator[Entity]:
 
 
 # --------------------------------------------------------------------------------------------- phone
-
-
-def iter_phone_numbers(text: str, region: str) -> Iterator[tuple[int, int, str]]:
-    """Yield (start, end, E.164) for every valid phone number libphonenumber finds in `text`.
-
-    Leniency VALID (the library default) rejects digit runs that merely could be numbers, such as
-    amounts, dates and account numbers, which the looser POSSIBLE leniency would happily accept.
-    """
-    for match in phonenumbers.PhoneNumberMatcher(text, region):
-        e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-        yield match.start, match.end, e164
 
 
 def _phones(text: str, ctx: _Context) -> Iterator[Entity]:

@@ -39,14 +39,20 @@ def evaluate_rows(engine: NluEngine, rows: list[tuple[str, str]]) -> dict[str, A
     gold = [label for _, label in rows]
     in_scope = [(p, g) for p, g in zip(predictions, gold, strict=True) if g != OOS]
     oos = [p for p, g in zip(predictions, gold, strict=True) if g == OOS]
-    report: dict[str, Any] = {"n": len(rows), "n_in_scope": len(in_scope), "n_oos": len(oos),
-                              "threshold": engine.classifier.threshold}
+    report: dict[str, Any] = {
+        "n": len(rows),
+        "n_in_scope": len(in_scope),
+        "n_oos": len(oos),
+        "threshold": engine.classifier.threshold,
+    }
     if in_scope:
         report["accuracy"] = sum(p.intent == g for p, g in in_scope) / len(in_scope)
         report["in_scope_answered"] = sum(p.intent != OOS for p, _ in in_scope) / len(in_scope)
     if oos:
         report["oos_rejected"] = sum(p.intent == OOS for p in oos) / len(oos)
     if in_scope and oos:
-        report["auroc"] = auroc(np.array([p.in_scope_score for p, _ in in_scope]), np.array([p.in_scope_score for p in oos]))
+        report["auroc"] = auroc(
+            np.array([p.in_scope_score for p, _ in in_scope]), np.array([p.in_scope_score for p in oos])
+        )
         report["accuracy_with_oos"] = sum(p.intent == g for p, g in zip(predictions, gold, strict=True)) / len(rows)
     return report

@@ -35,7 +35,9 @@ class IntentClassifier:
         self.threshold = threshold
 
     @classmethod
-    def from_models_dir(cls, models_dir: Path, name: str, threads: int = 0, threshold: float | None = None) -> IntentClassifier:
+    def from_models_dir(
+        cls, models_dir: Path, name: str, threads: int = 0, threshold: float | None = None
+    ) -> IntentClassifier:
         entry, path = verified_model_path(models_dir, name)
         encoder = TextEncoder(path, models_dir / entry.assets["tokenizer"], threads=threads)
         return cls(encoder, entry.labels, entry.thresholds["in_scope"] if threshold is None else threshold)

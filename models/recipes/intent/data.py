@@ -66,8 +66,12 @@ def load_intent_data(data_dir: Path | None = None) -> IntentData:
     train = _read_csv(data_dir / "banking77" / "train.csv", "text", "category")
     dev = _read_csv(data_dir / "banking77" / "dev.csv", "text", "category")
     clinc_train, clinc_dev, oos_val = _clinc_negatives(data_dir)
-    hwu_train = [t for t, lab in _read_csv(data_dir / "hwu64" / "train.csv", "text", "label") if lab not in HWU_EXCLUDED_LABELS]
-    hwu_dev = [t for t, lab in _read_csv(data_dir / "hwu64" / "dev.csv", "text", "label") if lab not in HWU_EXCLUDED_LABELS]
+    hwu_train = [
+        t for t, lab in _read_csv(data_dir / "hwu64" / "train.csv", "text", "label") if lab not in HWU_EXCLUDED_LABELS
+    ]
+    hwu_dev = [
+        t for t, lab in _read_csv(data_dir / "hwu64" / "dev.csv", "text", "label") if lab not in HWU_EXCLUDED_LABELS
+    ]
     snips_train = [t for t, _ in _read_csv(data_dir / "snips" / "train.csv", "text", "label")]
     snips_dev = [t for t, _ in _read_csv(data_dir / "snips" / "dev.csv", "text", "label")]
     return IntentData(

