@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -10,6 +11,7 @@ from firmware_app.app import Kiosk
 from firmware_app.dialogue.session import Session
 from firmware_app.events import Event, Reply
 from firmware_app.packs import Pack
+from tests.conftest import FIXTURES
 
 
 def converse(kiosk: Kiosk, *turns: str, language: str = "en") -> tuple[Session, list[Reply]]:
@@ -226,3 +228,26 @@ def test_bad_input_gets_a_sensible_reply(kiosk: Kiosk, text: str) -> None:
 def test_a_turn_publishes_its_events_in_order(kiosk: Kiosk, events: list[Event]) -> None:
     converse(kiosk, "How do I change my PIN?")
     assert [e.type for e in events] == ["session_started", "reply", "user_said", "nlu_result", "reply"]
+
+
+def test_general_questions_are_answered_from_the_faq_and_others_declined(kiosk: Kiosk) -> None:
+    """Paraphrases of general FAQ entries (written for this test) get that entry; unrelated questions do not."""
+    with (FIXTURES / "faq_paraphrases.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    answered, declined = [], []
+    for row in rows:
+        _, [reply] = converse(kiosk, row["text"])
+        source = reply.card.source_id if reply.card else None
+        (declined if row["expected"] == "none" else answered).append((row["text"], source, row["expected"]))
+    right = [a for a in answered if a[1] == a[2]]
+    assert len(right) >= 0.8 * len(answered), [a for a in answered if a[1] != a[2]]
+    assert sum(source is None for _, source, _ in declined) >= 0.9 * len(declined), declined
+
+
+def test_a_side_question_during_a_flow_is_answered_and_the_flow_goes_on(kiosk: Kiosk, pack: Pack) -> None:
+    _, [_, aside, done] = converse(kiosk, "my card was stolen", "How do I change my PIN?", "4821")
+    change_pin = pack.intent("change_pin")
+    assert change_pin is not None
+    assert aside.text.startswith(change_pin.answer.en) and "Block a lost or stolen card" in aside.text
+    assert aside.flow == "lost_card" and aside.input_hint == "numpad"
+    assert done.kind == "confirm" and "4821" in done.text

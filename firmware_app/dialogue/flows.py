@@ -95,6 +95,17 @@ class FlowRunner:
         state.awaiting = slot.name
         return FlowStep(slot.reprompt.get(language), "prompt", slot.name)
 
+    def is_aside(self, state: FlowState, nlu: NluResult, acts: frozenset[str]) -> bool:
+        """Whether this utterance is a question on the side rather than an answer to the flow: it gives no
+        value for any slot, is not a yes/no, and the flow is not waiting for free text."""
+        flow = self.pack.flow(state.flow_id)
+        assert flow is not None
+        if acts & {"affirm", "deny"} or state.awaiting in ("confirm", "change"):
+            return False
+        if _slot(flow, state.awaiting).kind == "text":
+            return False
+        return all(self._value_for(slot, nlu, allow_text=False) is None for slot in flow.slots)
+
     def _next(self, flow: Flow, state: FlowState, language: Language) -> FlowStep:
         missing = next((s for s in flow.slots if s.name not in state.slots), None)
         if missing is not None:

@@ -45,6 +45,9 @@ _FOLLOW_UP = re.compile(
     re.IGNORECASE,
 )
 _FOLLOW_UP_MAX_WORDS = 10
+# Below this intent confidence, a general FAQ entry at least this similar to the question answers instead.
+UNSURE_INTENT_CONFIDENCE = 0.9
+NEAR_IDENTICAL_FAQ_SIMILARITY = 0.8
 
 
 class Answer(Protocol):
@@ -189,8 +192,21 @@ class DialogueManager:
         if follow_up is not None:
             return follow_up
         if nlu.intent != OOS:
+            general = self._general_faq_over_intent(understanding)
+            if general is not None:
+                return TurnResult(self._answer_reply(session, general, None))
             return self._answer_intent(session, nlu.intent, understanding)
         return self._not_in_scope(session, understanding)
+
+    def _general_faq_over_intent(self, understanding: Understanding) -> Answer | None:
+        """A branch question the intent model squeezed into a banking intent ("can I pay in a cheque?" is not
+        a card top-up): a near-identical general FAQ entry wins over a less than certain intent."""
+        nlu = understanding.result
+        if nlu.confidence >= UNSURE_INTENT_CONFIDENCE or understanding.embedding is None:
+            return None
+        hits = self.answers.search(nlu.text, nlu.language, limit=3, query_vector=understanding.embedding)
+        best = next((h for h in hits if h.kind == "faq"), None)
+        return best if best is not None and best.similarity >= NEAR_IDENTICAL_FAQ_SIMILARITY else None
 
     # --- answers -----------------------------------------------------------------------------------------
 
@@ -283,7 +299,14 @@ class DialogueManager:
         assert state is not None
         flow = self.pack.flow(state.flow_id)
         assert flow is not None
-        step = self.flows.step(state, understanding.result, understanding.acts, self.today())
+        nlu = understanding.result
+        if (
+            nlu.intent not in (OOS, *flow.trigger_intents)
+            and nlu.confidence >= UNSURE_INTENT_CONFIDENCE
+            and self.flows.is_aside(state, nlu, understanding.acts)
+        ):
+            return self._answer_aside(session, flow, nlu.intent)
+        step = self.flows.step(state, nlu, understanding.acts, self.today())
         if not step.finished:
             kind = "confirm" if step.kind == "confirm" else "prompt"
             return TurnResult(
@@ -307,6 +330,18 @@ class DialogueManager:
         return TurnResult(
             self._reply(session, text, "done", card=card, flow=flow.id, ticket_id=created.ticket_id), [created]
         )
+
+    def _answer_aside(self, session: Session, flow: Flow, intent: str) -> TurnResult:
+        """Answer a confident side question, then remind the customer what the flow is still waiting for."""
+        hit = self.answers.get(intent, session.language)
+        state = session.flow
+        assert hit is not None and state is not None
+        slot = next(s for s in flow.slots if s.name == state.awaiting)
+        reminder = self.message("flow_busy", session.language, flow=flow.title.get(session.language))
+        text = f"{hit.answer} {reminder} {slot.prompt.get(session.language)}"
+        card = AnswerCard(title=hit.question, body=hit.answer, steps=hit.steps, source_id=hit.entry_id)
+        hint = _input_hint(flow, state.awaiting)
+        return TurnResult(self._reply(session, text, "prompt", card=card, intent=intent, flow=flow.id, input_hint=hint))
 
     def _cancel_flow(self, session: Session) -> TurnResult:
         assert session.flow is not None
