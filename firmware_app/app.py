@@ -56,6 +56,29 @@ class EventBus:
                 log.exception("event subscriber failed", extra={"event_type": event.type})
 
 
+def log_event(event: Event) -> None:
+    """One log line per event, with the fields operations need (never the customer's words)."""
+    fields = {k: getattr(event, k) for k in _LOGGED_FIELDS if hasattr(event, k)}
+    log.info(event.type, extra={"event": event.type, **fields})
+
+
+_LOGGED_FIELDS = (
+    "session_id",
+    "intent",
+    "confidence",
+    "in_scope_score",
+    "kind",
+    "flow",
+    "reason",
+    "ticket_id",
+    "ticket_type",
+    "priority",
+    "reference",
+    "source",
+    "language",
+)
+
+
 def build_nlu(
     settings: KioskSettings, pack: Pack, today: Callable[[], datetime.date] = datetime.date.today
 ) -> NluEngine:
@@ -73,6 +96,7 @@ class Kiosk:
     def __init__(self, settings: KioskSettings, today: Callable[[], datetime.date] = datetime.date.today) -> None:
         self.settings = settings
         self.bus = EventBus()
+        self.bus.subscribe(log_event)
         self.db = open_database(settings.database_path)
         self.pack = load_pack(settings.pack_dir)
         self.nlu = build_nlu(settings, self.pack, today)

@@ -59,7 +59,7 @@ class KioskSettings(BaseSettings):
     language: Literal["en", "zh"] = "en"
     region: str = "GB"
     currency: str = "GBP"
-    log_level: str = "INFO"
+    log_level: str = "WARNING"  # the device service runs with KIOSK_LOG_LEVEL=INFO
     log_format: Literal["json", "text"] = "json"
     nlu: NluConfig = NluConfig()
     dialogue: DialogueConfig = DialogueConfig()

@@ -48,7 +48,7 @@ def test_defaults_need_no_hardware_and_no_config(
     assert settings.pack_dir == REPO_ROOT / "packs" / "bank"
     assert settings.models_dir == REPO_ROOT / "models" / "int8"
     assert (settings.language, settings.region, settings.currency) == ("en", "GB", "GBP")
-    assert (settings.log_level, settings.log_format) == ("INFO", "json")
+    assert (settings.log_level, settings.log_format) == ("WARNING", "json")
     assert settings.nlu.model_name == "intent-minilm-bank"
     assert settings.nlu.oos_threshold is None
     assert settings.nlu.inference_threads == 0
