@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import bench_intent, bench_sentiment
+from bench import bench_intent, bench_knowledge, bench_sentiment
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -98,8 +98,26 @@ def _sentiment_section(r: dict[str, Any]) -> list[str]:
     return [*lines, "", "The labelled examples were written by us (tests/fixtures); see the caveat in the README.", ""]
 
 
+def _knowledge_section(r: dict[str, Any]) -> list[str]:
+    return [
+        "## Knowledge store",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| general-FAQ paraphrases answered with the right entry ({r['paraphrases']}) |"
+        f" {r['answered_with_right_entry']:.3f} |",
+        f"| unrelated questions declined ({r['unrelated']}) | {r['unrelated_declined']:.3f} |",
+        f"| English hybrid search (FTS5 + semantic), median ms | {r['search_ms_p50_en_hybrid']} |",
+        f"| Chinese trigram search, median ms | {r['search_ms_p50_zh_trigram']} |",
+        "",
+        "Paraphrases and unrelated questions: tests/fixtures/faq_paraphrases.csv (written for this project).",
+        "",
+    ]
+
+
 BENCHMARKS: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str, Any]], list[str]]]] = {
     "intent": (bench_intent.run, _intent_section),
+    "knowledge": (bench_knowledge.run, _knowledge_section),
     "sentiment": (lambda _data: bench_sentiment.run(bench_sentiment.DEFAULT_CSVS), _sentiment_section),
 }
 

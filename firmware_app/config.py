@@ -34,7 +34,7 @@ class NluConfig(BaseModel):
     oos_threshold: float | None = None
     inference_threads: int = Field(default=0, ge=0, description="0 lets the runtime choose")
     # Semantic similarity above which an FAQ entry answers a question the intent model called out-of-scope.
-    faq_answer_similarity: float = Field(default=0.6, ge=0, le=1)
+    faq_answer_similarity: float = Field(default=0.55, ge=0, le=1)
 
 
 class DialogueConfig(BaseModel):

@@ -100,3 +100,14 @@ def mask_card_last4(last4: str) -> str:
     if not re.fullmatch(r"\d{4}", digits, re.ASCII):
         raise ValueError(f"expected the last four digits of a card, got {last4!r}")
     return f"•••• {digits}"
+
+
+def mask_contact(value: str) -> str:
+    """Show a phone number or e-mail address on screen so its owner recognises it and onlookers learn little:
+    "+44 ••••••• 123", "j•••@example.com"."""
+    if "@" in value:
+        user, _, domain = value.partition("@")
+        return f"{user[:1]}•••@{domain}"
+    digits = value.lstrip("+")
+    country = value[: len(value) - len(digits)] + digits[:2] if value.startswith("+") else ""
+    return f"{country} {'•' * 7} {digits[-3:]}".strip()

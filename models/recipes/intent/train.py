@@ -50,7 +50,22 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def batches(items: list[tuple[str, int]], size: int) -> list[list[tuple[str, int]]]:
+@torch.no_grad()
+def teacher_embeddings(encoder_dir: str, tokenizer, texts: list[str], device: str) -> torch.Tensor:
+    """L2-normalised mean-pooled embeddings of the original (not fine-tuned) encoder."""
+    teacher = AutoModel.from_pretrained(encoder_dir).to(device).eval()
+    out = []
+    for i in range(0, len(texts), 256):
+        enc = tokenizer(texts[i : i + 256], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+        mask = enc["attention_mask"].to(device).unsqueeze(-1).float()
+        hidden = teacher(
+            input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device)
+        ).last_hidden_state
+        out.append(nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-6), dim=-1))
+    return torch.cat(out)
+
+
+def batches(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
@@ -80,6 +95,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--train-embeddings", action="store_true", help="also fine-tune the word-embedding table")
+    parser.add_argument(
+        "--distill-weight",
+        type=float,
+        default=1.0,
+        help="weight of the loss that keeps out-of-scope sentence embeddings where the original model put them",
+    )
+    parser.add_argument(
+        "--negative-pool", type=int, default=12000, help="negatives drawn once; each epoch samples from them"
+    )
     parser.add_argument(
         "--include-dev", action="store_true", help="also train on dev (final model after choosing settings)"
     )
@@ -99,9 +124,9 @@ def main() -> None:
     encoder_dir = str(get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(encoder_dir)
     model = IntentNet(encoder_dir, len(labels)).to(args.device)
-    # The 30k x 384 word-embedding table is kept as pre-trained: ~10% faster steps on CPU, and rare words
-    # keep their general-purpose vectors.
-    model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    # By default the 30k x 384 word-embedding table is kept as pre-trained: ~10% faster steps on CPU, and rare
+    # words keep their general-purpose vectors.
+    model.encoder.embeddings.word_embeddings.weight.requires_grad_(args.train_embeddings)
     steps_per_epoch = (len(train_pairs) + args.negatives_per_epoch + args.batch_size - 1) // args.batch_size
     optimizer = torch.optim.AdamW(
         [
@@ -115,6 +140,8 @@ def main() -> None:
     )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     rng = random.Random(args.seed)
+    negative_pool = rng.sample(data.negatives_train, args.negative_pool)
+    teacher = teacher_embeddings(encoder_dir, tokenizer, negative_pool, args.device)
 
     dev_texts = [t for t, _ in data.dev]
     dev_gold = np.array([index[lab] for _, lab in data.dev])
@@ -123,17 +150,23 @@ def main() -> None:
     for epoch in range(1, args.epochs + 1):
         model.train()
         started = time.time()
-        negatives = [(t, oos_index) for t in rng.sample(data.negatives_train, args.negatives_per_epoch)]
-        items = train_pairs + negatives
+        chosen = rng.sample(range(len(negative_pool)), args.negatives_per_epoch)
+        items = [(t, y, -1) for t, y in train_pairs] + [(negative_pool[i], oos_index, i) for i in chosen]
         rng.shuffle(items)
         total = 0.0
         for batch in batches(items, args.batch_size):
             enc = tokenizer(
-                [t for t, _ in batch], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
+                [t for t, _, _ in batch], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
             )
-            target = torch.tensor([y for _, y in batch], device=args.device)
-            logits, _ = model(enc["input_ids"].to(args.device), enc["attention_mask"].to(args.device))
+            target = torch.tensor([y for _, y, _ in batch], device=args.device)
+            logits, embedding = model(enc["input_ids"].to(args.device), enc["attention_mask"].to(args.device))
             loss = loss_fn(logits, target)
+            rows = [n for n, (_, _, i) in enumerate(batch) if i >= 0]
+            if rows and args.distill_weight:
+                # Out-of-scope sentences keep the original model's geometry, so the same embedding still
+                # tells "opening hours" from "weather" for semantic FAQ search instead of collapsing into "oos".
+                wanted = teacher[[batch[n][2] for n in rows]]
+                loss = loss + args.distill_weight * (1 - (embedding[rows] * wanted).sum(dim=1)).mean()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
