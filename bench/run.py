@@ -48,14 +48,14 @@ def _intent_section(r: dict[str, Any]) -> list[str]:
     lines = [
         "## Intent model (int8, OpenVINO)",
         "",
-        "| threads | p50 ms | p95 ms | load ms (median) | model MB | process peak RSS MB |",
+        "| threads | p50 ms | p95 ms | load ms (median) | model MB | process RSS MB after the run |",
         "|---|---|---|---|---|---|",
     ]
     for lat in r["latency"]:
         pinned = " (pinned to 1 core)" if lat["pinned_to_one_core"] else ""
         lines.append(
             f"| {lat['threads']}{pinned} | {lat['latency_ms_p50']} | {lat['latency_ms_p95']} | "
-            f"{lat['load_ms_median']} | {lat['model_mb']} | {lat['peak_rss_mb']} |"
+            f"{lat['load_ms_median']} | {lat['model_mb']} | {lat['rss_mb_after']} |"
         )
     lines += [
         "",

@@ -17,6 +17,10 @@ from tokenizers import Tokenizer
 
 MAX_TOKENS = 64
 BATCH_SIZE = 32
+# Inputs are padded to a few fixed shapes: OpenVINO's CPU plugin keeps compiled kernels for every input shape
+# it has seen (about 5 MB each), so free-length inputs grew the process by 170 MB over 200 questions.
+# Buckets cap that at six shapes and are faster too (bench: p50 3.9 -> 2.2 ms on one core).
+TOKEN_BUCKETS = (16, 32, MAX_TOKENS)
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,10 @@ class TextEncoder:
         self._tokenizer.no_padding()
 
     def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Token ids and attention mask, padded to the longest text of the batch."""
+        """Token ids and attention mask, padded to the smallest token bucket that fits the longest text."""
         encodings = self._tokenizer.encode_batch(list(texts))
-        length = max(len(e.ids) for e in encodings)
+        longest = max(len(e.ids) for e in encodings)
+        length = next(b for b in TOKEN_BUCKETS if b >= longest)
         ids = np.zeros((len(encodings), length), dtype=np.int64)
         mask = np.zeros((len(encodings), length), dtype=np.int64)
         for row, enc in enumerate(encodings):
@@ -60,9 +65,13 @@ class TextEncoder:
             raise ValueError("encode() needs at least one text")
         logits, embeddings = [], []
         for start in range(0, len(texts), BATCH_SIZE):
-            ids, mask = self.tokenize(texts[start : start + BATCH_SIZE])
+            chunk = list(texts[start : start + BATCH_SIZE])
+            rows = len(chunk)
+            if 1 < rows < BATCH_SIZE:  # batches come in two sizes only, 1 and BATCH_SIZE (see TOKEN_BUCKETS)
+                chunk += [chunk[0]] * (BATCH_SIZE - rows)
+            ids, mask = self.tokenize(chunk)
             with self._lock:
                 result = self._request.infer({"input_ids": ids, "attention_mask": mask})
-                logits.append(np.array(result["logits"], dtype=np.float32))
-                embeddings.append(np.array(result["embedding"], dtype=np.float32))
+                logits.append(np.array(result["logits"][:rows], dtype=np.float32))
+                embeddings.append(np.array(result["embedding"][:rows], dtype=np.float32))
         return EncoderOutput(np.concatenate(logits), np.concatenate(embeddings))

@@ -78,14 +78,16 @@ class KnowledgeBase:
     def _embed_rows(self, rows: list[dict[str, object]]) -> list[bytes | None]:
         """One float16 matrix per English row (question + alternatives); Chinese rows get none."""
         assert self.embed is not None
-        out: list[bytes | None] = []
-        for row in rows:
-            if row["lang"] != "en":
-                out.append(None)
-                continue
-            phrasings = [str(row["question"]), *json.loads(str(row["alternatives"]))]
-            out.append(np.asarray(self.embed(phrasings), dtype=np.float16).tobytes())
-        return out
+        phrasings = {
+            i: [str(r["question"]), *json.loads(str(r["alternatives"]))]
+            for i, r in enumerate(rows)
+            if r["lang"] == "en"
+        }
+        vectors = iter(np.asarray(self.embed([t for texts in phrasings.values() for t in texts]), dtype=np.float16))
+        return [
+            np.stack([next(vectors) for _ in phrasings[i]]).tobytes() if i in phrasings else None
+            for i in range(len(rows))
+        ]
 
     def get(self, entry_id: str, lang: Language) -> FaqHit | None:
         row = self.db.execute(
