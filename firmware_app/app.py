@@ -15,7 +15,9 @@ from firmware_app.config import KioskSettings
 from firmware_app.dialogue.manager import DialogueManager
 from firmware_app.dialogue.session import Session
 from firmware_app.events import (
+    EndReason,
     Event,
+    InputSource,
     Language,
     Reply,
     SessionEnded,
@@ -137,9 +139,9 @@ class Kiosk:
         self.bus.publish(reply)
         return session, reply
 
-    def handle_text(self, session: Session, text: str, source: str = "text") -> Reply:
+    def handle_text(self, session: Session, text: str, source: InputSource = "text") -> Reply:
         """One customer turn, typed, spoken or tapped."""
-        self.bus.publish(UserSaid(session_id=session.id, text=text, language=session.language, source=source))  # type: ignore[arg-type]
+        self.bus.publish(UserSaid(session_id=session.id, text=text, language=session.language, source=source))
         result = self.dialogue.handle(session, text)
         for event in [*result.events, result.reply]:
             self.bus.publish(event)
@@ -157,11 +159,11 @@ class Kiosk:
             self.bus.publish(event)
         return result.reply
 
-    def end_session(self, session: Session, reason: str) -> None:
+    def end_session(self, session: Session, reason: EndReason) -> None:
         """End the visit and forget its personal data."""
         turns = sum(1 for t in session.transcript if t.role == "customer")
         session.clear()
-        self.bus.publish(SessionEnded(session_id=session.id, reason=reason, turns=turns))  # type: ignore[arg-type]
+        self.bus.publish(SessionEnded(session_id=session.id, reason=reason, turns=turns))
 
     def expire_if_idle(self, session: Session, now: float | None = None) -> bool:
         if not session.ended and session.idle_for(now) >= self.settings.dialogue.idle_timeout_s:

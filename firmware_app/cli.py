@@ -14,7 +14,7 @@ import click
 
 from firmware_app.app import Kiosk, build_nlu
 from firmware_app.config import KioskSettings, load_settings
-from firmware_app.events import Reply
+from firmware_app.events import Language, Reply
 from firmware_app.inference.manifest import ModelIntegrityError
 from firmware_app.logs import configure_logging
 from firmware_app.packs import PackError, load_pack
@@ -168,8 +168,8 @@ def faq_search(ctx: click.Context, query: str, lang: str | None, limit: int) -> 
     from firmware_app.nlu.language import detect_language
 
     kiosk = Kiosk(_settings(ctx))
-    language = lang or detect_language(query)
-    for hit in kiosk.knowledge.search(query, language, limit=limit):  # type: ignore[arg-type]
+    language: Language = "zh" if lang == "zh" else "en" if lang == "en" else detect_language(query)
+    for hit in kiosk.knowledge.search(query, language, limit=limit):
         click.echo(
             json.dumps(
                 {

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from firmware_app.app import Kiosk
 from firmware_app.cli import format_reply
-from firmware_app.events import Language
+from firmware_app.events import Language, TicketCreated
 
 DEMO_SCRIPTS: list[tuple[str, Language, list[str]]] = [
     (
@@ -74,7 +74,7 @@ DEMO_SCRIPTS: list[tuple[str, Language, list[str]]] = [
 
 def run_demo(kiosk: Kiosk, echo: Callable[[str], None]) -> None:
     filed: list[str] = []
-    kiosk.bus.subscribe(lambda e: filed.append(e.reference) if e.type == "ticket_created" else None)  # type: ignore[attr-defined]
+    kiosk.bus.subscribe(lambda e: filed.append(e.reference) if isinstance(e, TicketCreated) else None)
     for number, (title, language, turns) in enumerate(DEMO_SCRIPTS, 1):
         echo(f"\n=== {number}. {title} ===")
         session, greeting = kiosk.start_session(language)

@@ -14,6 +14,10 @@ from typing import Any, ClassVar, Literal
 Language = Literal["en", "zh"]
 LANGUAGES: tuple[Language, ...] = ("en", "zh")
 InputSource = Literal["text", "touch", "voice"]
+Role = Literal["customer", "assistant"]
+Priority = Literal["low", "normal", "high", "urgent"]
+ReplyKind = Literal["answer", "prompt", "confirm", "not_understood", "out_of_scope", "handoff", "done", "info"]
+EndReason = Literal["goodbye", "idle_timeout", "handoff", "reset"]
 
 _REGISTRY: dict[str, type[Event]] = {}
 
@@ -84,7 +88,7 @@ class AnswerCard:
 class Turn:
     """One line of a conversation transcript."""
 
-    role: Literal["customer", "assistant"]
+    role: Role
     text: str
     at: str
     intent: str | None = None
@@ -131,7 +135,7 @@ class Reply(Event):
     session_id: str
     text: str
     language: Language
-    kind: Literal["answer", "prompt", "confirm", "not_understood", "out_of_scope", "handoff", "done", "info"]
+    kind: ReplyKind
     card: AnswerCard | None = None
     suggestions: tuple[str, ...] = ()
     intent: str | None = None
@@ -158,7 +162,7 @@ class TicketRequested(Event):
     type: ClassVar[str] = "ticket_requested"
     ticket_id: str
     ticket_type: str
-    priority: Literal["low", "normal", "high", "urgent"]
+    priority: Priority
     summary: str
     language: Language
     session_id: str | None = None
@@ -181,7 +185,7 @@ class TicketCreated(Event):
 class SessionEnded(Event):
     type: ClassVar[str] = "session_ended"
     session_id: str
-    reason: Literal["goodbye", "idle_timeout", "handoff", "reset"]
+    reason: EndReason
     turns: int = field(default=0)
 
 

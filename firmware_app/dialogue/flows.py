@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from firmware_app.dialogue.session import FlowState, SlotValue
 from firmware_app.events import Language, NluResult
@@ -42,7 +43,7 @@ class FlowStep:
     """What the flow wants said next; ``finished`` carries the filled slots when the customer confirmed."""
 
     text: str
-    kind: str  # "prompt", "confirm", "done"
+    kind: Literal["prompt", "confirm", "done"]
     awaiting: str | None
     finished: bool = False
 

@@ -25,11 +25,14 @@ from firmware_app.dialogue.flows import FlowRunner, render
 from firmware_app.dialogue.session import Session
 from firmware_app.events import (
     AnswerCard,
+    Entity,
     Event,
     HandoffRequested,
     Language,
     NluResult,
+    Priority,
     Reply,
+    ReplyKind,
     TicketCreated,
     TicketRequested,
 )
@@ -290,11 +293,10 @@ class DialogueManager:
         intro = flow.intro.get(language) if flow.intro else ""
         hit = self.answers.get(answer_id, language) if answer_id else None
         card = AnswerCard(title=hit.question, body=hit.answer, steps=hit.steps, source_id=hit.entry_id) if hit else None
-        kind = "confirm" if step.kind == "confirm" else "prompt"
         reply = self._reply(
             session,
             f"{intro} {step.text}".strip(),
-            kind,
+            step.kind,
             card=card,
             flow=flow.id,
             intent=answer_id,
@@ -316,9 +318,8 @@ class DialogueManager:
             return self._answer_aside(session, flow, nlu.intent)
         step = self.flows.step(state, nlu, understanding.acts, self.today())
         if not step.finished:
-            kind = "confirm" if step.kind == "confirm" else "prompt"
             return TurnResult(
-                self._reply(session, step.text, kind, flow=flow.id, input_hint=_input_hint(flow, step.awaiting))
+                self._reply(session, step.text, step.kind, flow=flow.id, input_hint=_input_hint(flow, step.awaiting))
             )
         language = understanding.result.language
         summary = render(flow.ticket.summary.get(language), state.slots)
@@ -365,7 +366,7 @@ class DialogueManager:
         summary = f"Customer needs a colleague: {reason}."
         if session.last_intent:
             summary += f" Last topic: {session.last_intent}."
-        priority = "high" if session.sentiment == "negative" else "normal"
+        priority: Priority = "high" if session.sentiment == "negative" else "normal"
         created = self.file_ticket(self._ticket_request(session, str(uuid.uuid4()), "handoff", priority, summary))
         session.flow = None
         session.consecutive_oos = 0
@@ -377,12 +378,18 @@ class DialogueManager:
         return TurnResult(reply, [created, handoff])
 
     def _ticket_request(
-        self, session: Session, ticket_id: str, ticket_type: str, priority: str, summary: str, entities: tuple = ()
+        self,
+        session: Session,
+        ticket_id: str,
+        ticket_type: str,
+        priority: Priority,
+        summary: str,
+        entities: tuple[Entity, ...] = (),
     ) -> TicketRequested:
         return TicketRequested(
             ticket_id=ticket_id,
             ticket_type=ticket_type,
-            priority=priority,  # type: ignore[arg-type]
+            priority=priority,
             summary=summary,
             language=session.language,
             session_id=session.id,
@@ -394,12 +401,12 @@ class DialogueManager:
 
     # --- helpers -----------------------------------------------------------------------------------------
 
-    def _reply(self, session: Session, text: str, kind: str, **fields: Any) -> Reply:
+    def _reply(self, session: Session, text: str, kind: ReplyKind, **fields: Any) -> Reply:
         return Reply(
             session_id=session.id,
             text=text,
             language=session.language,
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             speech=text,
             disclosure=self.message("disclosure", session.language),
             **fields,

@@ -10,7 +10,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from firmware_app.events import Entity, Language, Turn
+from firmware_app.events import Entity, Language, Role, Turn
 from firmware_app.store import utc_now
 
 
@@ -44,8 +44,8 @@ class Session:
     sentiment: str = "neutral"
     ended: bool = False
 
-    def add_turn(self, role: str, text: str, intent: str | None = None) -> None:
-        self.transcript.append(Turn(role=role, text=text, at=utc_now(), intent=intent))  # type: ignore[arg-type]
+    def add_turn(self, role: Role, text: str, intent: str | None = None) -> None:
+        self.transcript.append(Turn(role=role, text=text, at=utc_now(), intent=intent))
         self.last_activity = time.monotonic()
 
     def idle_for(self, now: float | None = None) -> float:

@@ -150,7 +150,10 @@ class KnowledgeBase:
         rowids, matrix = self._vector_index()
         if not rowids:
             return {}
-        vector = query_vector if query_vector is not None else self.embed([query])[0]  # type: ignore[misc]
+        if query_vector is None:
+            assert self.embed is not None
+            query_vector = self.embed([query])[0]
+        vector = query_vector
         sims = matrix @ np.asarray(vector, dtype=np.float32)
         best: dict[int, float] = {}
         for rowid, sim in zip(rowids, sims, strict=True):
