@@ -10,6 +10,7 @@ be pinned to one core (``sched_setaffinity``), as on a kiosk where the UI owns t
 from __future__ import annotations
 
 import argparse
+import csv
 import gc
 import json
 import os
@@ -41,8 +42,6 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _dev_rows(data_dir: Path) -> list[tuple[str, str]]:
-    import csv
-
     with (data_dir / "banking77" / "dev.csv").open(encoding="utf-8") as handle:
         return [(r["text"], r["category"]) for r in csv.DictReader(handle)]
 
@@ -119,8 +118,6 @@ def accuracy(data_dir: Path) -> dict[str, Any]:
 
 def tfidf_baseline(data_dir: Path) -> dict[str, Any]:
     """TF-IDF (word 1-2 grams + char 2-5 grams) + logistic regression, trained on the same train split."""
-    import csv
-
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline, make_union

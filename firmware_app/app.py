@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 
 from firmware_app.config import KioskSettings
-from firmware_app.dialogue.manager import DialogueManager
+from firmware_app.dialogue.manager import DialogueManager, TurnResult
 from firmware_app.dialogue.session import Session
 from firmware_app.events import (
     EndReason,
@@ -143,8 +143,7 @@ class Kiosk:
         """One customer turn, typed, spoken or tapped."""
         self.bus.publish(UserSaid(session_id=session.id, text=text, language=session.language, source=source))
         result = self.dialogue.handle(session, text)
-        for event in [*result.events, result.reply]:
-            self.bus.publish(event)
+        self._publish(result)
         if session.ended:
             self.end_session(session, "goodbye")
         return result.reply
@@ -155,9 +154,12 @@ class Kiosk:
             UserSaid(session_id=session.id, text=f"[{entry_id}]", language=session.language, source="touch")
         )
         result = self.dialogue.choose(session, entry_id)
+        self._publish(result)
+        return result.reply
+
+    def _publish(self, result: TurnResult) -> None:
         for event in [*result.events, result.reply]:
             self.bus.publish(event)
-        return result.reply
 
     def end_session(self, session: Session, reason: EndReason) -> None:
         """End the visit and forget its personal data."""

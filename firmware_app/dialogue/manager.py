@@ -234,9 +234,7 @@ class DialogueManager:
         return TurnResult(self._answer_reply(session, hit, intent))
 
     def _answer_reply(self, session: Session, hit: Answer, intent: str | None, text: str | None = None) -> Reply:
-        card = AnswerCard(
-            title=hit.question, body=text or hit.answer, steps=() if text else hit.steps, source_id=hit.entry_id
-        )
+        card = _card(hit) if text is None else AnswerCard(title=hit.question, body=text, source_id=hit.entry_id)
         return self._reply(session, text or hit.answer, "answer", card=card, intent=intent)
 
     def _follow_up(self, session: Session, understanding: Understanding) -> TurnResult | None:
@@ -292,7 +290,7 @@ class DialogueManager:
         session.flow = state
         intro = flow.intro.get(language) if flow.intro else ""
         hit = self.answers.get(answer_id, language) if answer_id else None
-        card = AnswerCard(title=hit.question, body=hit.answer, steps=hit.steps, source_id=hit.entry_id) if hit else None
+        card = _card(hit) if hit else None
         reply = self._reply(
             session,
             f"{intro} {step.text}".strip(),
@@ -348,7 +346,7 @@ class DialogueManager:
         slot = next(s for s in flow.slots if s.name == state.awaiting)
         reminder = self.message("flow_busy", session.language, flow=flow.title.get(session.language))
         text = f"{hit.answer} {reminder} {slot.prompt.get(session.language)}"
-        card = AnswerCard(title=hit.question, body=hit.answer, steps=hit.steps, source_id=hit.entry_id)
+        card = _card(hit)
         hint = _input_hint(flow, state.awaiting)
         return TurnResult(self._reply(session, text, "prompt", card=card, intent=intent, flow=flow.id, input_hint=hint))
 
@@ -423,3 +421,8 @@ def _input_hint(flow: Flow, awaiting: str | None) -> str | None:
         return "yes_no"
     slot = next((s for s in flow.slots if s.name == awaiting), None)
     return slot.input if slot else "keyboard"
+
+
+def _card(hit: Answer) -> AnswerCard:
+    """The screen card of a knowledge entry: its question as the heading, its answer and steps."""
+    return AnswerCard(title=hit.question, body=hit.answer, steps=hit.steps, source_id=hit.entry_id)
