@@ -21,6 +21,7 @@ from firmware_app.events import (
     Language,
     Reply,
     SessionEnded,
+    SessionRated,
     SessionStarted,
     TicketCreated,
     TicketRequested,
@@ -31,7 +32,7 @@ from firmware_app.nlu.acts import ActMatcher
 from firmware_app.nlu.engine import NluEngine, Understanding
 from firmware_app.nlu.intent import IntentClassifier
 from firmware_app.packs import Pack, load_pack
-from firmware_app.store import open_database
+from firmware_app.store import open_database, transaction, utc_now
 from firmware_app.tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ _LOGGED_FIELDS = (
     "reference",
     "source",
     "language",
+    "stars",
 )
 
 
@@ -110,7 +112,7 @@ class Kiosk:
             self.pack,
             self._understand,
             self.knowledge,
-            self._file_ticket,
+            self.file_ticket,
             settings.dialogue,
             faq_answer_similarity=settings.nlu.faq_answer_similarity,
             today=today,
@@ -127,7 +129,8 @@ class Kiosk:
         self.bus.publish(understanding.result)
         return understanding
 
-    def _file_ticket(self, request: TicketRequested) -> TicketCreated:
+    def file_ticket(self, request: TicketRequested) -> TicketCreated:
+        """Store a ticket (idempotent on its id) after announcing the request on the bus."""
         self.bus.publish(request)
         return self.tickets.create(request)
 
@@ -156,6 +159,27 @@ class Kiosk:
         result = self.dialogue.choose(session, entry_id)
         self._publish(result)
         return result.reply
+
+    def hand_off(self, session: Session, reason: str) -> Reply:
+        """The customer asked for a colleague by touch ("Talk to a person"): the same hand-off as asking aloud."""
+        self.bus.publish(UserSaid(session_id=session.id, text="[staff]", language=session.language, source="touch"))
+        session.add_turn("customer", "[staff]")
+        result = self.dialogue.hand_off(session, reason)
+        session.add_turn("assistant", result.reply.text)
+        self._publish(result)
+        return result.reply
+
+    def record_rating(self, session_id: str, stars: int, language: Language) -> None:
+        """Keep the end-of-visit rating (1-5); rating the same visit twice keeps the last answer."""
+        if not 1 <= stars <= 5:
+            raise ValueError(f"a rating is 1 to 5 stars, got {stars}")
+        rated = SessionRated(session_id=session_id, stars=stars, language=language)
+        with transaction(self.db):
+            self.db.execute(
+                "INSERT OR REPLACE INTO ratings (session_id, stars, language, at) VALUES (?, ?, ?, ?)",
+                [session_id, stars, language, utc_now()],
+            )
+        self.bus.publish(rated)
 
     def _publish(self, result: TurnResult) -> None:
         for event in [*result.events, result.reply]:

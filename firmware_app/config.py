@@ -47,6 +47,25 @@ class DialogueConfig(BaseModel):
     idle_timeout_s: float = Field(default=90.0, gt=0)
 
 
+class UiConfig(BaseModel):
+    """The touchscreen: its size, its timers and the staff PIN."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fullscreen: bool = True
+    # Window size when not full screen (a desktop); a kiosk display uses its native resolution.
+    window_size: tuple[int, int] = (1280, 800)
+    large_text: bool = False  # start in large-text / high-contrast mode
+    # Seconds before the idle timeout when the screen asks "Are you still there?".
+    idle_warning_s: float = Field(default=15.0, ge=0)
+    # How long the thank-you screen stays before the kiosk returns to its attract screen.
+    thanks_s: float = Field(default=6.0, gt=0)
+    # sha256 of the staff PIN (provisioning sets a device's own); the default is the PIN 2468 for demos.
+    admin_pin_sha256: str = "a1fb4e703a9ef1fa4936801721ff285a97ac85330856674412e054892afe6972"
+    admin_attempts_before_lockout: int = Field(default=3, ge=1)
+    admin_lockout_s: float = Field(default=60.0, ge=0)
+
+
 class KioskSettings(BaseSettings):
     """All settings of one kiosk."""
 
@@ -63,6 +82,7 @@ class KioskSettings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     nlu: NluConfig = NluConfig()
     dialogue: DialogueConfig = DialogueConfig()
+    ui: UiConfig = UiConfig()
 
     @property
     def database_path(self) -> Path:

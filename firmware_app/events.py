@@ -170,6 +170,8 @@ class TicketRequested(Event):
     entities: tuple[Entity, ...] = ()
     sentiment: str | None = None
     transcript: tuple[Turn, ...] = ()
+    # Files that travel with the ticket (a technician's photo and its annotated copy), relative to the data dir.
+    attachments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,16 @@ class SessionEnded(Event):
     session_id: str
     reason: EndReason
     turns: int = field(default=0)
+
+
+@dataclass(frozen=True)
+class SessionRated(Event):
+    """The customer's 1-5 satisfaction rating at the end of a visit (anonymous: no words, no numbers)."""
+
+    type: ClassVar[str] = "session_rated"
+    session_id: str
+    stars: int
+    language: Language
 
 
 # Which fields hold nested dataclasses, so ``event_from_dict`` can rebuild them.

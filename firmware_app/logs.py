@@ -6,6 +6,7 @@ reaches a log file, whatever the calling code put in its message or ``extra`` fi
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import sys
@@ -65,3 +66,19 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+class RecentErrors(logging.Handler):
+    """Keeps the last few warnings and errors, redacted, for the staff screen ("what went wrong lately?")."""
+
+    def __init__(self, capacity: int = 20) -> None:
+        super().__init__(level=logging.WARNING)
+        self.setFormatter(RedactingTextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        self._lines: collections.deque[str] = collections.deque(maxlen=capacity)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._lines.append(self.format(record).splitlines()[0])
+
+    def lines(self) -> tuple[str, ...]:
+        """Newest first."""
+        return tuple(reversed(self._lines))

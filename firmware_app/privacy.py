@@ -111,3 +111,23 @@ def mask_contact(value: str) -> str:
     digits = value.lstrip("+")
     country = value[: len(value) - len(digits)] + digits[:2] if value.startswith("+") else ""
     return f"{country} {'•' * 7} {digits[-3:]}".strip()
+
+
+def mask_for_display(text: str, *, region: str = "GB") -> str:
+    """What the screen may show of a customer's words: card numbers as "•••• 1234", phone numbers and e-mail
+    addresses masked as in ``mask_contact``; everything else unchanged."""
+    text = EMAIL_RE.sub(lambda m: mask_contact(m.group()), text)
+    text = _DIGIT_RUN.sub(_mask_card_number, text)
+    pieces: list[str] = []
+    position = 0
+    for start, end, e164 in iter_phone_numbers(text, region):
+        pieces += [text[position:start], mask_contact(e164)]
+        position = end
+    return "".join(pieces) + text[position:]
+
+
+def _mask_card_number(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group())
+    if _CARD_MIN_DIGITS <= len(digits) <= _CARD_MAX_DIGITS:
+        return mask_card_last4(digits[-4:])
+    return match.group()

@@ -122,7 +122,20 @@ def _m003_tickets(db: Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_m001_core, _m002_knowledge, _m003_tickets]
+def _m004_ratings_and_attachments(db: Database) -> None:
+    db.execute("ALTER TABLE tickets ADD COLUMN attachments TEXT NOT NULL DEFAULT '[]'")
+    db.execute(
+        "CREATE TABLE ratings (session_id TEXT PRIMARY KEY, stars INTEGER NOT NULL CHECK (stars BETWEEN 1 AND 5),"
+        " language TEXT NOT NULL, at TEXT NOT NULL)"
+    )
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [
+    _m001_core,
+    _m002_knowledge,
+    _m003_tickets,
+    _m004_ratings_and_attachments,
+]
 
 
 def schema_version(db: Database) -> int:

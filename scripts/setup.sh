@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="${1:-}"
-apt_packages=(python3 python3-venv python3-pip sqlite3)
+# fonts-wqy-microhei: one font with Latin and Chinese glyphs for the touchscreen.
+apt_packages=(python3 python3-venv python3-pip sqlite3 fonts-wqy-microhei)
 
 missing=()
 if command -v dpkg >/dev/null 2>&1; then

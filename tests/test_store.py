@@ -13,7 +13,7 @@ from firmware_app import store
 from firmware_app.store import MIGRATIONS, open_database, schema_version, transaction
 
 ALL_TABLES = {
-    "schema_migrations", "settings", "audit_log", "packs", "faq", "faq_fts", "faq_trigram", "tickets", "outbox",
+    "schema_migrations", "settings", "audit_log", "packs", "faq", "faq_fts", "faq_trigram", "tickets", "outbox", "ratings",
 }
 
 
@@ -45,7 +45,7 @@ def table_names(path: Path) -> set[str]:
 def test_new_file_gets_every_migration(db: Database, db_path: Path) -> None:
     """Opening a new file creates its directory and applies all migrations, recording each version once."""
     assert db_path.is_file()
-    assert schema_version(db) == len(MIGRATIONS) == 3
+    assert schema_version(db) == len(MIGRATIONS) == 4
     assert [version for version, _ in migration_rows(db_path)] == list(range(1, len(MIGRATIONS) + 1))
     assert set(db.table_names()) >= ALL_TABLES
 
@@ -115,7 +115,7 @@ def test_old_database_is_brought_up_to_date(db_path: Path) -> None:
     finally:
         upgraded.close()
     rows = migration_rows(db_path)
-    assert [version for version, _ in rows] == [1, 2, 3]
+    assert [version for version, _ in rows] == [1, 2, 3, 4]
     assert rows[0][1] == "2024-01-01T00:00:00.000+00:00", "version 1 must not be re-applied"
 
 
@@ -125,17 +125,17 @@ def test_failed_migration_leaves_previous_version(db_path: Path, monkeypatch: py
     good.execute("INSERT INTO settings (key, value) VALUES ('keep', 'me')")
     good.close()
 
-    def m004_broken(db: Database) -> None:
+    def m005_broken(db: Database) -> None:
         db.execute("CREATE TABLE half_done (id INTEGER PRIMARY KEY)")
         db.execute("INSERT INTO half_done (id) VALUES (1)")
         db.execute("ALTER TABLE settings ADD COLUMN note TEXT")
-        raise RuntimeError("migration 4 failed")
+        raise RuntimeError("migration 5 failed")
 
-    monkeypatch.setattr(store, "MIGRATIONS", [*MIGRATIONS, m004_broken])
-    with pytest.raises(RuntimeError, match="migration 4 failed"):
+    monkeypatch.setattr(store, "MIGRATIONS", [*MIGRATIONS, m005_broken])
+    with pytest.raises(RuntimeError, match="migration 5 failed"):
         open_database(db_path)
 
-    assert [version for version, _ in migration_rows(db_path)] == [1, 2, 3]
+    assert [version for version, _ in migration_rows(db_path)] == [1, 2, 3, 4]
     assert "half_done" not in table_names(db_path)
     with sqlite3.connect(db_path) as conn:
         assert "note" not in [row[1] for row in conn.execute("PRAGMA table_info(settings)")]
@@ -143,13 +143,13 @@ def test_failed_migration_leaves_previous_version(db_path: Path, monkeypatch: py
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
     # Once the migration is fixed, the next open applies it.
-    def m004_fixed(db: Database) -> None:
+    def m005_fixed(db: Database) -> None:
         db.execute("CREATE TABLE half_done (id INTEGER PRIMARY KEY)")
 
-    monkeypatch.setattr(store, "MIGRATIONS", [*MIGRATIONS, m004_fixed])
+    monkeypatch.setattr(store, "MIGRATIONS", [*MIGRATIONS, m005_fixed])
     fixed = open_database(db_path)
     try:
-        assert schema_version(fixed) == 4
+        assert schema_version(fixed) == 5
         assert "half_done" in fixed.table_names()
     finally:
         fixed.close()

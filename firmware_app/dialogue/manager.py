@@ -141,7 +141,7 @@ class DialogueManager:
         if unhappy or result.reply.kind == "out_of_scope":
             session.troubled_turns += 1
         if result.reply.kind != "handoff" and session.troubled_turns >= self.config.troubled_turns_before_handoff:
-            result = self._handoff(session, "customer unhappy or not understood")
+            result = self.hand_off(session, "customer unhappy or not understood")
         if understanding.truncated:
             note = self.message("too_long", nlu.language)
             text = f"{note} {result.reply.text}"
@@ -177,7 +177,7 @@ class DialogueManager:
         nlu, acts = understanding.result, understanding.acts
         language = nlu.language
         if "human" in acts:
-            return self._handoff(session, "customer asked for a person")
+            return self.hand_off(session, "customer asked for a person")
         if nlu.dialogue_act == "goodbye":
             session.flow = None
             session.ended = True
@@ -268,7 +268,7 @@ class DialogueManager:
             return TurnResult(self._answer_reply(session, good, None))
         session.consecutive_oos += 1
         if session.consecutive_oos >= self.config.oos_turns_before_handoff:
-            return self._handoff(session, "not understood twice in a row")
+            return self.hand_off(session, "not understood twice in a row")
         text = self.message("out_of_scope", nlu.language)
         suggestions = tuple(h.question for h in hits)
         if suggestions:
@@ -359,7 +359,8 @@ class DialogueManager:
 
     # --- hand-off ----------------------------------------------------------------------------------------
 
-    def _handoff(self, session: Session, reason: str) -> TurnResult:
+    def hand_off(self, session: Session, reason: str) -> TurnResult:
+        """File a hand-off ticket with the whole transcript and tell the customer a colleague is coming."""
         language = session.language
         summary = f"Customer needs a colleague: {reason}."
         if session.last_intent:

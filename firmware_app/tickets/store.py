@@ -41,6 +41,7 @@ class Ticket:
     transcript: list[dict[str, Any]]
     created_at: str
     updated_at: str
+    attachments: list[str]
 
     def to_wire(self) -> dict[str, Any]:
         return {"schema": WIRE_SCHEMA, **asdict(self)}
@@ -81,6 +82,7 @@ class TicketStore:
             transcript=[{**asdict(turn), "text": self._redact(turn.text)} for turn in request.transcript],
             created_at=now,
             updated_at=now,
+            attachments=list(request.attachments),
         )
         with transaction(self.db):
             existing = self.get(ticket_id)
@@ -90,6 +92,7 @@ class TicketStore:
             row = asdict(ticket)
             row["entities"] = json.dumps(ticket.entities, ensure_ascii=False)
             row["transcript"] = json.dumps(ticket.transcript, ensure_ascii=False)
+            row["attachments"] = json.dumps(ticket.attachments)
             insert_row(self.db, "tickets", row)
             insert_row(
                 self.db,
@@ -156,6 +159,7 @@ def _ticket(row: tuple[Any, ...]) -> Ticket:
     values = dict(zip(_TICKET_COLUMNS, row, strict=True))
     values["entities"] = json.loads(values["entities"])
     values["transcript"] = json.loads(values["transcript"])
+    values["attachments"] = json.loads(values["attachments"])
     return Ticket(**values)
 
 

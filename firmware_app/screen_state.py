@@ -1,0 +1,717 @@
+"""What the kiosk's screen shows, as plain data, and the actions a customer or a member of staff can take.
+
+The UI (``kiosk_ui``) draws a ``ScreenState`` and calls ``KioskController``'s actions; every decision (which
+screen comes next, what is masked, when a visit ends and its personal data is dropped) is made here, so touch,
+voice and the scripted demo drive one and the same logic and the drawing code holds none.
+
+Actions are serialised by a lock and may run on a worker thread; ``state`` is an immutable snapshot that is
+replaced whole, so the drawing thread can read it at any time without locking.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
+
+import numpy as np
+
+from firmware_app.app import Kiosk
+from firmware_app.dialogue.flows import display_date
+from firmware_app.dialogue.session import Session
+from firmware_app.events import AnswerCard, InputSource, Language, Reply, Role, TicketRequested
+from firmware_app.inference.manifest import load_manifest
+from firmware_app.logs import RecentErrors
+from firmware_app.packs import Slot
+from firmware_app.privacy import mask_for_display
+from firmware_app.vision.capture import PhotoSource, save_photo
+from firmware_app.vision.quality import QualityReport, check_quality
+
+log = logging.getLogger(__name__)
+
+Screen = Literal[
+    "attract",
+    "home",
+    "topic",
+    "conversation",
+    "answer",
+    "form",
+    "ticket",
+    "handoff",
+    "camera",
+    "photo_result",
+    "rating",
+    "thanks",
+    "admin_pin",
+    "admin",
+]
+SCREENS: tuple[Screen, ...] = Screen.__args__  # type: ignore[attr-defined]
+Activity = Literal["idle", "listening", "thinking", "speaking"]
+# What the on-screen input is for: a question typed on the home screen, the answer a flow waits for, the
+# technician's note on a photo, or the staff PIN.
+FormPurpose = Literal["question", "flow", "photo_note", "pin"]
+InputHint = Literal["keyboard", "numpad", "date", "time", "choice", "yes_no"]
+
+MAX_DRAFT_CHARS = 500
+PIN_LENGTH = 4
+DATE_CHOICES = 7  # opening days offered as buttons for a date
+TIME_STEP_MIN = 30
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A button the screen offers: ``label`` is shown, ``value`` is what tapping it sends."""
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Bubble:
+    role: Role
+    text: str  # masked for the screen
+    source: InputSource | None = None
+
+
+@dataclass(frozen=True)
+class FormState:
+    purpose: FormPurpose
+    prompt: str
+    hint: InputHint
+    draft: str = ""
+    max_chars: int = MAX_DRAFT_CHARS
+    choices: tuple[Choice, ...] = ()
+    secret: bool = False  # show dots instead of the draft (the PIN)
+
+
+@dataclass(frozen=True)
+class PhotoState:
+    """The technician's photo: the live preview or the captured frame, and what the quality gate said."""
+
+    image: np.ndarray | None = None  # RGB uint8, height x width x 3
+    quality: QualityReport | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class AdminState:
+    device_id: str = ""
+    pack: str = ""
+    models: tuple[str, ...] = ()
+    sync: str = "not configured"
+    queue_depth: int = 0
+    recent_errors: tuple[str, ...] = ()
+    tickets_today: int = 0
+
+
+@dataclass(frozen=True)
+class ScreenState:
+    screen: Screen = "attract"
+    language: Language = "en"
+    large_text: bool = False
+    activity: Activity = "idle"
+    partial_transcript: str = ""
+    brand: str = ""
+    disclosure: str = ""
+    bubbles: tuple[Bubble, ...] = ()
+    caption: str = ""  # the words the kiosk says (or would say) for this screen
+    reply_kind: str | None = None
+    card: AnswerCard | None = None
+    qr_text: str | None = None  # what the take-away QR code carries
+    suggestions: tuple[Choice, ...] = ()
+    topics: tuple[Choice, ...] = ()
+    topic_title: str = ""
+    topic_entries: tuple[Choice, ...] = ()
+    form: FormState | None = None
+    reference: str | None = None
+    photo: PhotoState | None = None
+    rating: int | None = None
+    admin: AdminState | None = None
+    notice: str | None = None  # a message code for the screen: "idle_warning", "wrong_pin", "locked", ...
+    wake_words: tuple[str, ...] = ()  # what the attract screen invites people to say (set by the listener)
+    version: int = 0
+
+
+class KioskFactory(Protocol):
+    def __call__(self) -> Kiosk: ...
+
+
+class KioskController:
+    """The screen's side of the kiosk: one visit at a time, driven by touch, voice or a script."""
+
+    def __init__(
+        self,
+        kiosk_factory: KioskFactory,
+        camera: PhotoSource | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        today: Callable[[], datetime.date] = datetime.date.today,
+    ) -> None:
+        self._factory = kiosk_factory
+        self.kiosk = kiosk_factory()
+        self.camera = camera
+        self._clock = clock
+        self._today = today
+        self._lock = threading.RLock()
+        self._session: Session | None = None
+        self._last_touch = clock()
+        self._screen_since = clock()
+        self._pin_failures = 0
+        self._locked_until = 0.0
+        self._back: Screen = "home"
+        self._current_topic = ""
+        self._rated_session = ""
+        self.recent_errors = RecentErrors()
+        logging.getLogger().addHandler(self.recent_errors)
+        ui = self.kiosk.settings.ui
+        self._state = ScreenState(language=self.kiosk.settings.language, large_text=ui.large_text)
+        self._set(**self._pack_texts(self._state.language))
+
+    # --- reading -----------------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ScreenState:
+        return self._state
+
+    def _set(self, **changes: object) -> None:
+        """Replace the snapshot; any change that moves to another screen restarts that screen's timer."""
+        if "screen" in changes and changes["screen"] != self._state.screen:
+            self._screen_since = self._clock()
+            changes.setdefault("notice", None)
+        self._state = replace(self._state, version=self._state.version + 1, **changes)  # type: ignore[arg-type]
+
+    def _pack_texts(self, language: Language) -> dict[str, object]:
+        pack = self.kiosk.pack
+        topics = tuple(Choice(title.get(language), topic) for topic, title in pack.manifest.topics.items())
+        return {
+            "brand": pack.manifest.name.get(language),
+            "disclosure": pack.manifest.messages.disclosure.get(language),
+            "topics": topics,
+        }
+
+    # --- visit lifecycle ---------------------------------------------------------------------------------
+
+    def touch_start(self) -> None:
+        """A tap on the attract screen (or a wake word): a new visit on the home screen."""
+        with self._lock:
+            self._touched()
+            if self._session is None:
+                self._begin_session()
+            self._set(screen="home")
+
+    def _begin_session(self) -> None:
+        session, greeting = self.kiosk.start_session(self._state.language)
+        self._session = session
+        self._set(bubbles=(), caption=greeting.speech, card=None, reference=None, form=None, suggestions=())
+        self._add_bubble("assistant", greeting.text)
+
+    def _require_session(self) -> Session:
+        if self._session is None or self._session.ended:
+            self._begin_session()
+        assert self._session is not None
+        return self._session
+
+    def finish(self) -> None:
+        """ "That's all, thanks": end the visit and ask for a rating."""
+        with self._lock:
+            self._touched()
+            self._end_visit("goodbye")
+            self._set(screen="rating", rating=None)
+
+    def rate(self, stars: int) -> None:
+        with self._lock:
+            self._touched()
+            if self._state.screen != "rating":
+                return  # a late second tap after the thank-you screen appeared
+            self.kiosk.record_rating(self._rated_session, stars, self._state.language)
+            self._set(screen="thanks", rating=stars)
+
+    def tick(self) -> None:
+        """Called by the UI loop a few times a second: idle warning, idle timeout, thank-you screen timeout."""
+        with self._lock:
+            now = self._clock()
+            ui = self.kiosk.settings.ui
+            timeout = self.kiosk.settings.dialogue.idle_timeout_s
+            idle = now - self._last_touch
+            screen = self._state.screen
+            if screen == "thanks" and now - self._screen_since >= ui.thanks_s:
+                self._reset_to_attract()
+            elif screen != "attract" and idle >= timeout:
+                log.info("visit ended by idle timeout", extra={"screen": screen})
+                self._end_visit("idle_timeout")
+                self._reset_to_attract()
+            elif (
+                screen not in ("attract", "thanks")
+                and idle >= timeout - ui.idle_warning_s
+                and self._state.notice != "idle_warning"
+            ):
+                self._set(notice="idle_warning")
+
+    def still_here(self) -> None:
+        """The customer answered "Are you still there?"."""
+        with self._lock:
+            self._touched()
+            self._set(notice=None)
+
+    def _touched(self) -> None:
+        self._last_touch = self._clock()
+        if self._session is not None and not self._session.ended:
+            self._session.last_activity = time.monotonic()
+
+    def _end_visit(self, reason: Literal["goodbye", "idle_timeout", "handoff", "reset"]) -> None:
+        session = self._session
+        self._rated_session = session.id if session else str(uuid.uuid4())
+        if session is not None and not session.ended:
+            self.kiosk.end_session(session, reason)
+        elif session is not None:
+            session.clear()
+        self._session = None
+
+    def _reset_to_attract(self) -> None:
+        """Forget the visit: the screen and this object keep nothing personal."""
+        self._set(
+            screen="attract",
+            activity="idle",
+            partial_transcript="",
+            bubbles=(),
+            caption="",
+            reply_kind=None,
+            card=None,
+            qr_text=None,
+            suggestions=(),
+            topic_title="",
+            topic_entries=(),
+            form=None,
+            reference=None,
+            photo=None,
+            rating=None,
+            admin=None,
+            notice=None,
+            language=self.kiosk.settings.language,
+            large_text=self.kiosk.settings.ui.large_text,
+            **self._pack_texts(self.kiosk.settings.language),
+        )
+
+    # --- preferences -------------------------------------------------------------------------------------
+
+    def set_language(self, language: Language) -> None:
+        with self._lock:
+            self._touched()
+            if self._session is not None:
+                self._session.language = language
+            self._set(language=language, **self._pack_texts(language))
+            if self._state.screen == "topic":
+                self._show_topic(self._current_topic)
+
+    def toggle_large_text(self) -> None:
+        with self._lock:
+            self._touched()
+            self._set(large_text=not self._state.large_text)
+
+    # --- navigation and questions ------------------------------------------------------------------------
+
+    def go_home(self) -> None:
+        with self._lock:
+            self._touched()
+            self._require_session()
+            self._set(screen="home", form=None, notice=None)
+
+    def back(self) -> None:
+        """The screen's back arrow: from a topic list or a form to where the customer came from."""
+        with self._lock:
+            self._touched()
+            target = self._back if self._state.screen in ("topic", "form", "camera", "photo_result") else "home"
+            self._set(screen=target, form=None)
+
+    def show_conversation(self) -> None:
+        with self._lock:
+            self._touched()
+            self._set(screen="conversation", form=None)
+
+    def open_topic(self, topic: str) -> None:
+        with self._lock:
+            self._touched()
+            self._require_session()
+            self._show_topic(topic)
+            self._back = "home"
+            self._set(screen="topic")
+
+    def _show_topic(self, topic: str) -> None:
+        pack, language = self.kiosk.pack, self._state.language
+        title = pack.manifest.topics.get(topic)
+        if title is None:
+            raise KeyError(f"no topic {topic!r} in pack {pack.manifest.id}")
+        self._current_topic = topic
+        entries = [Choice(i.title.get(language), i.id) for i in pack.intents if i.topic == topic]
+        entries += [Choice(f.question.get(language), f.id) for f in pack.faq if f.topic == topic]
+        self._set(topic_title=title.get(language), topic_entries=tuple(entries))
+
+    def choose(self, entry_id: str) -> None:
+        """A tapped topic entry: its answer, or its flow."""
+        with self._lock:
+            self._touched()
+            session = self._require_session()
+            self._set(activity="thinking")
+            self._show_reply(self.kiosk.choose(session, entry_id))
+
+    def ask(self, text: str, source: InputSource = "text") -> None:
+        """A question typed, spoken (after speech recognition) or tapped as a suggestion."""
+        with self._lock:
+            self._touched()
+            session = self._require_session()
+            self._add_bubble("customer", text, source)
+            self._set(activity="thinking", partial_transcript="")
+            self._show_reply(self.kiosk.handle_text(session, text, source))
+
+    def request_staff(self) -> None:
+        with self._lock:
+            self._touched()
+            session = self._require_session()
+            self._show_reply(self.kiosk.hand_off(session, "customer tapped Talk to a person"))
+
+    def start_typing(self) -> None:
+        """The home screen's "Type a question": the keyboard with nothing typed yet."""
+        with self._lock:
+            self._touched()
+            self._require_session()
+            self._back = self._state.screen if self._state.screen != "form" else "home"
+            prompt = self.kiosk.pack.manifest.messages.how_can_i_help.get(self._state.language)
+            self._set(screen="form", form=FormState("question", prompt, "keyboard"))
+
+    def _show_reply(self, reply: Reply) -> None:
+        session = self._session
+        self._add_bubble("assistant", reply.text)
+        changes: dict[str, object] = {
+            "activity": "idle",
+            "caption": reply.speech or reply.text,
+            "reply_kind": reply.kind,
+            "card": reply.card,
+            "suggestions": tuple(Choice(s, s) for s in reply.suggestions),
+            "qr_text": None,
+            "reference": reply.card.reference if reply.card else None,
+            "form": None,
+        }
+        if reply.language != self._state.language:
+            changes |= {"language": reply.language, **self._pack_texts(reply.language)}
+        if session is not None and session.ended:
+            self._end_visit("goodbye")
+            changes |= {"screen": "rating", "rating": None}
+        elif reply.kind == "handoff":
+            changes["screen"] = "handoff"
+        elif reply.kind == "done" and reply.ticket_id:
+            changes |= {"screen": "ticket", "qr_text": _ticket_qr(reply)}
+        elif reply.flow and reply.kind in ("prompt", "confirm") and reply.input_hint:
+            changes |= {"screen": "form", "form": self._flow_form(reply)}
+            self._back = "conversation"
+        elif reply.kind == "answer" and reply.card is not None:
+            changes |= {"screen": "answer", "qr_text": _answer_qr(reply.card)}
+        else:
+            changes["screen"] = "conversation"
+        self._set(**changes)
+
+    def _add_bubble(self, role: Role, text: str, source: InputSource | None = None) -> None:
+        """Customer words are masked for the screen; the kiosk's own words (and read-backs) already are."""
+        shown = mask_for_display(text, region=self.kiosk.settings.region) if role == "customer" else text
+        self._set(bubbles=(*self._state.bubbles, Bubble(role, shown, source)))
+
+    # --- forms and the on-screen keyboard ----------------------------------------------------------------
+
+    def _flow_form(self, reply: Reply) -> FormState:
+        hint: InputHint = reply.input_hint  # type: ignore[assignment]
+        choices: tuple[Choice, ...] = ()
+        max_chars = MAX_DRAFT_CHARS
+        language = reply.language
+        if hint == "yes_no":
+            choices = tuple(Choice(label, value) for label, value in _YES_NO[language])
+        elif hint == "choice":
+            choices = self._slot_choices(language)
+        elif hint == "date":
+            choices = self._date_choices(language)
+        elif hint == "time":
+            choices = self._time_choices()
+        elif hint == "numpad":
+            max_chars = 4  # the flows' numeric answer is a card's last four digits
+        return FormState("flow", reply.text, hint, max_chars=max_chars, choices=choices)
+
+    def _awaited_slot(self) -> Slot | None:
+        session = self._session
+        if session is None or session.flow is None:
+            return None
+        flow = self.kiosk.pack.flow(session.flow.flow_id)
+        return next((s for s in flow.slots if s.name == session.flow.awaiting), None) if flow else None
+
+    def _slot_choices(self, language: Language) -> tuple[Choice, ...]:
+        slot = self._awaited_slot()
+        if slot is None:
+            return ()
+        words = [choice.get(language)[0] for choice in slot.choices.values()]
+        return tuple(Choice(word[:1].upper() + word[1:], word) for word in words)
+
+    def _date_choices(self, language: Language) -> tuple[Choice, ...]:
+        """The next opening days, as the dialogue reads them back ("Tuesday 24 November")."""
+        hours = self.kiosk.pack.manifest.opening_hours.days
+        day, choices = self._today(), list[Choice]()
+        while len(choices) < DATE_CHOICES:
+            day += datetime.timedelta(days=1)
+            if day.weekday() in hours:
+                label = display_date(day, language)
+                choices.append(Choice(label, display_date(day, "en")))
+        return tuple(choices)
+
+    def _time_choices(self) -> tuple[Choice, ...]:
+        """Half-hour slots within the chosen day's opening hours (or the longest day's when none is chosen)."""
+        hours = self.kiosk.pack.manifest.opening_hours.days
+        session = self._session
+        chosen = session.flow.slots.get("date") if session and session.flow else None
+        weekday = datetime.date.fromisoformat(chosen.value).weekday() if chosen else None
+        opening, closing = hours[weekday] if weekday in hours else max(hours.values(), key=lambda h: h[1])
+        start = _minutes(opening)
+        end = _minutes(closing)
+        slots = range(start, end, TIME_STEP_MIN)
+        return tuple(Choice(f"{m // 60:02d}:{m % 60:02d}", f"{m // 60:02d}:{m % 60:02d}") for m in slots)
+
+    def type_key(self, key: str) -> None:
+        """One key of the on-screen keyboard or numpad."""
+        with self._lock:
+            self._touched()
+            form = self._state.form
+            if form is None or len(form.draft) + len(key) > form.max_chars:
+                return
+            if form.hint in ("numpad",) and not key.isdigit():
+                return
+            self._set(form=replace(form, draft=form.draft + key))
+
+    def type_text(self, text: str) -> None:
+        """Text from a physical keyboard or an input method, character by character."""
+        for char in text:
+            self.type_key(char)
+
+    def backspace(self) -> None:
+        with self._lock:
+            self._touched()
+            form = self._state.form
+            if form is not None and form.draft:
+                self._set(form=replace(form, draft=form.draft[:-1]))
+
+    def submit(self, value: str | None = None) -> None:
+        """Send the draft (or a tapped choice) to whatever the form is for."""
+        with self._lock:
+            self._touched()
+            form = self._state.form
+            if form is None:
+                return
+            text = (value if value is not None else form.draft).strip()
+            if not text:
+                return
+            if form.purpose == "pin":
+                self._check_pin(text)
+            elif form.purpose == "photo_note":
+                self._file_photo_ticket(text)
+            else:
+                self._set(form=replace(form, draft=""))
+                self.ask(text, "touch" if value is not None else "text")
+
+    # --- the technician's camera -------------------------------------------------------------------------
+
+    def open_camera(self) -> None:
+        with self._lock:
+            self._touched()
+            self._require_session()
+            self._back = "home"
+            self._set(screen="camera", photo=PhotoState(image=self._camera_frame()))
+
+    def refresh_preview(self) -> None:
+        """A new preview frame (the UI calls this at its preview rate while the camera screen is shown)."""
+        with self._lock:
+            if self._state.screen == "camera":
+                self._set(photo=PhotoState(image=self._camera_frame()))
+
+    def _camera_frame(self) -> np.ndarray | None:
+        if self.camera is None:
+            return None
+        try:
+            return self.camera.frame()
+        except OSError as error:
+            log.warning("camera frame failed: %s", error)
+            return None
+
+    def capture(self, image: np.ndarray | None = None) -> None:
+        """Take the photo (the current camera frame, or a picked image) and run the quality gate on it."""
+        with self._lock:
+            self._touched()
+            frame = image if image is not None else self._camera_frame()
+            if frame is None:
+                self._set(notice="no_camera")
+                return
+            quality = check_quality(frame)
+            self._back = "camera"
+            form = None
+            if quality.ok:
+                prompt = _PHOTO_NOTE_PROMPT[self._state.language]
+                form = FormState("photo_note", prompt, "keyboard")
+            self._set(screen="photo_result", photo=PhotoState(image=frame, quality=quality), form=form)
+
+    def retake(self) -> None:
+        with self._lock:
+            self.open_camera()
+
+    def _file_photo_ticket(self, note: str) -> None:
+        photo = self._state.photo
+        if photo is None or photo.image is None:
+            return
+        session = self._require_session()
+        ticket_id = str(uuid.uuid4())
+        data_dir = self.kiosk.settings.data_dir
+        relative = f"photos/{ticket_id}.jpg"
+        save_photo(photo.image, data_dir / relative)
+        created = self.kiosk.file_ticket(
+            TicketRequested(
+                ticket_id=ticket_id,
+                ticket_type="technician_photo",
+                priority="normal",
+                summary=f"Technician photo for inspection. Note: {note}",
+                language=session.language,
+                session_id=session.id,
+                attachments=(relative,),
+            )
+        )
+        self._add_bubble("customer", note, "touch")
+        text = _PHOTO_FILED[session.language].format(reference=created.reference)
+        card = AnswerCard(title=_PHOTO_TITLE[session.language], body=text, reference=created.reference)
+        self._set(
+            screen="ticket",
+            card=card,
+            caption=text,
+            reference=created.reference,
+            qr_text=f"{self.kiosk.pack.manifest.name.en} ticket {created.reference}",
+            form=None,
+            photo=replace(photo, note=note),
+        )
+
+    # --- voice hooks (the listening and speech issues drive these) ---------------------------------------
+
+    listen: Callable[[], None] | None = None  # starts push-to-talk capture when a microphone pipeline is attached
+
+    def push_to_talk(self) -> None:
+        """The big microphone button: listen without a wake word, or say plainly that voice is unavailable."""
+        with self._lock:
+            self._touched()
+            self._require_session()
+            if self.listen is None:
+                self._set(notice="no_microphone")
+                return
+            self._set(activity="listening", partial_transcript="")
+        self.listen()
+
+    def set_activity(self, activity: Activity, partial_transcript: str = "") -> None:
+        """Listening / thinking / speaking indicators and the live partial transcript."""
+        with self._lock:
+            if activity != "idle":
+                self._touched()
+            shown = mask_for_display(partial_transcript, region=self.kiosk.settings.region)
+            self._set(activity=activity, partial_transcript=shown)
+
+    # --- staff -------------------------------------------------------------------------------------------
+
+    def open_admin(self) -> None:
+        """The hidden staff corner: asks for the PIN."""
+        with self._lock:
+            self._touched()
+            prompt = _PIN_PROMPT[self._state.language]
+            self._back = self._state.screen
+            self._set(screen="admin_pin", form=FormState("pin", prompt, "numpad", max_chars=8, secret=True))
+
+    def _check_pin(self, pin: str) -> None:
+        ui = self.kiosk.settings.ui
+        now = self._clock()
+        form = self._state.form
+        assert form is not None
+        if now < self._locked_until:
+            self._set(notice="locked", form=replace(form, draft=""))
+            return
+        digest = hashlib.sha256(pin.encode()).hexdigest()
+        if not hmac.compare_digest(digest, ui.admin_pin_sha256):
+            self._pin_failures += 1
+            log.warning("wrong staff PIN", extra={"failures": self._pin_failures})
+            if self._pin_failures >= ui.admin_attempts_before_lockout:
+                self._locked_until = now + ui.admin_lockout_s
+                self._pin_failures = 0
+                self._set(notice="locked", form=replace(form, draft=""))
+            else:
+                self._set(notice="wrong_pin", form=replace(form, draft=""))
+            return
+        self._pin_failures = 0
+        self._end_visit("reset")
+        log.info("staff screen opened")
+        self._set(screen="admin", form=None, admin=self._admin_state())
+
+    def _admin_state(self) -> AdminState:
+        kiosk = self.kiosk
+        manifest = load_manifest(kiosk.settings.models_dir)
+        today = datetime.date.today().isoformat()
+        tickets_today = kiosk.db.execute("SELECT COUNT(*) FROM tickets WHERE created_at >= ?", [today]).fetchone()[0]
+        return AdminState(
+            device_id=kiosk.settings.device_id,
+            pack=f"{kiosk.pack.manifest.id} {kiosk.pack.manifest.version}",
+            models=tuple(f"{entry.name} {entry.version}" for entry in manifest.values()),
+            queue_depth=kiosk.tickets.outbox_depth(),
+            recent_errors=self.recent_errors.lines(),
+            tickets_today=int(tickets_today),
+        )
+
+    def admin_restart(self) -> None:
+        """Reload the pipeline (pack, models, database) as a fresh start would, without restarting the UI."""
+        with self._lock:
+            self._touched()
+            log.info("pipeline restart requested from the staff screen")
+            self.kiosk.close()
+            self.kiosk = self._factory()
+            self._set(admin=self._admin_state(), notice="restarted")
+
+    def close_admin(self) -> None:
+        with self._lock:
+            self._reset_to_attract()
+
+    def close(self) -> None:
+        logging.getLogger().removeHandler(self.recent_errors)
+        self.kiosk.close()
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _answer_qr(card: AnswerCard) -> str:
+    """The answer to take away on a phone: heading, text and steps as plain text."""
+    steps = "\n".join(f"{n}. {step}" for n, step in enumerate(card.steps, 1))
+    return "\n".join(part for part in (card.title, card.body, steps) if part)[:_QR_MAX_CHARS]
+
+
+def _ticket_qr(reply: Reply) -> str:
+    reference = reply.card.reference if reply.card else ""
+    return f"{reply.card.title if reply.card else ''} {reference}".strip()
+
+
+# A QR code of version 25 at error correction M holds about 1,200 bytes: plenty for an answer, still scannable.
+_QR_MAX_CHARS = 600
+_YES_NO: dict[Language, tuple[tuple[str, str], ...]] = {
+    "en": (("Yes", "yes"), ("No", "no")),
+    "zh": (("是", "是"), ("否", "不")),
+}
+_PIN_PROMPT: dict[Language, str] = {"en": "Staff PIN", "zh": "员工密码"}
+_PHOTO_NOTE_PROMPT: dict[Language, str] = {
+    "en": "Add a short note for the colleague who inspects the part (what you saw, the part number):",
+    "zh": "请为检查部件的同事写一句说明（看到的问题、部件编号）：",
+}
+_PHOTO_TITLE: dict[Language, str] = {"en": "Photo sent for inspection", "zh": "照片已提交检查"}
+_PHOTO_FILED: dict[Language, str] = {
+    "en": "Your photo and note are filed as ticket {reference}. A colleague will inspect the part.",
+    "zh": "您的照片和说明已登记为工单 {reference}，同事会检查该部件。",
+}

@@ -1,0 +1,1 @@
+"""Camera and photo handling for technicians."""

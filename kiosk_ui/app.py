@@ -1,0 +1,285 @@
+"""The touchscreen loop: draws the controller's state, turns touches into actions, and stays responsive.
+
+Three rules keep it fast on a Pi: the widget tree is rebuilt only when the state (or page, or size) changes;
+a frame is redrawn only when something changed, and animations repaint only their own small rectangle; and
+a touch is answered at once by repainting the pressed widget, while the action itself (which may run the
+intent model) runs on a worker thread. Taps that arrive while an action is running are ignored, which is
+what makes rapid repeated taps harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+import pygame
+
+from firmware_app.screen_state import KioskController
+from kiosk_ui.render import Renderer, RenderReport
+from kiosk_ui.screens import build_screen, load_screens
+from kiosk_ui.theme import Theme
+from kiosk_ui.widgets import Widget, hit, walk_all
+
+log = logging.getLogger(__name__)
+FPS = 60
+TICK_INTERVAL_S = 0.25  # idle timers
+PREVIEW_INTERVAL_S = 0.1  # camera preview: 10 frames a second is plenty to aim a part
+
+
+class ActionRunner:
+    """Runs controller actions one at a time, on a worker thread (or inline, for tests and scripts)."""
+
+    def __init__(self, synchronous: bool) -> None:
+        self.synchronous = synchronous
+        self._busy = threading.Event()
+        self._jobs: queue.Queue[Callable[[], None]] = queue.Queue()
+        if not synchronous:
+            threading.Thread(target=self._work, name="kiosk-actions", daemon=True).start()
+
+    @property
+    def busy(self) -> bool:
+        return self._busy.is_set()
+
+    def submit(self, job: Callable[[], None]) -> bool:
+        """Run ``job`` unless another is still running; returns whether it was taken."""
+        if self._busy.is_set():
+            return False
+        self._busy.set()
+        if self.synchronous:
+            self._run(job)
+        else:
+            self._jobs.put(job)
+        return True
+
+    def wait(self, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self._busy.is_set() and time.monotonic() < deadline:
+            time.sleep(0.002)
+
+    def _work(self) -> None:
+        while True:
+            self._run(self._jobs.get())
+
+    def _run(self, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except Exception:
+            log.exception("screen action failed")
+        finally:
+            self._busy.clear()
+
+
+class KioskUI:
+    def __init__(
+        self,
+        controller: KioskController,
+        size: tuple[int, int] = (1280, 800),
+        *,
+        fullscreen: bool = False,
+        synchronous: bool = False,
+    ) -> None:
+        pygame.display.init()
+        pygame.font.init()
+        load_screens()
+        flags = pygame.FULLSCREEN if fullscreen else 0
+        self.surface = pygame.display.set_mode((0, 0) if fullscreen else size, flags)
+        pygame.display.set_caption("Kestrel kiosk")
+        if fullscreen:
+            pygame.mouse.set_visible(False)
+        self.controller = controller
+        self.runner = ActionRunner(synchronous)
+        self.widgets: list[Widget] = []
+        self.report = RenderReport()
+        self.pressed: Widget | None = None
+        self.page = 0
+        self.keyboard_symbols = False
+        self.last_feedback_s = 0.0  # how long the last touch took to show on screen
+        self._static = pygame.Surface(self.surface.get_size())
+        self._built_for: tuple[object, ...] = ()
+        self._dirty = True
+        self._last_tick = 0.0
+        self._last_preview = 0.0
+        self._running = True
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.surface.get_size()
+
+    @property
+    def theme(self) -> Theme:
+        return Theme.for_screen(*self.size, large_text=self.controller.state.large_text)
+
+    # --- building and drawing ----------------------------------------------------------------------------
+
+    def rebuild_if_needed(self) -> bool:
+        state = self.controller.state
+        if self._built_for[:1] != (state.screen,):
+            self.page = 0
+            self.keyboard_symbols = False
+        key = (state.screen, state.version, self.page, self.keyboard_symbols, self.size)
+        if key == self._built_for:
+            return False
+        theme = self.theme
+        self.widgets = build_screen(state, theme, self.page, self.keyboard_symbols)
+        renderer = Renderer(theme)
+        self.report = renderer.draw(self._static, self.widgets)
+        self._built_for = key
+        self._dirty = True
+        return True
+
+    def frame(self) -> None:
+        """One pass of the loop: timers, a rebuild if the state moved, and the repaint that needs doing."""
+        now = time.monotonic()
+        if now - self._last_tick >= TICK_INTERVAL_S:
+            self._last_tick = now
+            self.runner.submit(self.controller.tick)
+        state = self.controller.state
+        if state.screen == "camera" and now - self._last_preview >= PREVIEW_INTERVAL_S:
+            self._last_preview = now
+            self.runner.submit(self.controller.refresh_preview)
+        self.rebuild_if_needed()
+        spinners = [w for w in walk_all(self.widgets) if w.kind == "spinner" and w.text != "idle"]
+        if self._dirty:
+            self.surface.blit(self._static, (0, 0))
+            if self.pressed is not None:
+                Renderer(self.theme).draw_pressed(self.surface, self.pressed)
+            for spinner in spinners:
+                self._draw_spinner(spinner, now)
+            pygame.display.flip()
+            self._dirty = False
+        elif spinners:
+            for spinner in spinners:
+                self.surface.blit(self._static, spinner.rect, spinner.rect)
+                self._draw_spinner(spinner, now)
+            pygame.display.update([s.rect for s in spinners])
+
+    def _draw_spinner(self, widget: Widget, now: float) -> None:
+        """Three dots that pulse: listening, thinking or speaking (the label beside it says which)."""
+        palette = self.theme.palette
+        rect = widget.rect
+        radius = max(3, rect.height // 9)
+        for index in range(3):
+            phase = (math.sin(now * 6 - index * 0.9) + 1) / 2
+            center = (rect.x + radius * (2 + index * 3), rect.centery - round(phase * radius))
+            color = palette.accent if phase > 0.5 else palette.muted
+            pygame.draw.circle(self.surface, color, center, radius)
+
+    # --- input -------------------------------------------------------------------------------------------
+
+    def handle(self, event: pygame.event.Event) -> None:
+        if event.type == pygame.QUIT:
+            self._running = False
+        elif event.type in (pygame.MOUSEBUTTONDOWN, pygame.FINGERDOWN):
+            self.press(self._position(event))
+        elif event.type in (pygame.MOUSEBUTTONUP, pygame.FINGERUP):
+            self.release(self._position(event))
+        elif event.type == pygame.TEXTINPUT and self.controller.state.form is not None:
+            self.runner.submit(lambda: self.controller.type_text(event.text))
+        elif event.type == pygame.KEYDOWN:
+            self._key(event)
+
+    def _position(self, event: pygame.event.Event) -> tuple[int, int]:
+        if event.type in (pygame.FINGERDOWN, pygame.FINGERUP):
+            width, height = self.size
+            return round(event.x * width), round(event.y * height)
+        return event.pos
+
+    def _key(self, event: pygame.event.Event) -> None:
+        """A physical keyboard on a desktop or a technician's USB keyboard: Enter sends, Backspace deletes."""
+        if event.key == pygame.K_ESCAPE and not self.surface.get_flags() & pygame.FULLSCREEN:
+            self._running = False
+        elif event.key == pygame.K_RETURN:
+            self.runner.submit(self.controller.submit)
+        elif event.key == pygame.K_BACKSPACE:
+            self.runner.submit(self.controller.backspace)
+
+    def press(self, position: tuple[int, int]) -> None:
+        """Show the touch at once: the pressed widget is repainted and only its rectangle is updated."""
+        started = time.perf_counter()
+        self.rebuild_if_needed()
+        self.pressed = hit(self.widgets, position)
+        if self.pressed is not None:
+            Renderer(self.theme).draw_pressed(self.surface, self.pressed)
+            pygame.display.update(self.pressed.rect)
+        self.last_feedback_s = time.perf_counter() - started
+
+    def release(self, position: tuple[int, int]) -> None:
+        """A tap counts when the finger lifts on the widget it went down on (so a slide-off cancels it)."""
+        pressed, self.pressed = self.pressed, None
+        self._dirty = True
+        if pressed is None or hit(self.widgets, position) is not pressed:
+            return
+        assert pressed.action is not None
+        name, *args = pressed.action
+        if name == "ui:page":
+            self.page = max(0, self.page + int(args[0]))  # type: ignore[call-overload]
+            return
+        if name == "ui:keyboard":
+            self.keyboard_symbols = not self.keyboard_symbols
+            return
+        method = getattr(self.controller, str(name))
+        self.runner.submit(lambda: method(*args))
+
+    # --- for tests, the demo and the bench ---------------------------------------------------------------
+
+    def tap(self, position: tuple[int, int]) -> None:
+        """A synthetic touch through pygame's own event queue, exactly as a finger would arrive."""
+        for kind in (pygame.MOUSEBUTTONDOWN, pygame.MOUSEBUTTONUP):
+            pygame.event.post(pygame.event.Event(kind, pos=position, button=1))
+        self.pump()
+        self.runner.wait()
+        self.frame()
+
+    def pump(self) -> None:
+        for event in pygame.event.get():
+            self.handle(event)
+
+    def find(self, *, id: str | None = None, text: str | None = None) -> Widget:
+        """The widget with this id, or the one whose text is exactly (or else contains) ``text``."""
+        self.rebuild_if_needed()
+        widgets = list(walk_all(self.widgets))
+        matches = [w for w in widgets if (id is not None and w.id == id) or (text is not None and w.text == text)]
+        if not matches and text is not None:
+            matches = [w for w in widgets if text in w.text]
+        if not matches:
+            raise LookupError(f"nothing on the {self.controller.state.screen} screen with id={id!r} text={text!r}")
+        return matches[-1]
+
+    def tap_widget(self, *, id: str | None = None, text: str | None = None) -> None:
+        self.tap(self.find(id=id, text=text).rect.center)
+
+    def screenshot(self, path: Path) -> Path:
+        self.rebuild_if_needed()
+        self.frame()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pygame.image.save(self.surface, str(path))
+        return path
+
+    def run(self, script: Callable[[KioskUI], None] | None = None) -> None:
+        """The loop; ``script`` (the demo) runs on its own thread and drives the same UI with touches."""
+        clock = pygame.time.Clock()
+        if script is not None:
+            threading.Thread(target=self._run_script, args=(script,), daemon=True).start()
+        while self._running:
+            self.pump()
+            self.frame()
+            clock.tick(FPS)
+        pygame.display.quit()
+
+    def _run_script(self, script: Callable[[KioskUI], None]) -> None:
+        try:
+            script(self)
+        finally:
+            self._running = False
+
+    def close(self) -> None:
+        self._running = False
+        pygame.display.quit()

@@ -1,0 +1,223 @@
+"""The screen registry: each screen is a function from the kiosk's state to a widget tree.
+
+A screen module registers its builder with ``@screen("name")``; the frame around it (header with the
+"AI assistant" label, language and large-text switches, the caption bar with listening / thinking / speaking,
+and the "Are you still there?" overlay) is added here, the same on every screen. Later capabilities (voice,
+vision, sync) add their screens by registering more builders.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pygame
+
+from firmware_app.screen_state import ScreenState
+from kiosk_ui.layout import inset, split_bottom, split_top
+from kiosk_ui.render import line_height, measure_lines
+from kiosk_ui.strings import t
+from kiosk_ui.text import font
+from kiosk_ui.theme import Theme
+from kiosk_ui.widgets import Widget
+
+
+@dataclass
+class BuildContext:
+    """What a builder may read: the state, the theme, its own area, and the UI's page for paged content."""
+
+    state: ScreenState
+    theme: Theme
+    screen: pygame.Rect
+    body: pygame.Rect
+    page: int = 0
+    keyboard_symbols: bool = False  # the short keyboard shows digits and marks instead of letters
+
+    def t(self, key: str, **values: str) -> str:
+        return t(key, self.state.language, **values)
+
+    def lines(self, text: str, size_px: int, width_px: int, bold: bool = False) -> list[str]:
+        return measure_lines(self.theme, text, size_px, width_px, bold)
+
+    def text_height(self, text: str, size_px: int, width_px: int) -> int:
+        return len(self.lines(text, size_px, width_px)) * line_height(size_px)
+
+
+Builder = Callable[[BuildContext], list[Widget]]
+
+
+@dataclass(frozen=True)
+class ScreenSpec:
+    build: Builder
+    header: bool = True
+    caption: bool = True  # the caption bar: what is being heard or said
+
+
+SCREENS: dict[str, ScreenSpec] = {}
+
+
+def screen(name: str, *, header: bool = True, caption: bool = True) -> Callable[[Builder], Builder]:
+    def register(build: Builder) -> Builder:
+        SCREENS[name] = ScreenSpec(build, header, caption)
+        return build
+
+    return register
+
+
+def load_screens() -> None:
+    """Import every module in this package so that their ``@screen`` builders are registered."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+def build_screen(state: ScreenState, theme: Theme, page: int = 0, keyboard_symbols: bool = False) -> list[Widget]:
+    spec = SCREENS.get(state.screen)
+    if spec is None:
+        raise KeyError(f"no screen registered for {state.screen!r}")
+    whole = pygame.Rect(0, 0, theme.width, theme.height)
+    body = whole
+    widgets: list[Widget] = []
+    if spec.header:
+        header_rect, body = split_top(body, theme.header_h)
+        widgets.append(_header(state, theme, header_rect))
+    if spec.caption and (state.activity != "idle" or state.partial_transcript):
+        body, caption_rect = split_bottom(body, theme.caption_h)
+        widgets.append(_caption(state, theme, caption_rect))
+    if state.notice and state.notice != "idle_warning":
+        notice_h = line_height(theme.text_px) * 2 + 2 * theme.pad
+        notice_rect, body = split_top(inset(body, theme.gap), notice_h)
+        widgets.append(_notice(state, theme, notice_rect))
+    context = BuildContext(state, theme, whole, inset(body, theme.gap), page, keyboard_symbols)
+    widgets[0:0] = spec.build(context)  # the frame is drawn over the body
+    if state.notice == "idle_warning":
+        widgets += _idle_warning(state, theme, whole)
+    return widgets
+
+
+def _header(state: ScreenState, theme: Theme, rect: pygame.Rect) -> Widget:
+    """Brand and the "AI assistant" disclosure on the left; home, language and large text on the right."""
+    language = state.language
+    pad, gap = theme.pad, theme.gap
+    height = rect.height - 2 * gap
+    x = rect.right - pad
+    buttons: list[Widget] = []
+    entries = [("large_text", ("toggle_large_text",)), ("language_switch", ("set_language", _other(language)))]
+    if state.screen not in ("attract", "home", "thanks", "admin", "admin_pin"):
+        entries.append(("home", ("go_home",)))
+    face = font(theme.font_path, theme.text_px)
+    for key, action in entries:
+        button_text = t(key, language)
+        button_w = max(theme.touch, face.size(button_text)[0] + 2 * pad)
+        x -= button_w
+        button_rect = pygame.Rect(x, rect.y + gap, button_w, height)
+        buttons.append(
+            Widget(
+                "button", button_rect, button_text, id=f"header:{key}", style="header", action=action, align="center"
+            )
+        )
+        x -= gap
+    badge_text = t("ai_assistant", language)
+    badge_w = font(theme.font_path, theme.small_px, True).size(badge_text)[0] + 2 * pad
+    brand_w = max(0, x - rect.x - 2 * pad - badge_w - gap)
+    brand = Widget(
+        "label",
+        pygame.Rect(rect.x + pad, rect.y, brand_w, rect.height),
+        state.brand,
+        id="header:brand",
+        style="header",
+        size_px=theme.heading_px,
+        max_lines=1,
+    )
+    brand.rect.height = line_height(theme.heading_px)
+    brand.rect.centery = rect.centery
+    badge_h = line_height(theme.small_px) + pad // 2
+    badge_rect = pygame.Rect(rect.x + pad + brand_w + gap, rect.centery - badge_h // 2, badge_w, badge_h)
+    label_rect = pygame.Rect(badge_rect.x, 0, badge_w, line_height(theme.small_px))
+    label_rect.centery = badge_rect.centery
+    label = Widget("label", label_rect, badge_text, id="header:ai", style="badge", align="center", max_lines=1)
+    badge = Widget("panel", badge_rect, style="badge", children=[label])
+    return Widget("panel", rect, id="header", style="header", children=[brand, badge, *buttons])
+
+
+def _other(language: str) -> str:
+    return "en" if language == "zh" else "zh"
+
+
+def _caption(state: ScreenState, theme: Theme, rect: pygame.Rect) -> Widget:
+    """Listening (with the live transcript), thinking, or speaking (with the words being said)."""
+    language = state.language
+    spinner_w = rect.height
+    label = t(state.activity, language) if state.activity != "idle" else ""
+    words = (
+        state.partial_transcript
+        if state.activity == "listening"
+        else state.caption
+        if state.activity == "speaking"
+        else ""
+    )
+    text = f"{label} {words}".strip()
+    inner = inset(rect, theme.gap)
+    spinner = Widget(
+        "spinner", pygame.Rect(inner.x, inner.y, spinner_w, inner.height), id="caption:activity", text=state.activity
+    )
+    label_rect = pygame.Rect(
+        inner.x + spinner_w + theme.gap, inner.y, inner.width - spinner_w - theme.gap, inner.height
+    )
+    caption = Widget("label", label_rect, text, id="caption:text", style="caption", max_lines=2)
+    return Widget("panel", rect, id="caption", style="card", children=[spinner, caption])
+
+
+def _notice(state: ScreenState, theme: Theme, rect: pygame.Rect) -> Widget:
+    """A one-line message about the last action ("Wrong PIN", "No camera picture")."""
+    text = t(state.notice or "", state.language)
+    label = Widget("label", inset(rect, theme.pad), text, id=f"notice:{state.notice}", max_lines=2)
+    return Widget("panel", rect, id="notice", style="notice", children=[label])
+
+
+def _idle_warning(state: ScreenState, theme: Theme, whole: pygame.Rect) -> list[Widget]:
+    language = state.language
+    width = min(whole.width - 4 * theme.gap, round(theme.text_px * 24))
+    body = t("idle_warning_body", language)
+    inner_w = width - 2 * theme.pad
+    body_h = len(measure_lines(theme, body, theme.text_px, inner_w)) * line_height(theme.text_px)
+    height = theme.pad * 4 + line_height(theme.heading_px) + body_h + theme.touch + theme.gap * 2
+    card = pygame.Rect(0, 0, width, height)
+    card.center = whole.center
+    inner = inset(card, theme.pad)
+    title_rect, rest = split_top(inner, line_height(theme.heading_px), theme.gap)
+    body_rect, rest = split_top(rest, body_h, theme.gap)
+    buttons_rect = pygame.Rect(inner.x, inner.bottom - theme.touch, inner.width, theme.touch)
+    half = (buttons_rect.width - theme.gap) // 2
+    return [
+        Widget("panel", whole.copy(), id="overlay", style="overlay"),
+        Widget(
+            "panel",
+            card,
+            id="idle_warning",
+            style="notice",
+            children=[
+                Widget("label", title_rect, t("idle_warning", language), id="idle_warning:title", style="heading"),
+                Widget("label", body_rect, body, id="idle_warning:body"),
+                Widget(
+                    "button",
+                    pygame.Rect(buttons_rect.x, buttons_rect.y, half, theme.touch),
+                    t("still_here", language),
+                    id="still_here",
+                    style="primary",
+                    action=("still_here",),
+                    align="center",
+                ),
+                Widget(
+                    "button",
+                    pygame.Rect(buttons_rect.right - half, buttons_rect.y, half, theme.touch),
+                    t("end_now", language),
+                    id="end_now",
+                    style="secondary",
+                    action=("finish",),
+                    align="center",
+                ),
+            ],
+        ),
+    ]

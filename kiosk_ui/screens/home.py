@@ -1,0 +1,93 @@
+"""The home screen: the big ways in (speak, type, a person, the technician's camera) and the pack's topics."""
+
+from __future__ import annotations
+
+import pygame
+
+from kiosk_ui.layout import columns, grid, rows_that_fit, split_left, split_top
+from kiosk_ui.render import line_height
+from kiosk_ui.screens import BuildContext, screen
+from kiosk_ui.widgets import Action, Style, Widget
+
+
+@screen("home")
+def build(ctx: BuildContext) -> list[Widget]:
+    theme, body = ctx.theme, ctx.body
+    gap = theme.gap
+    title_rect, rest = split_top(body, line_height(theme.heading_px), gap)
+    widgets = [Widget("label", title_rect, ctx.t("how_can_i_help"), id="home:title", style="heading", max_lines=1)]
+    actions: list[tuple[str, Action, Style]] = [
+        ("speak", ("push_to_talk",), "primary"),
+        ("type_question", ("start_typing",), "secondary"),
+        ("talk_to_person", ("request_staff",), "secondary"),
+        ("camera", ("open_camera",), "secondary"),
+    ]
+    if theme.portrait:
+        actions_rect, tiles_rect = split_top(rest, theme.touch * 2 + gap, gap * 2)
+        cells = grid(actions_rect, len(actions), 2, theme.touch, gap)
+        cols = 2
+    else:
+        actions_rect, tiles_rect = split_left(rest, round(rest.width * 0.34), gap * 2)
+        mic_h = min(actions_rect.height - 3 * (theme.touch + gap), round(theme.touch * 2.2))
+        mic_rect, others = split_top(actions_rect, mic_h, gap)
+        cells = [mic_rect, *grid(others, 3, 1, theme.touch, gap)]
+        cols = 3 if tiles_rect.width > theme.text_px * 18 else 2
+    for (key, action, style), cell in zip(actions, cells, strict=True):
+        widgets.append(Widget("button", cell, ctx.t(key), id=f"home:{key}", style=style, action=action, align="center"))
+    widgets += _topic_tiles(ctx, tiles_rect, cols)
+    return widgets
+
+
+def _topic_tiles(ctx: BuildContext, rect: pygame.Rect, cols: int) -> list[Widget]:
+    """The pack's topics as tiles; if they do not all fit, a page of them with Previous / Next."""
+    theme, topics = ctx.theme, ctx.state.topics
+    tile_h = max(theme.touch, round(theme.touch * 1.15))
+    per_page = cols * rows_that_fit(rect.height, tile_h, theme.gap)
+    if len(topics) > per_page:
+        per_page = cols * rows_that_fit(rect.height - theme.touch - theme.gap, tile_h, theme.gap)
+    pages = max(1, -(-len(topics) // per_page))
+    page = min(ctx.page, pages - 1)
+    shown = topics[page * per_page : (page + 1) * per_page]
+    widgets = [
+        Widget(
+            "button",
+            cell,
+            topic.label,
+            id=f"topic:{topic.value}",
+            style="tile",
+            action=("open_topic", topic.value),
+            align="center",
+            max_lines=2,
+        )
+        for topic, cell in zip(shown, grid(rect, len(shown), cols, tile_h, theme.gap), strict=True)
+    ]
+    if pages > 1:
+        widgets += pager(ctx, rect, page, pages)
+    return widgets
+
+
+def pager(ctx: BuildContext, rect: pygame.Rect, page: int, pages: int) -> list[Widget]:
+    """Previous / Next buttons along the bottom of ``rect`` (the page number lives in the UI)."""
+    theme = ctx.theme
+    band = pygame.Rect(rect.x, rect.bottom - theme.touch, rect.width, theme.touch)
+    left, right = columns(band, 2, theme.gap)
+    widgets = []
+    if page > 0:
+        widgets.append(
+            Widget(
+                "button",
+                left,
+                ctx.t("previous"),
+                id="page:previous",
+                style="secondary",
+                action=("ui:page", -1),
+                align="center",
+            )
+        )
+    if page < pages - 1:
+        widgets.append(
+            Widget(
+                "button", right, ctx.t("next"), id="page:next", style="secondary", action=("ui:page", 1), align="center"
+            )
+        )
+    return widgets

@@ -1,0 +1,120 @@
+"""The screen's own words (buttons, headings, notices) in English and Simplified Chinese.
+
+The pack holds what the bank says; this holds what the kiosk's furniture says. Every key has both languages
+(a test checks), so switching language never leaves an English button on a Chinese screen.
+"""
+
+from __future__ import annotations
+
+from firmware_app.events import Language
+
+STRINGS: dict[str, dict[Language, str]] = {
+    "touch_to_start": {"en": "Touch the screen to start", "zh": "请触摸屏幕开始"},
+    "or_say": {"en": 'or say "{wake_word}"', "zh": "或说“{wake_word}”"},
+    "attract_welcome": {"en": "Welcome to {brand}", "zh": "欢迎光临{brand}"},
+    "attract_offer": {
+        "en": "Questions, lost cards, appointments: I can help, or fetch a colleague.",
+        "zh": "咨询、挂失、预约，我都可以帮您，也可以为您请同事过来。",
+    },
+    "ai_assistant": {"en": "AI assistant", "zh": "AI 助手"},
+    "language_switch": {"en": "中文", "zh": "English"},
+    "large_text": {"en": "Aa Large text", "zh": "Aa 大字"},
+    "home": {"en": "Home", "zh": "首页"},
+    "back": {"en": "Back", "zh": "返回"},
+    "how_can_i_help": {"en": "How can I help?", "zh": "有什么可以帮您？"},
+    "speak": {"en": "Tap to speak", "zh": "点击说话"},
+    "type_question": {"en": "Type a question", "zh": "输入问题"},
+    "camera": {"en": "Technician: photo of a part", "zh": "技术人员：拍摄部件"},
+    "talk_to_person": {"en": "Talk to a person", "zh": "请工作人员"},
+    "finish": {"en": "That's all, thanks", "zh": "结束，谢谢"},
+    "conversation": {"en": "Conversation", "zh": "对话记录"},
+    "ask_more": {"en": "Ask something else", "zh": "问其他问题"},
+    "topics": {"en": "Topics", "zh": "主题"},
+    "more": {"en": "More", "zh": "更多"},
+    "previous": {"en": "Previous", "zh": "上一页"},
+    "next": {"en": "Next", "zh": "下一页"},
+    "steps": {"en": "What to do", "zh": "操作步骤"},
+    "take_away": {"en": "Scan to take this with you", "zh": "扫码带走"},
+    "your_reference": {"en": "Your reference", "zh": "您的参考编号"},
+    "send": {"en": "Send", "zh": "发送"},
+    "delete": {"en": "Delete", "zh": "删除"},
+    "space": {"en": "Space", "zh": "空格"},
+    "clear": {"en": "Clear", "zh": "清除"},
+    "cancel": {"en": "Cancel", "zh": "取消"},
+    "type_here": {"en": "Type here", "zh": "在此输入"},
+    "listening": {"en": "Listening…", "zh": "正在聆听…"},
+    "thinking": {"en": "Thinking…", "zh": "正在思考…"},
+    "speaking": {"en": "Speaking…", "zh": "正在播报…"},
+    "you_said": {"en": "You", "zh": "您"},
+    "suggestions": {"en": "You can also tap:", "zh": "您也可以点选："},
+    "ticket_title": {"en": "All done", "zh": "已办理"},
+    "ticket_keep": {"en": "Keep this reference for any follow-up.", "zh": "请保留此编号以便后续查询。"},
+    "handoff_title": {"en": "A colleague is coming", "zh": "同事马上就来"},
+    "handoff_transcript": {
+        "en": "They can see our conversation, so you won't need to repeat yourself.",
+        "zh": "同事可以看到我们的对话记录，您无需重复说明。",
+    },
+    "rating_question": {"en": "How did we do today?", "zh": "您对本次服务满意吗？"},
+    "rating_hint": {"en": "1 = poor, 5 = excellent", "zh": "1 = 很差，5 = 很好"},
+    "skip": {"en": "Skip", "zh": "跳过"},
+    "thanks_title": {"en": "Thank you!", "zh": "谢谢！"},
+    "thanks_body": {
+        "en": "Your conversation has been cleared from this screen.",
+        "zh": "您的对话内容已从屏幕上清除。",
+    },
+    "idle_warning": {"en": "Are you still there?", "zh": "您还在吗？"},
+    "idle_warning_body": {
+        "en": "For your privacy this conversation will be cleared soon.",
+        "zh": "为保护您的隐私，本次对话即将清除。",
+    },
+    "still_here": {"en": "I'm still here", "zh": "我还在"},
+    "end_now": {"en": "End now", "zh": "立即结束"},
+    "camera_title": {"en": "Hold the part in the frame", "zh": "请将部件置于取景框内"},
+    "camera_hint": {
+        "en": "Fill the frame, keep it still, good light, no glare.",
+        "zh": "让部件填满画面，保持稳定，光线充足，避免反光。",
+    },
+    "take_photo": {"en": "Take photo", "zh": "拍照"},
+    "retake": {"en": "Retake", "zh": "重拍"},
+    "no_camera": {
+        "en": "No camera picture. Check the camera, or ask a colleague.",
+        "zh": "没有摄像头画面。请检查摄像头，或请同事协助。",
+    },
+    "no_microphone": {
+        "en": "Voice is not available on this kiosk. Please type or tap a topic.",
+        "zh": "本机暂不支持语音，请输入文字或点选主题。",
+    },
+    "photo_ok": {"en": "Photo is clear", "zh": "照片清晰"},
+    "photo_retake": {"en": "Please take the photo again", "zh": "请重新拍摄"},
+    "reason_blurred": {"en": "It is blurred: hold the part still.", "zh": "照片模糊：请保持部件稳定。"},
+    "reason_too_dark": {"en": "It is too dark: move to better light.", "zh": "光线太暗：请到光线更好的地方。"},
+    "reason_too_bright": {"en": "It is too bright or glaring: tilt the part.", "zh": "光线过强或反光：请倾斜部件。"},
+    "reason_not_in_frame": {
+        "en": "The part is not in the frame: bring it to the middle.",
+        "zh": "部件不在画面中：请移到画面中央。",
+    },
+    "photo_note": {"en": "Note for the inspector", "zh": "给检查人员的说明"},
+    "pin_title": {"en": "Staff only", "zh": "仅限员工"},
+    "pin_prompt": {"en": "Enter the staff PIN", "zh": "请输入员工密码"},
+    "wrong_pin": {"en": "Wrong PIN. Try again.", "zh": "密码错误，请重试。"},
+    "locked": {"en": "Too many wrong PINs. Wait a minute.", "zh": "错误次数过多，请稍后再试。"},
+    "admin_title": {"en": "Kiosk status", "zh": "设备状态"},
+    "device_id": {"en": "Device", "zh": "设备"},
+    "pack": {"en": "Knowledge pack", "zh": "知识包"},
+    "models": {"en": "Models", "zh": "模型"},
+    "sync": {"en": "Fleet sync", "zh": "同步"},
+    "queue_depth": {"en": "Tickets waiting to sync", "zh": "待同步工单"},
+    "tickets_today": {"en": "Tickets today", "zh": "今日工单"},
+    "recent_errors": {"en": "Recent problems", "zh": "最近的问题"},
+    "no_errors": {"en": "None", "zh": "无"},
+    "restart": {"en": "Restart pipeline", "zh": "重启服务"},
+    "restarted": {"en": "Pipeline restarted.", "zh": "服务已重启。"},
+    "close": {"en": "Close", "zh": "关闭"},
+    "staff": {"en": "Staff", "zh": "员工"},
+}
+
+
+def t(key: str, language: Language, **values: str) -> str:
+    """The screen text ``key`` in ``language``, with ``{placeholders}`` filled."""
+    text = STRINGS[key][language]
+    return text.format(**values) if values else text
