@@ -165,7 +165,7 @@ class Renderer:
             return
         theme = self.theme
         pad = theme.pad if (button or field_text) else 0
-        box = widget.rect.inflate(-2 * pad, -2 * pad) if pad else widget.rect
+        box = widget.rect.inflate(-2 * pad, -pad) if pad else widget.rect
         bold = widget.style in ("title", "heading", "primary", "badge")
         size = text_size(theme, widget)
         lines, size, cut = self._fit(widget, box, size, bold, shrink=button or widget.max_lines > 0)

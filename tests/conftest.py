@@ -6,6 +6,8 @@ The clock is fixed at Saturday 21 November 2026 so date handling ("next Tuesday"
 from __future__ import annotations
 
 import datetime
+import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,13 @@ from firmware_app.config import KioskSettings, load_settings
 from firmware_app.events import Event
 from firmware_app.nlu.engine import NluEngine
 from firmware_app.packs import Pack, load_pack
+from firmware_app.screen_state import KioskController
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+from kiosk_ui.app import KioskUI  # noqa: E402  (SDL reads the driver variables at import)
+from tests.ui_driver import UiDriver  # noqa: E402
 
 TODAY = datetime.date(2026, 11, 21)
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -54,3 +63,26 @@ def events(kiosk: Kiosk) -> Iterator[list[Event]]:
     kiosk.bus.subscribe(seen.append)
     yield seen
     kiosk.bus.unsubscribe(seen.append)
+
+
+@pytest.fixture()
+def controller(kiosk: Kiosk) -> Iterator[KioskController]:
+    """The screen's controller on the shared kiosk, starting on the attract screen."""
+    controller = KioskController(lambda: kiosk, today=fixed_today)
+    yield controller
+    logging.getLogger().removeHandler(controller.recent_errors)
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where UI tests save a picture of every screen they visit (KIOSK_SCREENSHOT_DIR keeps them)."""
+    kept = os.environ.get("KIOSK_SCREENSHOT_DIR")
+    return Path(kept) if kept else tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture()
+def ui(controller: KioskController, screenshot_dir: Path, request: pytest.FixtureRequest) -> Iterator[UiDriver]:
+    """A real pygame window (SDL's dummy video driver) at 1280x800, driven by synthetic touches."""
+    driver = UiDriver(KioskUI(controller, (1280, 800), synchronous=True), screenshot_dir / request.node.name)
+    yield driver
+    driver.ui.close()

@@ -76,8 +76,12 @@ SAMPLES: list[Event] = [
         sentiment="negative",
         transcript=(
             Turn(role="customer", text="I lost my card", at="2025-01-02T10:00:00.000+00:00"),
-            Turn(role="assistant", text="Sorry to hear that.", at="2025-01-02T10:00:01.000+00:00",
-                 intent="lost_or_stolen_card"),
+            Turn(
+                role="assistant",
+                text="Sorry to hear that.",
+                at="2025-01-02T10:00:01.000+00:00",
+                intent="lost_or_stolen_card",
+            ),
         ),
     ),
     TicketCreated(ticket_id=TICKET_ID, ticket_type="handoff", priority="high", reference="KB-3F2B8C1E"),

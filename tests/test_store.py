@@ -13,7 +13,16 @@ from firmware_app import store
 from firmware_app.store import MIGRATIONS, open_database, schema_version, transaction
 
 ALL_TABLES = {
-    "schema_migrations", "settings", "audit_log", "packs", "faq", "faq_fts", "faq_trigram", "tickets", "outbox", "ratings",
+    "schema_migrations",
+    "settings",
+    "audit_log",
+    "packs",
+    "faq",
+    "faq_fts",
+    "faq_trigram",
+    "tickets",
+    "outbox",
+    "ratings",
 }
 
 
