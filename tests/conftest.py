@@ -23,8 +23,8 @@ from firmware_app.screen_state import KioskController
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-from kiosk_ui.app import KioskUI  # noqa: E402  (SDL reads the driver variables at import)
-from tests.ui_driver import UiDriver  # noqa: E402
+from kiosk_ui.app import KioskUI
+from tests.ui_driver import UiDriver
 
 TODAY = datetime.date(2026, 11, 21)
 FIXTURES = Path(__file__).parent / "fixtures"
