@@ -96,12 +96,50 @@ def chat(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.option("--ui", "with_ui", is_flag=True, help="Play the scripted visits on the touchscreen UI instead.")
+@click.option("--screenshots", type=click.Path(file_okay=False, path_type=Path), help="Save each UI step as PNG.")
+@click.option("--photos", type=click.Path(exists=True, path_type=Path), help="Folder of photos for the camera.")
 @click.pass_context
-def demo(ctx: click.Context) -> None:
+def demo(ctx: click.Context, with_ui: bool, screenshots: Path | None, photos: Path | None) -> None:
     """Walk through scripted conversations on the built-in bank pack, printing every turn."""
-    from firmware_app.demo import run_demo
+    if not with_ui:
+        from firmware_app.demo import run_demo
 
-    run_demo(Kiosk(_settings(ctx)), click.echo)
+        run_demo(Kiosk(_settings(ctx)), click.echo)
+        return
+    from kiosk_ui.main import DEMO_PHOTOS, build_ui, run_demo_ui  # the UI is only imported when asked for
+
+    ui = build_ui(_settings(ctx), window=(1280, 800), photos=photos or DEMO_PHOTOS)
+    run_demo_ui(ui, screenshots, click.echo)
+    ui.controller.close()
+    ui.close()
+
+
+@main.command()
+@click.option("--window", "window", metavar="WxH", help="Run in a window of this size instead of full screen.")
+@click.option("--photos", type=click.Path(exists=True, path_type=Path), help="Use photos from a folder as camera.")
+@click.pass_context
+def run(ctx: click.Context, window: str | None, photos: Path | None) -> None:
+    """Start the kiosk on its touchscreen (full screen; Esc closes a windowed kiosk)."""
+    from kiosk_ui.main import build_ui
+
+    size = _window_size(window) if window else None
+    ui = build_ui(_settings(ctx), window=size, photos=photos)
+    try:
+        ui.run()
+    finally:
+        ui.controller.close()
+        ui.close()
+
+
+def _window_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"expected WIDTHxHEIGHT such as 1280x800, got {text!r}") from None
+    if not (320 <= width <= 7680 and 240 <= height <= 4320):
+        raise click.BadParameter(f"window {width}x{height} is outside 320x240..7680x4320")
+    return width, height
 
 
 @main.group()

@@ -56,6 +56,8 @@ class UiConfig(BaseModel):
     # Window size when not full screen (a desktop); a kiosk display uses its native resolution.
     window_size: tuple[int, int] = (1280, 800)
     large_text: bool = False  # start in large-text / high-contrast mode
+    # The technician's camera: an OpenCV device index or path; None for a kiosk without one.
+    camera_device: int | str | None = 0
     # Seconds before the idle timeout when the screen asks "Are you still there?".
     idle_warning_s: float = Field(default=15.0, ge=0)
     # How long the thank-you screen stays before the kiosk returns to its attract screen.

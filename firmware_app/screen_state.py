@@ -14,6 +14,7 @@ import datetime
 import hashlib
 import hmac
 import logging
+import re
 import threading
 import time
 import uuid
@@ -232,6 +233,13 @@ class KioskController:
             self.kiosk.record_rating(self._rated_session, stars, self._state.language)
             self._set(screen="thanks", rating=stars)
 
+    def rate_skip(self) -> None:
+        """The customer would rather not rate: straight to the thank-you screen."""
+        with self._lock:
+            self._touched()
+            if self._state.screen == "rating":
+                self._set(screen="thanks", rating=None)
+
     def tick(self) -> None:
         """Called by the UI loop a few times a second: idle warning, idle timeout, thank-you screen timeout."""
         with self._lock:
@@ -361,13 +369,32 @@ class KioskController:
             self._show_reply(self.kiosk.choose(session, entry_id))
 
     def ask(self, text: str, source: InputSource = "text") -> None:
-        """A question typed, spoken (after speech recognition) or tapped as a suggestion."""
+        """A question typed, spoken (after speech recognition) or tapped as a suggestion; a short spoken screen
+        command ("bigger text", "中文", "five stars") works the screen instead, so voice reaches everything."""
         with self._lock:
             self._touched()
+            if source == "voice" and self._voice_command(text):
+                return
             session = self._require_session()
             self._add_bubble("customer", text, source)
             self._set(activity="thinking", partial_transcript="")
             self._show_reply(self.kiosk.handle_text(session, text, source))
+
+    def _voice_command(self, text: str) -> bool:
+        spoken = _POLITE.sub("", text.strip().lower()).strip(" .!?。！？")
+        if self._state.screen == "rating":
+            stars = _STARS.get(_STAR_WORDS.sub("", spoken).strip())
+            if stars is not None:
+                self.rate(stars)
+                return True
+            if spoken in ("skip", "no thanks", "跳过", "不用了"):
+                self.rate_skip()
+                return True
+        for pattern, action in _VOICE_COMMANDS:
+            if pattern.fullmatch(spoken):
+                getattr(self, action[0])(*action[1:])
+                return True
+        return False
 
     def request_staff(self) -> None:
         with self._lock:
@@ -699,6 +726,30 @@ def _ticket_qr(reply: Reply) -> str:
     return f"{reply.card.title if reply.card else ''} {reference}".strip()
 
 
+# Spoken screen commands: whole short utterances only, so a question that mentions a language ("do you have
+# leaflets in Chinese?") still reaches the dialogue.
+_POLITE = re.compile(r"\b(please|can you|could you|switch to|change to|speak|in)\b|请|切换到|用", re.IGNORECASE)
+_VOICE_COMMANDS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
+    (re.compile(r"(chinese|mandarin)( language)?|中文|普通话|汉语"), ("set_language", "zh")),
+    (re.compile(r"english( language)?|英文|英语"), ("set_language", "en")),
+    (
+        re.compile(
+            r"(make (the )?)?(text|letters|writing|font) (bigger|larger)|(bigger|larger|large) (text|letters|font)"
+            r"|大字|字大一点|放大"
+        ),
+        ("toggle_large_text",),
+    ),
+    (re.compile(r"(go )?(home|back to the start|start over|main menu)|首页|回到首页|重新开始"), ("go_home",)),
+    (re.compile(r"(take a )?(photo|picture)( of a part)?|camera|拍照|拍摄部件"), ("open_camera",)),
+    (re.compile(r"(show )?(the )?conversation|对话记录"), ("show_conversation",)),
+)
+_STAR_WORDS = re.compile(r"\b(stars?|out of five|out of 5)\b|星|分", re.IGNORECASE)
+_STARS = {
+    **{str(n): n for n in range(1, 6)},
+    **dict(zip(("one", "two", "three", "four", "five"), range(1, 6), strict=True)),
+    **dict(zip("一二三四五", range(1, 6), strict=True)),
+    "两": 2,
+}
 # A QR code of version 25 at error correction M holds about 1,200 bytes: plenty for an answer, still scannable.
 _QR_MAX_CHARS = 600
 _YES_NO: dict[Language, tuple[tuple[str, str], ...]] = {

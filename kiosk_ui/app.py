@@ -231,11 +231,14 @@ class KioskUI:
     # --- for tests, the demo and the bench ---------------------------------------------------------------
 
     def tap(self, position: tuple[int, int]) -> None:
-        """A synthetic touch through pygame's own event queue, exactly as a finger would arrive."""
+        """A synthetic touch through pygame's own event queue, exactly as a finger would arrive; returns when
+        the action it started has finished and the result is drawn."""
         for kind in (pygame.MOUSEBUTTONDOWN, pygame.MOUSEBUTTONUP):
             pygame.event.post(pygame.event.Event(kind, pos=position, button=1))
         self.pump()
-        self.runner.wait()
+        while self.runner.busy:  # keep drawing (the thinking dots) while the action runs
+            self.frame()
+            time.sleep(1 / FPS)
         self.frame()
 
     def pump(self) -> None:
@@ -263,22 +266,14 @@ class KioskUI:
         pygame.image.save(self.surface, str(path))
         return path
 
-    def run(self, script: Callable[[KioskUI], None] | None = None) -> None:
-        """The loop; ``script`` (the demo) runs on its own thread and drives the same UI with touches."""
+    def run(self, seconds: float | None = None) -> None:
+        """The loop at up to 60 frames a second, until the window closes (or for ``seconds``, for scripts)."""
         clock = pygame.time.Clock()
-        if script is not None:
-            threading.Thread(target=self._run_script, args=(script,), daemon=True).start()
-        while self._running:
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while self._running and (deadline is None or time.monotonic() < deadline):
             self.pump()
             self.frame()
             clock.tick(FPS)
-        pygame.display.quit()
-
-    def _run_script(self, script: Callable[[KioskUI], None]) -> None:
-        try:
-            script(self)
-        finally:
-            self._running = False
 
     def close(self) -> None:
         self._running = False

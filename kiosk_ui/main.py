@@ -1,0 +1,163 @@
+"""Starting the touchscreen: ``kiosk run`` (the real kiosk) and ``kiosk demo --ui`` (the same UI, scripted).
+
+Without a display (a server, CI, a Pi with no screen attached) SDL's dummy driver is chosen, so both still
+run; the demo can then save a screenshot of every step to show what a customer would have seen.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from firmware_app.app import Kiosk
+from firmware_app.config import KioskSettings
+from firmware_app.screen_state import KioskController
+from firmware_app.vision.capture import CameraSource, ImageFileSource, PhotoSource
+from kiosk_ui.app import KioskUI
+
+log = logging.getLogger(__name__)
+DEMO_PHOTOS = Path(__file__).parent / "assets" / "photos"  # the technician demo's sample part
+
+
+def choose_video_driver() -> bool:
+    """Use the dummy video driver when there is no display; returns whether a real one is available."""
+    if os.environ.get("SDL_VIDEODRIVER"):
+        return os.environ["SDL_VIDEODRIVER"] != "dummy"
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or Path("/dev/fb0").exists():
+        return True
+    os.environ["SDL_VIDEODRIVER"] = "dummy"
+    log.warning("no display found: running on SDL's dummy video driver (nothing will be shown)")
+    return False
+
+
+def open_camera(settings: KioskSettings, photos: Path | None) -> PhotoSource | None:
+    """Photos from a folder when asked, else the configured camera when one is plugged in."""
+    if photos is not None:
+        return ImageFileSource([photos])
+    if settings.ui.camera_device is None:
+        return None
+    try:
+        return CameraSource(settings.ui.camera_device)
+    except OSError as error:
+        log.warning("technician camera unavailable: %s", error)
+        return None
+
+
+def build_ui(
+    settings: KioskSettings,
+    *,
+    window: tuple[int, int] | None,
+    photos: Path | None = None,
+    synchronous: bool = False,
+    today: Callable[[], datetime.date] = datetime.date.today,
+) -> KioskUI:
+    """The controller on a fresh kiosk, and the window (full screen unless ``window`` gives a size)."""
+    choose_video_driver()  # SDL reads it when the display opens
+    controller = KioskController(
+        lambda: Kiosk(settings, today=today), camera=open_camera(settings, photos), today=today
+    )
+    fullscreen = window is None and settings.ui.fullscreen
+    size = window or settings.ui.window_size
+    return KioskUI(controller, size, fullscreen=fullscreen, synchronous=synchronous)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One scripted input: a touch on a widget, words spoken, a photo shown, or a pause to read."""
+
+    kind: str  # "tap", "say", "photo", "wait"
+    value: str = ""
+    seconds: float = 1.0
+
+
+def tap(widget_id: str) -> Step:
+    return Step("tap", widget_id)
+
+
+def say(words: str) -> Step:
+    return Step("say", words)
+
+
+DEMO_STEPS: list[tuple[str, list[Step]]] = [
+    (
+        "A question by touch, an answer to take away, a rating",
+        [
+            tap("touch_to_start"),
+            tap("topic:exchange"),
+            tap("entry:exchange_rate"),
+            Step("wait"),
+            tap("finish"),
+            tap("rate:5"),
+        ],
+    ),
+    (
+        "A stolen card by voice: last four digits on the numpad, confirm, ticket",
+        [
+            tap("touch_to_start"),
+            say("I think my card was stolen"),
+            *(tap(f"key:{digit}") for digit in "4821"),
+            tap("key:submit"),
+            tap("choice:yes"),
+            Step("wait"),
+            tap("finish"),
+            tap("rate:4"),
+        ],
+    ),
+    (
+        "Chinese, large text, and a colleague",
+        [
+            tap("touch_to_start"),
+            tap("header:language_switch"),
+            tap("header:large_text"),
+            say("汇率是多少"),
+            Step("wait"),
+            tap("talk_to_person"),
+            Step("wait"),
+            tap("finish"),
+            tap("rate_skip"),
+        ],
+    ),
+    (
+        "A technician's photo, a note and a ticket",
+        [
+            tap("touch_to_start"),
+            tap("home:camera"),
+            tap("take_photo"),
+            Step("photo_note", "Scratch on the housing"),
+            tap("key:submit"),
+            Step("wait"),
+        ],
+    ),
+]
+
+
+def run_demo_ui(ui: KioskUI, screenshots: Path | None, echo: Callable[[str], None], pause_s: float = 0.8) -> None:
+    """Play the demo scripts on the real UI, a touch at a time, as a customer would."""
+    controller = ui.controller
+    shot = 0
+    for number, (title, steps) in enumerate(DEMO_STEPS, 1):
+        echo(f"=== {number}. {title} ===")
+        for step in steps:
+            if step.kind == "tap":
+                ui.tap_widget(id=step.value)
+            elif step.kind == "say":  # the words arrive as speech recognition would deliver them
+                words = step.value.split() or [step.value]
+                for count in range(1, len(words) + 1):
+                    controller.set_activity("listening", " ".join(words[:count]))
+                    ui.run(seconds=pause_s / 4)
+                controller.ask(step.value, "voice")
+            elif step.kind == "photo_note":
+                controller.type_text(step.value)
+            ui.run(seconds=step.seconds if step.kind == "wait" else pause_s / 2)
+            state = controller.state
+            echo(
+                f"  {step.kind} {step.value!r} -> {state.screen}" + (f" ({state.reference})" if state.reference else "")
+            )
+            if screenshots is not None:
+                shot += 1
+                ui.screenshot(screenshots / f"{shot:02d}-{state.screen}.png")
+        controller.close_admin()  # back to the attract screen for the next visitor

@@ -1,0 +1,207 @@
+"""The screen's controller without drawing anything: which screen follows which action, what is masked, and
+that a visit's personal data is gone when it ends."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from firmware_app.app import Kiosk
+from firmware_app.events import Event, SessionEnded, SessionRated
+from firmware_app.screen_state import KioskController
+from tests.conftest import fixed_today
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture()
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture()
+def desk(kiosk: Kiosk, clock: FakeClock) -> Iterator[KioskController]:
+    controller = KioskController(lambda: kiosk, clock=clock, today=fixed_today)
+    yield controller
+    logging.getLogger().removeHandler(controller.recent_errors)
+
+
+def test_idle_visit_warns_then_ends_and_forgets_everything(
+    desk: KioskController, clock: FakeClock, events: list[Event]
+) -> None:
+    desk.touch_start()
+    desk.ask("my card number is 4929 1234 5678 9012, call me on 07911 123456")
+    assert desk.state.bubbles
+    timeout = desk.kiosk.settings.dialogue.idle_timeout_s
+    warning = desk.kiosk.settings.ui.idle_warning_s
+    clock.now += timeout - warning - 1
+    desk.tick()
+    assert desk.state.notice is None
+    clock.now += 2
+    desk.tick()
+    assert desk.state.notice == "idle_warning"
+    clock.now += warning
+    desk.tick()
+    state = desk.state
+    assert state.screen == "attract"
+    assert (state.bubbles, state.card, state.form, state.caption, state.partial_transcript) == ((), None, None, "", "")
+    ended = [e for e in events if isinstance(e, SessionEnded)]
+    assert ended and ended[-1].reason == "idle_timeout"
+
+
+def test_still_here_keeps_the_visit(desk: KioskController, clock: FakeClock) -> None:
+    desk.touch_start()
+    clock.now += desk.kiosk.settings.dialogue.idle_timeout_s - 1
+    desk.tick()
+    assert desk.state.notice == "idle_warning"
+    desk.still_here()
+    clock.now += 5
+    desk.tick()
+    assert desk.state.screen == "home" and desk.state.notice is None
+
+
+def test_customer_words_on_screen_are_masked(desk: KioskController) -> None:
+    desk.touch_start()
+    desk.ask("my card number is 4929 1234 5678 9012, call me on 07911 123456")
+    said = desk.state.bubbles[-2]
+    assert said.role == "customer"
+    assert "4929" not in said.text and "•••• 9012" in said.text
+    assert "07911" not in said.text and "•••••••" in said.text
+    desk.set_activity("listening", "it's 4929 1234 5678 9012")
+    assert desk.state.partial_transcript == "it's •••• 9012"
+
+
+def test_language_switch_changes_topics_and_the_visit(desk: KioskController) -> None:
+    desk.touch_start()
+    desk.open_topic("cards")
+    desk.set_language("zh")
+    state = desk.state
+    assert state.topic_title == "银行卡" and state.brand == "红隼银行"
+    card_arrival = desk.kiosk.pack.intent("card_arrival")
+    assert card_arrival is not None
+    assert state.topic_entries[0].label == card_arrival.title.zh
+    desk.ask("汇率是多少")
+    assert desk.state.screen == "answer" and desk.state.language == "zh"
+
+
+def test_numpad_takes_four_digits_only(desk: KioskController) -> None:
+    desk.touch_start()
+    desk.ask("I think my card was stolen")
+    form = desk.state.form
+    assert form is not None and form.hint == "numpad" and form.max_chars == 4
+    for key in "48a2-19":
+        desk.type_key(key)
+    assert desk.state.form is not None and desk.state.form.draft == "4821"
+    desk.submit()
+    assert desk.state.form is not None and desk.state.form.hint == "yes_no"
+    desk.submit("yes")
+    assert desk.state.screen == "ticket" and desk.state.reference is not None
+    assert desk.kiosk.tickets.get(desk.state.reference) is not None
+
+
+def test_empty_or_repeated_submit_does_nothing(desk: KioskController) -> None:
+    desk.touch_start()
+    desk.start_typing()
+    before = desk.state.version
+    desk.submit()
+    desk.submit("   ")
+    assert desk.state.version == before and desk.state.screen == "form"
+
+
+def test_appointment_buttons_offer_only_opening_days_and_hours(desk: KioskController) -> None:
+    desk.touch_start()
+    desk.ask("I'd like to book an appointment")
+    form = desk.state.form
+    assert form is not None and form.hint == "date"
+    labels = [choice.label for choice in form.choices]
+    assert labels[0] == "Monday 23 November" and not any(label.startswith("Sunday") for label in labels)
+    saturday = next(choice for choice in form.choices if choice.label.startswith("Saturday"))
+    desk.submit(saturday.value)
+    times = desk.state.form
+    assert times is not None and times.hint == "time"
+    assert times.choices[0].value == "09:30" and times.choices[-1].value == "12:30"
+
+
+def test_rating_is_stored_once_and_the_thanks_screen_times_out(
+    desk: KioskController, clock: FakeClock, events: list[Event]
+) -> None:
+    desk.touch_start()
+    desk.ask("what is the exchange rate")
+    desk.finish()
+    assert desk.state.screen == "rating"
+    desk.rate(4)
+    desk.rate(1)  # a late second tap on the thank-you screen
+    rated = [e for e in events if isinstance(e, SessionRated)]
+    assert [e.stars for e in rated] == [4]
+    stored = desk.kiosk.db.execute("SELECT stars FROM ratings WHERE session_id = ?", [rated[0].session_id]).fetchall()
+    assert stored == [(4,)]
+    clock.now += desk.kiosk.settings.ui.thanks_s
+    desk.tick()
+    assert desk.state.screen == "attract" and desk.state.rating is None
+
+
+def test_wrong_pins_lock_the_staff_screen_for_a_while(desk: KioskController, clock: FakeClock) -> None:
+    desk.open_admin()
+    for _ in range(desk.kiosk.settings.ui.admin_attempts_before_lockout):
+        desk.type_text("1111")
+        desk.submit()
+    assert desk.state.notice == "locked"
+    desk.type_text("2468")
+    desk.submit()
+    assert desk.state.screen == "admin_pin" and desk.state.notice == "locked"
+    clock.now += desk.kiosk.settings.ui.admin_lockout_s
+    desk.type_text("2468")
+    desk.submit()
+    assert desk.state.screen == "admin"
+    assert desk.state.admin is not None and any("wrong staff PIN" in line for line in desk.state.admin.recent_errors)
+
+
+def test_staff_hand_off_by_touch_files_a_ticket_with_the_transcript(desk: KioskController) -> None:
+    desk.touch_start()
+    desk.ask("what is the exchange rate")
+    desk.request_staff()
+    state = desk.state
+    assert state.screen == "handoff" and state.reference
+    ticket = desk.kiosk.tickets.get(state.reference)
+    assert ticket is not None and ticket.type == "handoff"
+    said = [turn["text"] for turn in ticket.transcript if turn["role"] == "customer"]
+    assert said == ["what is the exchange rate", "[staff]"]
+
+
+@pytest.mark.parametrize(
+    ("words", "check"),
+    [
+        ("Chinese please", lambda s: s.language == "zh"),
+        ("切换到中文", lambda s: s.language == "zh"),
+        ("bigger text", lambda s: s.large_text),
+        ("放大", lambda s: s.large_text),
+        ("take a photo", lambda s: s.screen == "camera"),
+    ],
+)
+def test_short_spoken_commands_work_the_screen(desk: KioskController, words: str, check) -> None:  # type: ignore[no-untyped-def]
+    desk.touch_start()
+    desk.ask(words, "voice")
+    assert check(desk.state)
+    assert not [b for b in desk.state.bubbles if b.role == "customer"], "a screen command is not a question"
+
+
+def test_a_question_that_mentions_a_language_still_reaches_the_dialogue(desk: KioskController) -> None:
+    desk.touch_start()
+    desk.ask("do you have leaflets in Chinese?", "voice")
+    assert desk.state.language == "en" and desk.state.bubbles[-2].text == "do you have leaflets in Chinese?"
+
+
+@pytest.mark.parametrize(("words", "stars"), [("five stars", 5), ("3", 3), ("四星", 4), ("two", 2)])
+def test_rating_by_voice(desk: KioskController, words: str, stars: int) -> None:
+    desk.touch_start()
+    desk.finish()
+    desk.ask(words, "voice")
+    assert desk.state.screen == "thanks" and desk.state.rating == stars
