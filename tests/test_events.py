@@ -16,6 +16,7 @@ from firmware_app.events import (
     NluResult,
     Reply,
     SessionEnded,
+    SessionRated,
     SessionStarted,
     TicketCreated,
     TicketRequested,
@@ -86,6 +87,7 @@ SAMPLES: list[Event] = [
     ),
     TicketCreated(ticket_id=TICKET_ID, ticket_type="handoff", priority="high", reference="KB-3F2B8C1E"),
     SessionEnded(session_id="s-1", reason="handoff", turns=7),
+    SessionRated(session_id="s-1", stars=4, language="zh"),
 ]
 
 
