@@ -32,7 +32,7 @@ from firmware_app.inference.manifest import load_manifest
 from firmware_app.logs import RecentErrors
 from firmware_app.packs import Slot
 from firmware_app.privacy import mask_for_display
-from firmware_app.vision.capture import PhotoSource, save_photo
+from firmware_app.vision.capture import ImageError, PhotoSource, save_photo
 from firmware_app.vision.quality import QualityReport, check_quality
 
 log = logging.getLogger(__name__)
@@ -481,14 +481,14 @@ class KioskController:
         return tuple(Choice(word[:1].upper() + word[1:], word) for word in words)
 
     def _date_choices(self, language: Language) -> tuple[Choice, ...]:
-        """The next opening days, as the dialogue reads them back ("Tuesday 24 November")."""
+        """The next opening days, as the dialogue reads them back ("Tuesday 24 November", "11月24日（周二）")."""
         hours = self.kiosk.pack.manifest.opening_hours.days
         day, choices = self._today(), list[Choice]()
         while len(choices) < DATE_CHOICES:
             day += datetime.timedelta(days=1)
             if day.weekday() in hours:
                 label = display_date(day, language)
-                choices.append(Choice(label, display_date(day, "en")))
+                choices.append(Choice(label, label))  # sent as shown, so a Chinese visit stays Chinese
         return tuple(choices)
 
     def _time_choices(self) -> tuple[Choice, ...]:
@@ -551,7 +551,7 @@ class KioskController:
             self._touched()
             self._require_session()
             self._back = "home"
-            self._set(screen="camera", photo=PhotoState(image=self._camera_frame()))
+            self._set(screen="camera", photo=PhotoState(image=self._camera_frame()), form=None)
 
     def refresh_preview(self) -> None:
         """A new preview frame (the UI calls this at its preview rate while the camera screen is shown)."""
@@ -564,7 +564,7 @@ class KioskController:
             return None
         try:
             return self.camera.frame()
-        except OSError as error:
+        except (OSError, ImageError) as error:
             log.warning("camera frame failed: %s", error)
             return None
 
@@ -681,7 +681,7 @@ class KioskController:
     def _admin_state(self) -> AdminState:
         kiosk = self.kiosk
         manifest = load_manifest(kiosk.settings.models_dir)
-        today = datetime.date.today().isoformat()
+        today = self._today().isoformat()
         tickets_today = kiosk.db.execute("SELECT COUNT(*) FROM tickets WHERE created_at >= ?", [today]).fetchone()[0]
         return AdminState(
             device_id=kiosk.settings.device_id,
@@ -716,9 +716,14 @@ def _minutes(hhmm: str) -> int:
 
 
 def _answer_qr(card: AnswerCard) -> str:
-    """The answer to take away on a phone: heading, text and steps as plain text."""
-    steps = "\n".join(f"{n}. {step}" for n, step in enumerate(card.steps, 1))
-    return "\n".join(part for part in (card.title, card.body, steps) if part)[:_QR_MAX_CHARS]
+    """The answer to take away on a phone: its heading and the start of its text, short enough that the code
+    stays coarse (about 65 modules) and scans from the screen at arm's length."""
+    text = f"{card.title}\n{card.body}"
+    if len(text.encode()) <= _QR_MAX_BYTES:
+        return text
+    while len(text.encode()) > _QR_MAX_BYTES - 3:  # room for the "…"
+        text = text[:-1]
+    return text.rstrip() + "…"
 
 
 def _ticket_qr(reply: Reply) -> str:
@@ -750,8 +755,8 @@ _STARS = {
     **dict(zip("一二三四五", range(1, 6), strict=True)),
     "两": 2,
 }
-# A QR code of version 25 at error correction M holds about 1,200 bytes: plenty for an answer, still scannable.
-_QR_MAX_CHARS = 600
+# Bytes (UTF-8) in a take-away QR code: 240 keeps the code at version 11, coarse enough to scan off the screen.
+_QR_MAX_BYTES = 240
 _YES_NO: dict[Language, tuple[tuple[str, str], ...]] = {
     "en": (("Yes", "yes"), ("No", "no")),
     "zh": (("是", "是"), ("否", "不")),

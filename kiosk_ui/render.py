@@ -199,7 +199,7 @@ class Renderer:
             room = max(1, box.height // line_height(size))
             if widget.max_lines:
                 room = min(room, widget.max_lines)
-            if len(lines) <= room:
+            if len(lines) <= room and not (shrink and size > smallest and _splits_a_word(widget.text, face, box.width)):
                 return lines, size, False
             if size <= smallest:
                 kept = lines[:room]
@@ -234,6 +234,11 @@ class Renderer:
 def _qr_matrix(text: str) -> tuple[tuple[bool, ...], ...]:
     code = segno.make(text, error="m", micro=False)
     return tuple(tuple(bool(value) for value in row) for row in code.matrix)
+
+
+def _splits_a_word(text: str, face: pygame.font.Font, width_px: int) -> bool:
+    """Whether an English word is wider than the box (so wrapping would cut it: "Dele/te")."""
+    return any(word.isascii() and face.size(word)[0] > width_px for word in text.split())
 
 
 def _tail(text: str, face: pygame.font.Font, width_px: int) -> str:

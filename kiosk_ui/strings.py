@@ -33,6 +33,8 @@ STRINGS: dict[str, dict[Language, str]] = {
     "more": {"en": "More", "zh": "更多"},
     "previous": {"en": "Previous", "zh": "上一页"},
     "next": {"en": "Next", "zh": "下一页"},
+    "earlier": {"en": "Earlier messages", "zh": "更早的消息"},
+    "later": {"en": "Latest messages", "zh": "最新消息"},
     "steps": {"en": "What to do", "zh": "操作步骤"},
     "take_away": {"en": "Scan to take this with you", "zh": "扫码带走"},
     "your_reference": {"en": "Your reference", "zh": "您的参考编号"},
@@ -111,6 +113,9 @@ STRINGS: dict[str, dict[Language, str]] = {
     "restarted": {"en": "Pipeline restarted.", "zh": "服务已重启。"},
     "close": {"en": "Close", "zh": "关闭"},
     "staff": {"en": "Staff", "zh": "员工"},
+    "no_preview": {"en": "No camera picture", "zh": "没有摄像头画面"},
+    "ok": {"en": "OK", "zh": "确定"},
+    "sync_not_configured": {"en": "not configured", "zh": "未配置"},
 }
 
 

@@ -47,7 +47,13 @@ def _tokens(text: str) -> list[str]:
 
 
 def wrap(text: str, face: pygame.font.Font, width_px: int) -> list[str]:
-    """Lines of ``text`` that each fit ``width_px``; explicit newlines are kept."""
+    """Lines of ``text`` that each fit ``width_px``; explicit newlines are kept. Cached: screens are rebuilt
+    from the same texts many times (and measuring a long Chinese answer costs milliseconds on a Pi)."""
+    return list(_wrap(text, face, width_px))
+
+
+@lru_cache(maxsize=4096)
+def _wrap(text: str, face: pygame.font.Font, width_px: int) -> tuple[str, ...]:
     lines: list[str] = []
     for paragraph in text.split("\n"):
         line = ""
@@ -64,7 +70,7 @@ def wrap(text: str, face: pygame.font.Font, width_px: int) -> list[str]:
                 lines.append(line[:cut])
                 line = line[cut:]
         lines.append(line.rstrip())
-    return lines
+    return tuple(lines)
 
 
 def _longest_prefix(text: str, face: pygame.font.Font, width_px: int) -> int:

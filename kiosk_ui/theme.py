@@ -119,7 +119,7 @@ class Theme:
             pad=max(10, round(short * 0.025)),
             radius=max(8, round(short * 0.02)),
             touch=touch,
-            header_h=max(MIN_TOUCH_PX, round(short * 0.13)),
+            header_h=max(MIN_TOUCH_PX + 2 * max(8, round(short * 0.02)), round(short * 0.13)),
             caption_h=round(text_px * 2.6),
         )
 

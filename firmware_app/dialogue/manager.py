@@ -144,7 +144,7 @@ class DialogueManager:
             result = self.hand_off(session, "customer unhappy or not understood")
         if understanding.truncated:
             note = self.message("too_long", nlu.language)
-            text = f"{note} {result.reply.text}"
+            text = sentences(nlu.language, note, result.reply.text)
             result = TurnResult(replace(result.reply, text=text, speech=text), result.events)
         return self._say(session, result.reply, result.events)
 
@@ -272,7 +272,7 @@ class DialogueManager:
         text = self.message("out_of_scope", nlu.language)
         suggestions = tuple(h.question for h in hits)
         if suggestions:
-            text = f"{text} {self.message('faq_suggestions', nlu.language)}"
+            text = sentences(nlu.language, text, self.message("faq_suggestions", nlu.language))
         return TurnResult(self._reply(session, text, "out_of_scope", suggestions=suggestions))
 
     def _good_enough(self, hit: Answer, language: Language) -> bool:
@@ -293,7 +293,7 @@ class DialogueManager:
         card = _card(hit) if hit else None
         reply = self._reply(
             session,
-            f"{intro} {step.text}".strip(),
+            sentences(language, intro, step.text),
             step.kind,
             card=card,
             flow=flow.id,
@@ -345,7 +345,7 @@ class DialogueManager:
         assert hit is not None and state is not None
         slot = next(s for s in flow.slots if s.name == state.awaiting)
         reminder = self.message("flow_busy", session.language, flow=flow.title.get(session.language))
-        text = f"{hit.answer} {reminder} {slot.prompt.get(session.language)}"
+        text = sentences(session.language, hit.answer, reminder, slot.prompt.get(session.language))
         card = _card(hit)
         hint = _input_hint(flow, state.awaiting)
         return TurnResult(self._reply(session, text, "prompt", card=card, intent=intent, flow=flow.id, input_hint=hint))
@@ -414,6 +414,12 @@ class DialogueManager:
     def _say(self, session: Session, reply: Reply, events: list[Event] | None = None) -> TurnResult:
         session.add_turn("assistant", reply.text, reply.intent)
         return TurnResult(reply, list(events or []))
+
+
+def sentences(language: Language, *parts: str) -> str:
+    """Sentences joined as the language writes them: English with spaces, Chinese without."""
+    kept = [part.strip() for part in parts if part.strip()]
+    return ("" if language == "zh" else " ").join(kept)
 
 
 def _input_hint(flow: Flow, awaiting: str | None) -> str | None:

@@ -46,8 +46,11 @@ class ImageFileSource:
     """Photos from files, one per ``frame()`` call, round and round: the camera of tests and demos."""
 
     def __init__(self, paths: Sequence[Path]) -> None:
+        missing = [str(path) for path in paths if not path.exists()]
+        if missing:
+            raise ImageError(f"no such file or folder: {', '.join(missing)}")
         files = [p for path in paths for p in (sorted(path.iterdir()) if path.is_dir() else [path])]
-        self.paths = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+        self.paths = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
         if not self.paths:
             raise ImageError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {', '.join(map(str, paths))}")
         self._next = 0
@@ -85,8 +88,10 @@ def downscale(image: np.ndarray, max_side_px: int = MAX_PHOTO_SIDE_PX) -> np.nda
 
 
 def save_photo(image: np.ndarray, path: Path) -> None:
-    """Write a downscaled JPEG atomically (temporary file, fsync, rename): a power cut leaves the old file or
-    the new one, never half of one."""
+    """Write a downscaled JPEG atomically (temporary file, fsync, rename, fsync of the folder): a power cut
+    leaves the old file or the new one, never half of one, and a failure leaves no temporary file behind."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or image.size == 0:
+        raise ImageError(f"cannot save {path}: expected an RGB uint8 photo, got {image.shape} {image.dtype}")
     ok, encoded = cv2.imencode(
         ".jpg", cv2.cvtColor(downscale(image), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
     )
@@ -103,3 +108,19 @@ def save_photo(image: np.ndarray, path: Path) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); skipped where a folder cannot be opened or synced (Windows,
+    some network file systems): the photo itself is already on disk."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)

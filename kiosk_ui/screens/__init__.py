@@ -80,14 +80,17 @@ def build_screen(state: ScreenState, theme: Theme, page: int = 0, keyboard_symbo
     body = whole
     widgets: list[Widget] = []
     if spec.header:
-        header_rect, body = split_top(body, theme.header_h)
-        widgets.append(_header(state, theme, header_rect))
+        header = _header(state, theme, whole)
+        _, body = split_top(body, header.rect.height)
+        widgets.append(header)
     if spec.caption and (state.activity != "idle" or state.partial_transcript):
         body, caption_rect = split_bottom(body, theme.caption_h)
         widgets.append(_caption(state, theme, caption_rect))
     if state.notice and state.notice != "idle_warning":
-        notice_h = line_height(theme.text_px) * 2 + 2 * theme.pad
-        notice_rect, body = split_top(inset(body, theme.gap), notice_h)
+        room = inset(body, theme.gap)
+        lines = measure_lines(theme, t(state.notice, state.language), theme.text_px, room.width - 2 * theme.pad)
+        notice_h = line_height(theme.text_px) * min(2, len(lines)) + theme.pad
+        notice_rect, body = split_top(room, notice_h)
         widgets.append(_notice(state, theme, notice_rect))
     context = BuildContext(state, theme, whole, inset(body, theme.gap), page, keyboard_symbols)
     widgets[0:0] = spec.build(context)  # the frame is drawn over the body
@@ -96,44 +99,42 @@ def build_screen(state: ScreenState, theme: Theme, page: int = 0, keyboard_symbo
     return widgets
 
 
-def _header(state: ScreenState, theme: Theme, rect: pygame.Rect) -> Widget:
-    """Brand and the "AI assistant" disclosure on the left; home, language and large text on the right."""
+def _header(state: ScreenState, theme: Theme, top: pygame.Rect) -> Widget:
+    """Brand and the "AI assistant" disclosure on the left; home, language and large text on the right. When
+    they do not fit on one band (a portrait screen in large text), the buttons move to a second band."""
     language = state.language
     pad, gap = theme.pad, theme.gap
-    height = rect.height - 2 * gap
-    x = rect.right - pad
-    buttons: list[Widget] = []
+    face = font(theme.font_path, theme.text_px)
     entries = [("large_text", ("toggle_large_text",)), ("language_switch", ("set_language", _other(language)))]
     if state.screen not in ("attract", "home", "thanks", "admin", "admin_pin"):
         entries.append(("home", ("go_home",)))
-    face = font(theme.font_path, theme.text_px)
-    for key, action in entries:
-        button_text = t(key, language)
-        button_w = max(theme.touch, face.size(button_text)[0] + 2 * pad)
-        x -= button_w
-        button_rect = pygame.Rect(x, rect.y + gap, button_w, height)
-        buttons.append(
-            Widget(
-                "button", button_rect, button_text, id=f"header:{key}", style="header", action=action, align="center"
-            )
-        )
-        x -= gap
+    labels = [(key, t(key, language), action) for key, action in entries]
+    widths = [max(theme.touch, face.size(text)[0] + 2 * pad) for _, text, _ in labels]
     badge_text = t("ai_assistant", language)
     badge_w = font(theme.font_path, theme.small_px, True).size(badge_text)[0] + 2 * pad
-    brand_w = max(0, x - rect.x - 2 * pad - badge_w - gap)
+    brand_w = font(theme.font_path, theme.heading_px).size(state.brand)[0]
+    buttons_w = sum(widths) + gap * len(widths)
+    one_band = 2 * pad + brand_w + gap + badge_w + gap + buttons_w <= top.width
+    band = pygame.Rect(top.x, top.y, top.width, theme.header_h)
+    button_band = band if one_band else band.move(0, theme.header_h - gap)
+    rect = band.union(button_band)
+    x = button_band.right - pad
+    buttons: list[Widget] = []
+    for (key, text, action), width in zip(labels, widths, strict=True):
+        x -= width
+        button_rect = pygame.Rect(x, button_band.y + gap, width, button_band.height - 2 * gap)
+        buttons.append(
+            Widget("button", button_rect, text, id=f"header:{key}", style="header", action=action, align="center")
+        )
+        x -= gap
+    brand_room = (x if one_band else band.right - pad) - band.x - 2 * pad - badge_w - gap
+    brand_rect = pygame.Rect(band.x + pad, 0, max(0, min(brand_w, brand_room)), line_height(theme.heading_px))
+    brand_rect.centery = band.centery
     brand = Widget(
-        "label",
-        pygame.Rect(rect.x + pad, rect.y, brand_w, rect.height),
-        state.brand,
-        id="header:brand",
-        style="header",
-        size_px=theme.heading_px,
-        max_lines=1,
+        "label", brand_rect, state.brand, id="header:brand", style="header", size_px=theme.heading_px, max_lines=1
     )
-    brand.rect.height = line_height(theme.heading_px)
-    brand.rect.centery = rect.centery
     badge_h = line_height(theme.small_px) + pad // 2
-    badge_rect = pygame.Rect(rect.x + pad + brand_w + gap, rect.centery - badge_h // 2, badge_w, badge_h)
+    badge_rect = pygame.Rect(brand_rect.right + gap, band.centery - badge_h // 2, badge_w, badge_h)
     label_rect = pygame.Rect(badge_rect.x, 0, badge_w, line_height(theme.small_px))
     label_rect.centery = badge_rect.centery
     label = Widget("label", label_rect, badge_text, id="header:ai", style="badge", align="center", max_lines=1)
@@ -172,7 +173,7 @@ def _caption(state: ScreenState, theme: Theme, rect: pygame.Rect) -> Widget:
 def _notice(state: ScreenState, theme: Theme, rect: pygame.Rect) -> Widget:
     """A one-line message about the last action ("Wrong PIN", "No camera picture")."""
     text = t(state.notice or "", state.language)
-    label = Widget("label", inset(rect, theme.pad), text, id=f"notice:{state.notice}", max_lines=2)
+    label = Widget("label", rect.inflate(-2 * theme.pad, -theme.pad), text, id=f"notice:{state.notice}", max_lines=2)
     return Widget("panel", rect, id="notice", style="notice", children=[label])
 
 

@@ -1,0 +1,171 @@
+"""A walk through every screen of the kiosk, driven by the controller's own actions (no touches, no drawing).
+
+``tour`` yields a short name for each state it reaches ("answer", "form-numpad", "admin_pin-wrong_pin"): the
+part before the first "-" is the screen, the rest says which variant of it. The bench photographs every
+state (in English, Chinese and large text, at several sizes), the tests check each one's layout, and
+``kiosk demo --ui`` plays it on the real window. The kiosk answers every question with its real models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from firmware_app.events import Language
+from firmware_app.screen_state import KioskController
+
+DEMO_PIN = "2468"  # the default staff PIN (provisioning sets a device's own)
+CARD_DIGITS = "4821"
+
+# What the customer says on the tour, in each language the kiosk speaks.
+PHRASES: dict[Language, dict[str, str]] = {
+    "en": {
+        "answer": "what is the exchange rate",
+        "out_of_scope": "what's the weather going to be like tomorrow?",
+        "heard_so_far": "what time do you open on",
+        "typed": "opening hours",
+        "stolen": "I think my card was stolen",
+        "appointment": "I'd like to book an appointment",
+        "note": "Hairline crack next to the left hinge, part 7731",
+    },
+    "zh": {
+        "answer": "汇率是多少",
+        "out_of_scope": "明天天气怎么样",
+        "heard_so_far": "你们星期六几点",
+        "typed": "营业时间",
+        "stolen": "我的卡被偷了",
+        "appointment": "我想预约",
+        "note": "左侧铰链旁有细裂纹，部件 7731",
+    },
+}
+
+
+class StillCamera:
+    """A camera that always sees the same picture (the tour's stand-in when the kiosk has none)."""
+
+    def __init__(self, image: np.ndarray) -> None:
+        self.image = image
+
+    def frame(self) -> np.ndarray:
+        return self.image
+
+
+def tour(controller: KioskController, photo: np.ndarray, pin: str = DEMO_PIN) -> Iterator[str]:
+    """Drive ``controller`` from the attract screen through every screen, yielding each state's name once the
+    state is showing. Ends on the staff screen (``close_admin`` returns to the attract screen)."""
+    c = controller
+    if c.state.screen != "attract":
+        raise ValueError(f"the tour starts on the attract screen, not on {c.state.screen!r}")
+    words = PHRASES[c.state.language]
+
+    def first_choice() -> None:
+        form = c.state.form
+        assert form is not None and form.choices, f"no choices on the {c.state.screen} screen"
+        c.submit(form.choices[0].value)
+
+    steps = [
+        _step("attract"),
+        _step("home", c.touch_start),
+        _step("topic", lambda: c.open_topic(_a_topic(c))),
+        _step("answer", lambda: c.ask(words["answer"])),
+        _step("answer-idle_warning", lambda: _idle_warning(c)),
+        _step("conversation", c.still_here, lambda: c.ask(words["out_of_scope"])),
+        _step("conversation-listening", lambda: c.set_activity("listening", words["heard_so_far"])),
+        _step("form-keyboard", lambda: c.set_activity("idle"), c.start_typing, lambda: c.type_text(words["typed"])),
+        _step("form-numpad", lambda: c.ask(words["stolen"]), lambda: c.type_text(CARD_DIGITS)),
+        _step("form-yes_no", c.submit),
+        _step("ticket", first_choice),
+        _step("form-date", lambda: c.ask(words["appointment"])),
+        _step("form-time", first_choice),
+        _step("form-choice", first_choice),
+        _step("handoff", c.request_staff),
+        _step("camera", c.open_camera),
+        _step("photo_result-retake", lambda: c.capture(image=photo // 6)),  # far too dark: asks for a retake
+        _step("photo_result", c.retake, lambda: c.capture(image=photo)),
+        _step("ticket-photo", lambda: c.type_text(words["note"]), c.submit),
+        _step("rating", c.finish),
+        _step("thanks", lambda: c.rate(5)),
+        _step("admin_pin", c.open_admin, lambda: c.type_text(pin[:2])),
+        _step("admin_pin-wrong_pin", lambda: c.type_text("00"), c.submit),
+        _step("admin", lambda: c.type_text(pin), c.submit),
+    ]
+    own_camera = c.camera is None
+    if own_camera:
+        c.camera = StillCamera(photo)
+    try:
+        for name, actions in steps:
+            for action in actions:
+                action()
+            _check(c, name)
+            yield name
+    finally:
+        if own_camera:
+            c.camera = None
+
+
+def _step(name: str, *actions: Callable[[], object]) -> tuple[str, tuple[Callable[[], object], ...]]:
+    return name, actions
+
+
+def _a_topic(controller: KioskController) -> str:
+    topics = [topic.value for topic in controller.state.topics]
+    return "cards" if "cards" in topics else topics[0]
+
+
+def _idle_warning(controller: KioskController) -> None:
+    """Let the idle timer see a customer who has not touched anything for a while (without waiting for it)."""
+    settings = controller.kiosk.settings
+    silent_s = settings.dialogue.idle_timeout_s - settings.ui.idle_warning_s / 2
+    real_clock = controller._clock
+    controller._clock = lambda: real_clock() + silent_s
+    try:
+        controller.tick()
+    finally:
+        controller._clock = real_clock
+
+
+def _check(controller: KioskController, name: str) -> None:
+    state = controller.state
+    screen, _, variant = name.partition("-")
+    form_hint = state.form.hint if state.form else None
+    notice = state.notice or ""
+    if (
+        state.screen != screen
+        or (screen == "form" and variant != form_hint)
+        or (variant.endswith("_pin") and not notice)
+    ):
+        raise RuntimeError(
+            f"the tour expected {name!r} but the kiosk shows {state.screen!r} (form {form_hint}, notice {notice!r},"
+            f" reply {state.reply_kind!r}: {state.caption[:80]!r})"
+        )
+    if variant == "idle_warning" and notice != "idle_warning":
+        raise RuntimeError(f"the tour expected the idle warning, the notice is {notice!r}")
+
+
+def synthetic_part_photo(width: int = 800, height: int = 600, seed: int = 7) -> np.ndarray:
+    """A drawn stand-in for a technician's photo (RGB): a machined plate with holes, a label and a crack, on a
+    grey mat. Sharp, evenly lit and filling the centre, so it passes the quality gate."""
+    rng = np.random.default_rng(seed)
+    mat = np.linspace(60, 74, width, dtype=np.float32)[None, :].repeat(height, axis=0).astype(np.uint8)
+    image = cv2.cvtColor(mat, cv2.COLOR_GRAY2RGB)
+    plate = np.zeros((height, width), np.uint8)
+    x0, y0, x1, y1 = width // 6, height // 5, width * 5 // 6, height * 4 // 5
+    cv2.rectangle(plate, (x0, y0), (x1, y1), 255, -1)
+    brushed = cv2.blur(rng.normal(0, 4, (height, width)), (61, 1))  # brushed metal runs one way
+    metal = (160 + brushed + np.linspace(-12, 12, width)[None, :]).clip(0, 255)
+    for channel, tint in enumerate((1.0, 1.02, 1.06)):
+        image[..., channel] = np.where(plate > 0, (metal * tint).clip(0, 255), image[..., channel])
+    cv2.rectangle(image, (x0, y0), (x1, y1), (60, 62, 66), 3)
+    step = (x1 - x0) // 5
+    for x in range(x0 + step // 2, x1, step):
+        for y in (y0 + step // 3, y1 - step // 3):
+            cv2.circle(image, (x, y), step // 6, (35, 36, 40), -1)
+            cv2.circle(image, (x, y), step // 6, (210, 212, 215), 2)
+    cv2.putText(image, "P/N 7731-B", (x0 + step // 2, height // 2), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (40, 40, 44), 3)
+    crack = np.array(
+        [(width // 2 + step, y0 + 4), (width // 2 + step + 18, height // 2), (width // 2 + step - 6, y1 - 30)]
+    )
+    cv2.polylines(image, [crack.astype(np.int32)], False, (25, 22, 20), 2)
+    return image
