@@ -223,6 +223,7 @@ class KioskController:
         with self._lock:
             self._touched()
             self._end_visit("goodbye")
+            self._forget_visit()
             self._set(screen="rating", rating=None)
 
     def rate(self, stars: int) -> None:
@@ -282,9 +283,22 @@ class KioskController:
         self._session = None
 
     def _reset_to_attract(self) -> None:
-        """Forget the visit: the screen and this object keep nothing personal."""
+        """Back to the start for the next visitor, in the kiosk's default language and text size."""
+        language = self.kiosk.settings.language
+        self._forget_visit()
         self._set(
             screen="attract",
+            rating=None,
+            admin=None,
+            notice=None,
+            language=language,
+            large_text=self.kiosk.settings.ui.large_text,
+            **self._pack_texts(language),
+        )
+
+    def _forget_visit(self) -> None:
+        """Drop everything the screen holds about the visit: its words, answers, photo and references."""
+        self._set(
             activity="idle",
             partial_transcript="",
             bubbles=(),
@@ -298,12 +312,6 @@ class KioskController:
             form=None,
             reference=None,
             photo=None,
-            rating=None,
-            admin=None,
-            notice=None,
-            language=self.kiosk.settings.language,
-            large_text=self.kiosk.settings.ui.large_text,
-            **self._pack_texts(self.kiosk.settings.language),
         )
 
     # --- preferences -------------------------------------------------------------------------------------
@@ -428,7 +436,8 @@ class KioskController:
             changes |= {"language": reply.language, **self._pack_texts(reply.language)}
         if session is not None and session.ended:
             self._end_visit("goodbye")
-            changes |= {"screen": "rating", "rating": None}
+            self._forget_visit()
+            changes = {"screen": "rating", "rating": None, "caption": reply.speech or reply.text}
         elif reply.kind == "handoff":
             changes["screen"] = "handoff"
         elif reply.kind == "done" and reply.ticket_id:

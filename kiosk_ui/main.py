@@ -118,7 +118,7 @@ DEMO_STEPS: list[tuple[str, list[Step]]] = [
             tap("talk_to_person"),
             Step("wait"),
             tap("finish"),
-            tap("rate_skip"),
+            tap("skip"),
         ],
     ),
     (

@@ -339,4 +339,8 @@ def _fits(ctx: BuildContext, widget: Widget, size: int, step: int) -> bool:
     room = max(1, box.height // step)
     if widget.max_lines:
         room = min(room, widget.max_lines)
-    return len(ctx.lines(widget.text, size, box.width, widget.style == "primary")) <= room
+    bold = widget.style == "primary"
+    face = font(ctx.theme.font_path, size, bold)
+    if any(word.isascii() and face.size(word)[0] > box.width for word in widget.text.split()):
+        return False  # a word would be broken in two ("Dele/te"): smaller type instead
+    return len(ctx.lines(widget.text, size, box.width, bold)) <= room

@@ -167,18 +167,25 @@ def _keyboard_form(ctx: BuildContext, form: FormState) -> list[Widget]:
         widgets, middle = _side_buttons(ctx, form, band)
         keys = keyboard(ctx, pygame.Rect(body.x, body.bottom - short, body.width, short), submit)
     else:
-        # Tighter still (a caption bar on 800x480): Back and Cancel join the keyboard's bottom row, and the
-        # prompt and the field share what is left above it.
-        band = pygame.Rect(body.x, body.y, body.width, max(0, band_h))
+        # Tighter still (a caption bar on 800x480): Back and Cancel join the keyboard's bottom row, and a slim
+        # field (with the prompt beside it if it fits) takes what is left above it.
         keys = keyboard(ctx, pygame.Rect(body.x, body.bottom - short, body.width, short), submit)
         widgets, keys = [], _with_side_keys(ctx, form, keys)
-        middle = band
-    if band.height < line_height(theme.text_px) + theme.pad:
-        return [*widgets, *keys]  # no room at all (a notice over the form): the keys still work
+        band = pygame.Rect(body.x, body.y, body.width, max(0, body.height - short - gap))
+        step = line_height(theme.small_px)
+        if band.height < step + theme.pad // 2:
+            return keys  # no room at all (a notice over the form on 800x480): the keys still work
+        prompt_rect, field_rect = split_left(band, round(band.width * 0.55), gap * 2)
+        fit = _fit_prompt(ctx, text, prompt_rect.width, band.height)
+        if fit is None:
+            field_rect = band
+        size = theme.text_px if band.height >= line_height(theme.text_px) + theme.pad else theme.small_px
+        prompt = [_prompt(prompt_rect, fit)] if fit is not None else []
+        return [*prompt, _field(ctx, form, field_rect, size), *keys]
     field_w = max(round(theme.touch * 2.5), round(middle.width * 0.3))
     prompt_rect, field_area = split_left(middle, middle.width - field_w - gap * 2, gap * 2)
     fit = _fit_or_smallest(ctx, text, prompt_rect.width, band.height)
-    field_rect = pygame.Rect(field_area.x, band.y, field_area.width, min(theme.touch, band.height))
+    field_rect = pygame.Rect(field_area.x, band.y, field_area.width, theme.touch)
     for rect in (field_rect, *(widget.rect for widget in widgets)):
         rect.centery = band.centery
     return [*widgets, _prompt(prompt_rect, fit), _field(ctx, form, field_rect), *keys]
