@@ -85,6 +85,7 @@ class KioskUI:
         *,
         fullscreen: bool = False,
         synchronous: bool = False,
+        new_screen_guard_s: float | None = None,
     ) -> None:
         pygame.display.init()
         pygame.font.init()
@@ -102,12 +103,18 @@ class KioskUI:
         self.page = 0
         self.keyboard_symbols = False
         self.last_feedback_s = 0.0  # how long the last touch took to show on screen
+        # Touches this soon after a new screen appears are ignored: the second tap of a double tap would
+        # otherwise land on whatever the first one brought up (a star on the rating screen, say). Scripts and
+        # tests, which tap as fast as they can, run without it unless they ask.
+        self.new_screen_guard_s = (0.0 if synchronous else 0.3) if new_screen_guard_s is None else new_screen_guard_s
+        self._screen_shown_at = 0.0
         self._static = pygame.Surface(self.surface.get_size())
         self._built_for: tuple[object, ...] = ()
         self._dirty = True
         self._last_tick = 0.0
         self._last_preview = 0.0
         self._running = True
+        self.rebuild_if_needed()
 
     @property
     def size(self) -> tuple[int, int]:
@@ -124,6 +131,7 @@ class KioskUI:
         if self._built_for[:1] != (state.screen,):
             self.page = 0
             self.keyboard_symbols = False
+            self._screen_shown_at = time.monotonic()
         key = (state.screen, state.version, self.page, self.keyboard_symbols, self.size)
         if key == self._built_for:
             return False
@@ -205,6 +213,9 @@ class KioskUI:
         """Show the touch at once: the pressed widget is repainted and only its rectangle is updated."""
         started = time.perf_counter()
         self.rebuild_if_needed()
+        if time.monotonic() - self._screen_shown_at < self.new_screen_guard_s:
+            self.pressed = None
+            return
         self.pressed = hit(self.widgets, position)
         if self.pressed is not None:
             Renderer(self.theme).draw_pressed(self.surface, self.pressed)

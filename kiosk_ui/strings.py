@@ -52,10 +52,6 @@ STRINGS: dict[str, dict[Language, str]] = {
     "ticket_title": {"en": "All done", "zh": "已办理"},
     "ticket_keep": {"en": "Keep this reference for any follow-up.", "zh": "请保留此编号以便后续查询。"},
     "handoff_title": {"en": "A colleague is coming", "zh": "同事马上就来"},
-    "handoff_transcript": {
-        "en": "They can see our conversation, so you won't need to repeat yourself.",
-        "zh": "同事可以看到我们的对话记录，您无需重复说明。",
-    },
     "rating_question": {"en": "How did we do today?", "zh": "您对本次服务满意吗？"},
     "rating_hint": {"en": "1 = poor, 5 = excellent", "zh": "1 = 很差，5 = 很好"},
     "skip": {"en": "Skip", "zh": "跳过"},

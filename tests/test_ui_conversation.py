@@ -239,7 +239,7 @@ def test_talk_to_a_person_shows_the_hand_off_with_its_reference(make_ui: MakeUi,
     ui.tap(id="home:talk_to_person")
     assert ui.screen == "handoff"
     assert shows(ui, "A colleague is coming") and shows(ui, "they'll be with you shortly")
-    assert shows(ui, "They can see our conversation")
+    assert shows(ui, "Keep this reference for any follow-up.")
     reference = ui.find(id="handoff:reference").text
     assert reference == ui.ui.controller.state.reference and reference.startswith("KB-")
     assert kiosk.tickets.get(reference) is not None
@@ -440,6 +440,7 @@ def test_rapid_taps_file_one_ticket_and_one_rating(make_ui: MakeUi, kiosk: Kiosk
 
     def taps(id: str, times: int = 5) -> None:
         ui.ui.runner.wait()  # the UI loop's idle-timer tick must not swallow the first tap
+        time.sleep(ui.ui.new_screen_guard_s)  # a screen ignores touches for a moment after it appears
         position = ui.find(id=id).rect.center
         for _ in range(times):
             for kind in (pygame.MOUSEBUTTONDOWN, pygame.MOUSEBUTTONUP):
@@ -448,9 +449,11 @@ def test_rapid_taps_file_one_ticket_and_one_rating(make_ui: MakeUi, kiosk: Kiosk
         ui.ui.runner.wait()
         ui.ui.frame()
 
+    time.sleep(ui.ui.new_screen_guard_s)
     ui.tap(id="touch_to_start")
     controller.ask("I think my card was stolen")
     ui.ui.frame()
+    time.sleep(ui.ui.new_screen_guard_s)
     for digit in "4821":
         ui.tap(id=f"key:{digit}")
     taps("key:submit")
@@ -462,13 +465,12 @@ def test_rapid_taps_file_one_ticket_and_one_rating(make_ui: MakeUi, kiosk: Kiosk
     taps("finish")
     assert ui.screen == "rating"
     taps("rate:4")
-    assert ui.screen in ("thanks", "attract", "home")
+    assert ui.screen == "thanks"  # the double taps did not go on to the thank-you screen's tap-anywhere
     assert new_ratings(kiosk, rated_before) == [(4, "en")]
     assert len(new_tickets(kiosk, tickets_before)) == 1
     assert not shows(ui, "4821")
 
 
-@pytest.mark.skipif(not hasattr(KioskController, "rate_skip"), reason="KioskController.rate_skip not there yet")
 def test_skip_rating_thanks_without_a_rating(make_ui: MakeUi, kiosk: Kiosk) -> None:
     ui = make_ui()
     rated_before = keys(kiosk, "ratings")

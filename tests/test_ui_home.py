@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from firmware_app.screen_state import KioskController
+from kiosk_ui.app import KioskUI
 from tests.ui_driver import UiDriver
 
 
@@ -50,3 +53,25 @@ def test_microphone_button_says_plainly_when_there_is_no_microphone(ui: UiDriver
     ui.tap(id="home:speak")
     assert "Voice is not available on this kiosk" in ui.text()
     ui.shot("home-no-microphone")
+
+
+def test_a_double_tap_does_not_reach_the_next_screen(controller: KioskController) -> None:
+    """The second tap of a double tap must not press whatever the first tap brought up under the finger."""
+    ui = KioskUI(controller, (1280, 800), synchronous=True, new_screen_guard_s=0.3)
+    settle_s = 0.35
+    try:
+        time.sleep(settle_s)
+        ui.tap(ui.find(id="touch_to_start").rect.center)
+        time.sleep(settle_s)
+        ui.tap(ui.find(id="home:type_question").rect.center)
+        assert controller.state.screen == "form"
+        time.sleep(settle_s)
+        ui.tap(ui.find(id="back").rect.center)
+        assert controller.state.screen == "home"
+        ui.tap(ui.find(id="home:type_question").rect.center)  # at once: ignored, and no pressed feedback
+        assert controller.state.screen == "home" and ui.pressed is None
+        time.sleep(settle_s)
+        ui.tap(ui.find(id="home:type_question").rect.center)
+        assert controller.state.screen == "form"
+    finally:
+        ui.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -106,7 +107,7 @@ def _header(state: ScreenState, theme: Theme, top: pygame.Rect) -> Widget:
     pad, gap = theme.pad, theme.gap
     face = font(theme.font_path, theme.text_px)
     entries = [("large_text", ("toggle_large_text",)), ("language_switch", ("set_language", _other(language)))]
-    if state.screen not in ("attract", "home", "thanks", "admin", "admin_pin"):
+    if state.screen not in ("attract", "home", "rating", "thanks", "admin", "admin_pin"):
         entries.append(("home", ("go_home",)))
     labels = [(key, t(key, language), action) for key, action in entries]
     widths = [max(theme.touch, face.size(text)[0] + 2 * pad) for _, text, _ in labels]
@@ -154,7 +155,7 @@ def _caption(state: ScreenState, theme: Theme, rect: pygame.Rect) -> Widget:
     words = (
         state.partial_transcript
         if state.activity == "listening"
-        else state.caption
+        else _current_sentence(state.caption)
         if state.activity == "speaking"
         else ""
     )
@@ -175,6 +176,15 @@ def _notice(state: ScreenState, theme: Theme, rect: pygame.Rect) -> Widget:
     text = t(state.notice or "", state.language)
     label = Widget("label", rect.inflate(-2 * theme.pad, -theme.pad), text, id=f"notice:{state.notice}", max_lines=2)
     return Widget("panel", rect, id="notice", style="notice", children=[label])
+
+
+def _current_sentence(caption: str) -> str:
+    """The sentence being spoken: the speech pipeline sets the caption a sentence at a time; a whole answer
+    given at once is captioned from its first sentence (the whole text is on the screen anyway)."""
+    return _SENTENCE_END.split(caption.strip(), maxsplit=1)[0]
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
 
 
 def _idle_warning(state: ScreenState, theme: Theme, whole: pygame.Rect) -> list[Widget]:

@@ -25,7 +25,7 @@ def build(ctx: BuildContext) -> list[Widget]:
         said = state.card.body
     else:  # a hand-off reply without a card: the kiosk's last words
         said = next((b.text for b in reversed(state.bubbles) if b.role == "assistant"), "")
-    levels = reference_levels(ctx, ctx.t("handoff_title"), said, ctx.t("handoff_transcript"), "handoff")
+    levels = reference_levels(ctx, ctx.t("handoff_title"), said, ctx.t("ticket_keep"), "handoff")
     # A column of comfortable reading width, unless the text would then have to shrink: then all the width.
     width = min(main.width, round(theme.text_px * 30))
     narrow = pygame.Rect(main.centerx - width // 2, main.y, width, main.height)
