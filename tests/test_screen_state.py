@@ -12,14 +12,7 @@ from firmware_app.app import Kiosk
 from firmware_app.events import Event, SessionEnded, SessionRated
 from firmware_app.screen_state import KioskController
 from tests.conftest import fixed_today
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import FakeClock
 
 
 @pytest.fixture()

@@ -20,6 +20,7 @@ from kiosk_ui.app import KioskUI
 from kiosk_ui.inspect import layout_problems
 from kiosk_ui.render import RenderReport
 from tests.conftest import FIXTURES, fixed_today
+from tests.fakes import FakeClock
 from tests.ui_driver import UiDriver
 
 PHOTO = FIXTURES / "photos" / "magnetic_tile_crack_exp4_num_3234.jpg"
@@ -33,14 +34,6 @@ VARIANTS: dict[str, tuple[Language, bool]] = {
     "large": ("en", True),
     "zh-large": ("zh", True),
 }
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture()

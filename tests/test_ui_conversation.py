@@ -18,18 +18,11 @@ from firmware_app.screen_state import KioskController
 from kiosk_ui.app import KioskUI
 from kiosk_ui.strings import t
 from kiosk_ui.widgets import walk_all
+from tests.fakes import FakeClock
 from tests.ui_driver import UiDriver
 
 TODAY = datetime.date(2026, 11, 21)  # a Saturday, as in conftest
 SMALL, PORTRAIT = (800, 480), (1080, 1920)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 MakeUi = Callable[..., UiDriver]

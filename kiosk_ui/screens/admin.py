@@ -15,7 +15,7 @@ from kiosk_ui.keypad import numpad, numpad_height
 from kiosk_ui.layout import columns, inset, split_bottom, split_left, split_top
 from kiosk_ui.render import line_height
 from kiosk_ui.screens import BuildContext, screen
-from kiosk_ui.screens.camera import button, button_width, field, fit_size, text_block
+from kiosk_ui.screens.camera import button, button_width, field, fit_size, heading_sizes, text_block
 from kiosk_ui.text import ellipsize, font
 from kiosk_ui.widgets import Widget
 
@@ -78,16 +78,7 @@ def _title_height(ctx: BuildContext, title: str, prompt: str, width: int) -> int
 def _title(ctx: BuildContext, rect: pygame.Rect, title: str, prompt: str) -> list[Widget]:
     """ "Staff only" and "Enter the staff PIN", as large as ``rect`` allows."""
     theme = ctx.theme
-    for title_size, prompt_size in (
-        (theme.heading_px, theme.text_px),
-        (theme.text_px, theme.text_px),
-        (theme.text_px, theme.small_px),
-        (theme.small_px, theme.small_px),
-    ):
-        needed = len(ctx.lines(title, title_size, rect.width, True)) * line_height(title_size)
-        needed += theme.gap + len(ctx.lines(prompt, prompt_size, rect.width)) * line_height(prompt_size)
-        if needed <= rect.height:
-            break
+    title_size, prompt_size = heading_sizes(ctx, title, prompt, rect.width, rect.height) or (theme.small_px,) * 2
     heading, rest = text_block(ctx, rect, title, "pin:title", title_size, "heading", bold=True)
     words, _ = text_block(ctx, rest, prompt, "pin:prompt", prompt_size)
     return [heading, words]

@@ -113,7 +113,7 @@ def build_camera(ctx: BuildContext) -> list[Widget]:
         for share, take_h in ((0.3, big), (0.3, theme.touch), (0.38, theme.touch), (0.46, theme.touch)):
             side_w = max(round(body.width * share), least)
             words_h = body.height - theme.touch - take_h - gap * 3
-            if _word_sizes(ctx, title, hint, side_w, words_h) is not None:
+            if heading_sizes(ctx, title, hint, side_w, words_h) is not None:
                 break
         preview_rect, side = split_left(body, body.width - side_w - gap * 2, gap * 2)
         side, back_rect = split_bottom(side, theme.touch, gap)
@@ -141,7 +141,7 @@ def _words_height(ctx: BuildContext, title: str, hint: str, width: int, most: in
     )
 
 
-def _word_sizes(ctx: BuildContext, title: str, hint: str, width: int, height: int) -> tuple[int, int] | None:
+def heading_sizes(ctx: BuildContext, title: str, hint: str, width: int, height: int) -> tuple[int, int] | None:
     """The largest sizes for the heading and the hint at which both fit ``width`` x ``height``."""
     theme = ctx.theme
     for title_size, hint_size in (
@@ -161,7 +161,7 @@ def _words(ctx: BuildContext, rect: pygame.Rect, title: str, hint: str) -> list[
     """The heading and the hint, at the largest sizes at which both fit ``rect``; where even the small size
     does not fit (a short screen, large text and a banner), the heading alone."""
     theme = ctx.theme
-    sizes = _word_sizes(ctx, title, hint, rect.width, rect.height)
+    sizes = heading_sizes(ctx, title, hint, rect.width, rect.height)
     if sizes is None:
         size = fit_size(ctx, title, rect.width, rect.height, (theme.heading_px, theme.text_px), True)
         heading, _ = text_block(ctx, rect, title, "camera:title", size or theme.small_px, "heading", bold=True)
