@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import bench_intent, bench_knowledge, bench_sentiment, bench_ui
+from bench import bench_intent, bench_knowledge, bench_photo_quality, bench_sentiment, bench_ui
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -120,6 +120,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str
     "knowledge": (bench_knowledge.run, _knowledge_section),
     "sentiment": (lambda _data: bench_sentiment.run(bench_sentiment.DEFAULT_CSVS), _sentiment_section),
     "ui": (bench_ui.run, bench_ui.report_section),
+    "photo_quality": (bench_photo_quality.run, bench_photo_quality.report_section),
 }
 
 

@@ -28,11 +28,14 @@ good photos, mostly as "not in frame", and called 1,166 of 1,259 blurred steel c
   washed-out steel (mean grey above 235 or more than half the picture clipped white), as a camera photo like
   that should be.
 - blurred copies (Gaussian, sigma 1.5% of the longer side): sharpness <= 0.39, all refused (1,933 as
-  "blurred"); at sigma 1% about 85% are caught. Darkened copies (x0.15): all "too dark". Blank walls (noise
-  sigma 2-12, vignetting, 200 px to 1280 px wide): edge density 0 from 300 px up.
-- what the gate cannot see: a mildly blurred photo with strong sensor noise can pass as sharp; a tiny (200 px)
-  and very noisy picture of a wall can pass as framed; the binarised DeepPCB scans (half pure black, half pure
-  white; not camera photos) are refused as clipped.
+  "blurred"); at sigma 1% 84.8% are caught. Darkened copies (x0.15): all "too dark". Synthetic blank walls
+  (flat colour, gradient, vignetting, noise sigma 2-12, 200 to 1280 px wide, 30 per width): all refused from
+  512 px up; with the same noise on all three channels, 5 of 30 pass at 300 px and 1 of 30 at 400 px.
+- what the gate cannot see: a mildly blurred photo with strong sensor noise can pass as sharp; a small
+  (<= 400 px) and very noisy picture of a wall can pass as framed; the binarised DeepPCB scans (half pure
+  black, half pure white; not camera photos) are refused as clipped.
+
+Reproduce: ``python -m bench.run --only photo_quality`` (reads ../shared/data; bench/REPORT.md has the table).
 """
 
 from __future__ import annotations
