@@ -31,6 +31,7 @@ from firmware_app.events import AnswerCard, InputSource, Language, Reply, Role, 
 from firmware_app.inference.manifest import load_manifest
 from firmware_app.logs import RecentErrors
 from firmware_app.packs import Slot
+from firmware_app.pinyin_input import PinyinInput, for_pack
 from firmware_app.privacy import mask_for_display
 from firmware_app.vision.capture import ImageError, PhotoSource, save_photo
 from firmware_app.vision.quality import QualityReport, check_quality
@@ -61,6 +62,8 @@ FormPurpose = Literal["question", "flow", "photo_note", "pin"]
 InputHint = Literal["keyboard", "numpad", "date", "time", "choice", "yes_no"]
 
 MAX_DRAFT_CHARS = 500
+MAX_COMPOSING = 24  # pinyin letters waiting to become Chinese
+CANDIDATES = 8
 PIN_LENGTH = 4
 DATE_CHOICES = 7  # opening days offered as buttons for a date
 TIME_STEP_MIN = 30
@@ -90,6 +93,9 @@ class FormState:
     max_chars: int = MAX_DRAFT_CHARS
     choices: tuple[Choice, ...] = ()
     secret: bool = False  # show dots instead of the draft (the PIN)
+    # Chinese typed on the on-screen keyboard: the pinyin letters not yet converted, and what they may stand for.
+    composing: str = ""
+    candidates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -513,35 +519,85 @@ class KioskController:
         return tuple(Choice(f"{m // 60:02d}:{m % 60:02d}", f"{m // 60:02d}:{m % 60:02d}") for m in slots)
 
     def type_key(self, key: str) -> None:
-        """One key of the on-screen keyboard or numpad."""
-        with self._lock:
-            self._touched()
-            form = self._state.form
-            if form is None or len(form.draft) + len(key) > form.max_chars:
-                return
-            if form.hint in ("numpad",) and not key.isdigit():
-                return
-            self._set(form=replace(form, draft=form.draft + key))
+        """One key of the on-screen keyboard or numpad. On a Chinese keyboard letters spell pinyin (the
+        composition, with its candidates); space picks the first candidate; a digit or mark converts the
+        composition first, then goes into the text."""
+        self._type(key, compose=True)
 
     def type_text(self, text: str) -> None:
-        """Text from a physical keyboard or an input method, character by character."""
+        """Text from a physical keyboard or a system input method, character by character, as it is."""
         for char in text:
-            self.type_key(char)
+            self._type(char, compose=False)
 
-    def backspace(self) -> None:
+    def _type(self, key: str, compose: bool) -> None:
         with self._lock:
             self._touched()
             form = self._state.form
-            if form is not None and form.draft:
+            if form is None or (form.hint == "numpad" and not key.isdigit()):
+                return
+            pinyin = compose and form.hint == "keyboard" and self._state.language == "zh"
+            if pinyin and key.isascii() and key.isalpha():
+                self._set(form=self._composed(form, form.composing + key.lower()))
+                return
+            if form.composing and key == " " and compose:
+                self._set(form=self._picked(form, form.candidates[0] if form.candidates else form.composing))
+                return
+            form = self._converted(form)
+            if len(form.draft) + len(key) <= form.max_chars:
+                form = replace(form, draft=form.draft + key)
+            self._set(form=form)
+
+    def pick_candidate(self, text: str) -> None:
+        """A tapped candidate (or the composition itself, to keep the Latin letters) goes into the text; the
+        letters it does not stand for stay in the composition."""
+        with self._lock:
+            self._touched()
+            form = self._state.form
+            if form is not None and form.composing and text in (*form.candidates, form.composing):
+                self._set(form=self._picked(form, text))
+
+    def backspace(self) -> None:
+        """Delete the last pinyin letter, or when none is waiting, the last character of the text."""
+        with self._lock:
+            self._touched()
+            form = self._state.form
+            if form is not None and form.composing:
+                self._set(form=self._composed(form, form.composing[:-1]))
+            elif form is not None and form.draft:
                 self._set(form=replace(form, draft=form.draft[:-1]))
 
+    def _pinyin(self) -> PinyinInput:
+        return for_pack(self.kiosk.pack)  # built on first use, once per pack content
+
+    def _composed(self, form: FormState, letters: str) -> FormState:
+        letters = letters[:MAX_COMPOSING]
+        candidates = tuple(self._pinyin().candidates(letters, CANDIDATES)) if letters else ()
+        return replace(form, composing=letters, candidates=candidates)
+
+    def _picked(self, form: FormState, text: str) -> FormState:
+        rest = "" if text == form.composing else self._pinyin().rest(form.composing, text)
+        draft = form.draft + text if len(form.draft) + len(text) <= form.max_chars else form.draft
+        return self._composed(replace(form, draft=draft), rest)
+
+    def _converted(self, form: FormState) -> FormState:
+        """The whole composition in the text: first candidates until no letters wait (the letters themselves
+        where nothing matches them), as pressing space until it is done would."""
+        while form.composing:
+            form = self._picked(form, form.candidates[0] if form.candidates else form.composing)
+        return form
+
     def submit(self, value: str | None = None) -> None:
-        """Send the draft (or a tapped choice) to whatever the form is for."""
+        """Send the draft (or a tapped choice) to whatever the form is for. Pinyin still waiting is converted
+        first (its first candidates, as the bar shows them): a customer who presses Send after typing "huilv"
+        means 汇率, and the raw letters are one tap away on the bar for whoever wants them."""
         with self._lock:
             self._touched()
             form = self._state.form
             if form is None:
                 return
+            if form.composing and value is None:
+                form = self._converted(form)
+                self._set(form=form)
             text = (value if value is not None else form.draft).strip()
             if not text:
                 return
@@ -550,7 +606,7 @@ class KioskController:
             elif form.purpose == "photo_note":
                 self._file_photo_ticket(text)
             else:
-                self._set(form=replace(form, draft=""))
+                self._set(form=replace(form, draft="", composing="", candidates=()))
                 self.ask(text, "touch" if value is not None else "text")
 
     # --- the technician's camera -------------------------------------------------------------------------

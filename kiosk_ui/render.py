@@ -164,7 +164,8 @@ class Renderer:
         if not widget.text:
             return
         theme = self.theme
-        pad = theme.pad if (button or field_text) else 0
+        # Keys are narrow (ten across a portrait screen): a smaller margin keeps every letter the same size.
+        pad = (theme.gap // 2 if widget.style == "key" else theme.pad) if (button or field_text) else 0
         box = widget.rect.inflate(-2 * pad, -pad) if pad else widget.rect
         bold = widget.style in ("title", "heading", "primary", "badge")
         size = text_size(theme, widget)

@@ -59,10 +59,11 @@ def button_width(ctx: BuildContext, text: str, least: int = 0) -> int:
 
 
 def field(ctx: BuildContext, form: FormState, rect: pygame.Rect, placeholder: str, size_px: int = 0) -> Widget:
-    """The text typed so far (dots for a secret), or a muted placeholder."""
+    """The text typed so far with any pinyin still waiting for its characters (dots for a secret), or a muted
+    placeholder."""
     theme = ctx.theme
     size = size_px or theme.text_px
-    draft = "•" * len(form.draft) if form.secret else form.draft
+    draft = "•" * len(form.draft) if form.secret else form.draft + form.composing
     widget = Widget("field", rect, draft, id="form:draft", size_px=size)
     if not draft and placeholder:
         inner = inset(rect, theme.pad)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pygame
 
 from firmware_app.screen_state import FormState
-from kiosk_ui.keypad import keyboard, keyboard_height, numpad, numpad_height
+from kiosk_ui.keypad import candidate_bar, keyboard, keyboard_height, numpad, numpad_height
 from kiosk_ui.layout import columns, grid, inset, rows_that_fit, split_bottom, split_left, split_top
 from kiosk_ui.render import line_height
 from kiosk_ui.screens import BuildContext, screen
@@ -95,10 +95,10 @@ def _prompt(rect: pygame.Rect, fit: _Fit) -> Widget:
 
 
 def _field(ctx: BuildContext, form: FormState, rect: pygame.Rect, size_px: int = 0) -> Widget:
-    """The text typed so far (dots for a secret), or a muted "Type here"."""
+    """The text typed so far (dots for a secret) and any pinyin letters still waiting, or a muted "Type here"."""
     theme = ctx.theme
     size = size_px or theme.text_px
-    draft = SECRET_DOT * len(form.draft) if form.secret else form.draft
+    draft = SECRET_DOT * len(form.draft) if form.secret else form.draft + form.composing
     field = Widget("field", rect, draft, id="form:draft", size_px=size)
     if not draft:
         inner = inset(rect, theme.pad)
@@ -192,21 +192,27 @@ def _keyboard_form(ctx: BuildContext, form: FormState) -> list[Widget]:
 
 
 def _with_side_keys(ctx: BuildContext, form: FormState, keys: list[Widget]) -> list[Widget]:
-    """The keyboard with Back (and, in a flow, Cancel) at the start of its bottom row."""
+    """The keyboard with Back (and, in a flow, Cancel) at the start of its bottom row; while pinyin waits,
+    the candidate bar keeps three keys' room in it."""
     row_ids = ("key:backspace", "key:mode", "key:space", "key:submit")
-    row = [key for key in keys if key.id in row_ids]
+    row = [key for key in keys if key.id in row_ids or key.id.startswith("candidate:")]
     band = row[0].rect.unionall([key.rect for key in row[1:]])
     extra = [button(band.copy(), ctx.t("back"), "back", ("back",))]
     if form.purpose == "flow":
         extra.append(button(band.copy(), ctx.t("cancel"), "cancel", ("ask", "cancel", "touch")))
-    order = [*extra, *row]
-    cells = columns(band, len(order) + 1, ctx.theme.gap)  # the space bar is two keys wide
-    index = 0
-    for widget in order:
-        span = 2 if widget.id == "key:space" else 1
+    order = [*extra, *(key for key in row if key.id in row_ids)]
+    bar_span = 3 if len(order) < len(extra) + len(row) else 0  # the keypad put a candidate bar in the row
+    spans = [2 if widget.id == "key:space" else 1 for widget in order]  # the space bar is two keys wide
+    cells = columns(band, sum(spans) + bar_span, ctx.theme.gap)
+    index, bar = 0, []
+    for widget, span in zip(order, spans, strict=True):
+        if bar_span and widget.id == "key:submit":
+            bar = candidate_bar(ctx, cells[index].unionall(cells[index : index + bar_span]))
+            index += bar_span
         widget.rect = cells[index].unionall(cells[index : index + span])
         index += span
-    return [*(key for key in keys if key.id not in row_ids), *same_size(ctx, order)]
+    moved = {key.id for key in row}
+    return [*(key for key in keys if key.id not in moved), *same_size(ctx, order), *bar]
 
 
 # --- numpad --------------------------------------------------------------------------------------------------
