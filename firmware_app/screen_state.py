@@ -11,10 +11,7 @@ replaced whole, so the drawing thread can read it at any time without locking.
 from __future__ import annotations
 
 import datetime
-import hashlib
-import hmac
 import logging
-import re
 import threading
 import time
 import uuid
@@ -25,16 +22,18 @@ from typing import Literal, Protocol
 import numpy as np
 
 from firmware_app.app import Kiosk
-from firmware_app.dialogue.flows import display_date
 from firmware_app.dialogue.session import Session
 from firmware_app.events import AnswerCard, InputSource, Language, Reply, Role, TicketRequested
+from firmware_app.form_choices import Choice, date_choices, slot_choices, time_choices, yes_no_choices
 from firmware_app.inference.manifest import load_manifest
 from firmware_app.logs import RecentErrors
 from firmware_app.packs import Slot
 from firmware_app.pinyin_input import PinyinInput, for_pack
 from firmware_app.privacy import mask_for_display
+from firmware_app.staff_pin import PinLock
 from firmware_app.vision.capture import ImageError, PhotoSource, save_photo
 from firmware_app.vision.quality import QualityReport, check_quality
+from firmware_app.voice_commands import screen_command
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +64,6 @@ MAX_DRAFT_CHARS = 500
 MAX_COMPOSING = 24  # pinyin letters waiting to become Chinese
 CANDIDATES = 8
 PIN_LENGTH = 4
-DATE_CHOICES = 7  # opening days offered as buttons for a date
-TIME_STEP_MIN = 30
-
-
-@dataclass(frozen=True)
-class Choice:
-    """A button the screen offers: ``label`` is shown, ``value`` is what tapping it sends."""
-
-    label: str
-    value: str
 
 
 @dataclass(frozen=True)
@@ -169,14 +158,13 @@ class KioskController:
         self._session: Session | None = None
         self._last_touch = clock()
         self._screen_since = clock()
-        self._pin_failures = 0
-        self._locked_until = 0.0
         self._back: Screen = "home"
         self._current_topic = ""
         self._rated_session = ""
         self.recent_errors = RecentErrors()
         logging.getLogger().addHandler(self.recent_errors)
         ui = self.kiosk.settings.ui
+        self._pin_lock = PinLock(ui.admin_pin_sha256, ui.admin_attempts_before_lockout, ui.admin_lockout_s)
         self._state = ScreenState(language=self.kiosk.settings.language, large_text=ui.large_text)
         self._set(**self._pack_texts(self._state.language))
 
@@ -387,28 +375,15 @@ class KioskController:
         command ("bigger text", "中文", "five stars") works the screen instead, so voice reaches everything."""
         with self._lock:
             self._touched()
-            if source == "voice" and self._voice_command(text):
+            command = screen_command(text, self._state.screen) if source == "voice" else None
+            if command is not None:
+                name, *args = command
+                getattr(self, str(name))(*args)
                 return
             session = self._require_session()
             self._add_bubble("customer", text, source)
             self._set(activity="thinking", partial_transcript="")
             self._show_reply(self.kiosk.handle_text(session, text, source))
-
-    def _voice_command(self, text: str) -> bool:
-        spoken = _POLITE.sub("", text.strip().lower()).strip(" .!?。！？")
-        if self._state.screen == "rating":
-            stars = _STARS.get(_STAR_WORDS.sub("", spoken).strip())
-            if stars is not None:
-                self.rate(stars)
-                return True
-            if spoken in ("skip", "no thanks", "跳过", "不用了"):
-                self.rate_skip()
-                return True
-        for pattern, action in _VOICE_COMMANDS:
-            if pattern.fullmatch(spoken):
-                getattr(self, action[0])(*action[1:])
-                return True
-        return False
 
     def request_staff(self) -> None:
         with self._lock:
@@ -466,19 +441,19 @@ class KioskController:
 
     def _flow_form(self, reply: Reply) -> FormState:
         hint: InputHint = reply.input_hint  # type: ignore[assignment]
+        language, days = reply.language, self.kiosk.pack.manifest.opening_hours.days
         choices: tuple[Choice, ...] = ()
-        max_chars = MAX_DRAFT_CHARS
-        language = reply.language
+        slot = self._awaited_slot()
         if hint == "yes_no":
-            choices = tuple(Choice(label, value) for label, value in _YES_NO[language])
-        elif hint == "choice":
-            choices = self._slot_choices(language)
+            choices = yes_no_choices(language)
+        elif hint == "choice" and slot is not None:
+            choices = slot_choices(slot, language)
         elif hint == "date":
-            choices = self._date_choices(language)
+            choices = date_choices(days, self._today(), language)
         elif hint == "time":
-            choices = self._time_choices()
-        elif hint == "numpad":
-            max_chars = 4  # the flows' numeric answer is a card's last four digits
+            choices = time_choices(days, self._chosen_date())
+        # The flows' only numeric answer is a card's last four digits.
+        max_chars = 4 if hint == "numpad" else MAX_DRAFT_CHARS
         return FormState("flow", reply.text, hint, max_chars=max_chars, choices=choices)
 
     def _awaited_slot(self) -> Slot | None:
@@ -488,35 +463,10 @@ class KioskController:
         flow = self.kiosk.pack.flow(session.flow.flow_id)
         return next((s for s in flow.slots if s.name == session.flow.awaiting), None) if flow else None
 
-    def _slot_choices(self, language: Language) -> tuple[Choice, ...]:
-        slot = self._awaited_slot()
-        if slot is None:
-            return ()
-        words = [choice.get(language)[0] for choice in slot.choices.values()]
-        return tuple(Choice(word[:1].upper() + word[1:], word) for word in words)
-
-    def _date_choices(self, language: Language) -> tuple[Choice, ...]:
-        """The next opening days, as the dialogue reads them back ("Tuesday 24 November", "11月24日（周二）")."""
-        hours = self.kiosk.pack.manifest.opening_hours.days
-        day, choices = self._today(), list[Choice]()
-        while len(choices) < DATE_CHOICES:
-            day += datetime.timedelta(days=1)
-            if day.weekday() in hours:
-                label = display_date(day, language)
-                choices.append(Choice(label, label))  # sent as shown, so a Chinese visit stays Chinese
-        return tuple(choices)
-
-    def _time_choices(self) -> tuple[Choice, ...]:
-        """Half-hour slots within the chosen day's opening hours (or the longest day's when none is chosen)."""
-        hours = self.kiosk.pack.manifest.opening_hours.days
+    def _chosen_date(self) -> datetime.date | None:
         session = self._session
         chosen = session.flow.slots.get("date") if session and session.flow else None
-        weekday = datetime.date.fromisoformat(chosen.value).weekday() if chosen else None
-        opening, closing = hours[weekday] if weekday in hours else max(hours.values(), key=lambda h: h[1])
-        start = _minutes(opening)
-        end = _minutes(closing)
-        slots = range(start, end, TIME_STEP_MIN)
-        return tuple(Choice(f"{m // 60:02d}:{m % 60:02d}", f"{m // 60:02d}:{m % 60:02d}") for m in slots)
+        return datetime.date.fromisoformat(chosen.value) if chosen else None
 
     def type_key(self, key: str) -> None:
         """One key of the on-screen keyboard or numpad. On a Chinese keyboard letters spell pinyin (the
@@ -720,25 +670,13 @@ class KioskController:
             self._set(screen="admin_pin", form=FormState("pin", prompt, "numpad", max_chars=8, secret=True))
 
     def _check_pin(self, pin: str) -> None:
-        ui = self.kiosk.settings.ui
-        now = self._clock()
         form = self._state.form
         assert form is not None
-        if now < self._locked_until:
-            self._set(notice="locked", form=replace(form, draft=""))
+        verdict = self._pin_lock.check(pin, self._clock())
+        if verdict != "ok":
+            log.warning("wrong staff PIN" if verdict == "wrong" else "staff PIN refused: locked after wrong tries")
+            self._set(notice="wrong_pin" if verdict == "wrong" else "locked", form=replace(form, draft=""))
             return
-        digest = hashlib.sha256(pin.encode()).hexdigest()
-        if not hmac.compare_digest(digest, ui.admin_pin_sha256):
-            self._pin_failures += 1
-            log.warning("wrong staff PIN", extra={"failures": self._pin_failures})
-            if self._pin_failures >= ui.admin_attempts_before_lockout:
-                self._locked_until = now + ui.admin_lockout_s
-                self._pin_failures = 0
-                self._set(notice="locked", form=replace(form, draft=""))
-            else:
-                self._set(notice="wrong_pin", form=replace(form, draft=""))
-            return
-        self._pin_failures = 0
         self._end_visit("reset")
         log.info("staff screen opened")
         self._set(screen="admin", form=None, admin=self._admin_state())
@@ -775,11 +713,6 @@ class KioskController:
         self.kiosk.close()
 
 
-def _minutes(hhmm: str) -> int:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
 def _answer_qr(card: AnswerCard) -> str:
     """The answer to take away on a phone: its heading and the start of its text, short enough that the code
     stays coarse (about 65 modules) and scans from the screen at arm's length."""
@@ -796,36 +729,8 @@ def _ticket_qr(reply: Reply) -> str:
     return f"{reply.card.title if reply.card else ''} {reference}".strip()
 
 
-# Spoken screen commands: whole short utterances only, so a question that mentions a language ("do you have
-# leaflets in Chinese?") still reaches the dialogue.
-_POLITE = re.compile(r"\b(please|can you|could you|switch to|change to|speak|in)\b|请|切换到|用", re.IGNORECASE)
-_VOICE_COMMANDS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
-    (re.compile(r"(chinese|mandarin)( language)?|中文|普通话|汉语"), ("set_language", "zh")),
-    (re.compile(r"english( language)?|英文|英语"), ("set_language", "en")),
-    (
-        re.compile(
-            r"(make (the )?)?(text|letters|writing|font) (bigger|larger)|(bigger|larger|large) (text|letters|font)"
-            r"|大字|字大一点|放大"
-        ),
-        ("toggle_large_text",),
-    ),
-    (re.compile(r"(go )?(home|back to the start|start over|main menu)|首页|回到首页|重新开始"), ("go_home",)),
-    (re.compile(r"(take a )?(photo|picture)( of a part)?|camera|拍照|拍摄部件"), ("open_camera",)),
-    (re.compile(r"(show )?(the )?conversation|对话记录"), ("show_conversation",)),
-)
-_STAR_WORDS = re.compile(r"\b(stars?|out of five|out of 5)\b|星|分", re.IGNORECASE)
-_STARS = {
-    **{str(n): n for n in range(1, 6)},
-    **dict(zip(("one", "two", "three", "four", "five"), range(1, 6), strict=True)),
-    **dict(zip("一二三四五", range(1, 6), strict=True)),
-    "两": 2,
-}
 # Bytes (UTF-8) in a take-away QR code: 240 keeps the code at version 11, coarse enough to scan off the screen.
 _QR_MAX_BYTES = 240
-_YES_NO: dict[Language, tuple[tuple[str, str], ...]] = {
-    "en": (("Yes", "yes"), ("No", "no")),
-    "zh": (("是", "是"), ("否", "不")),
-}
 _PIN_PROMPT: dict[Language, str] = {"en": "Staff PIN", "zh": "员工密码"}
 _PHOTO_NOTE_PROMPT: dict[Language, str] = {
     "en": "Add a short note for the colleague who inspects the part (what you saw, the part number):",
