@@ -31,6 +31,8 @@ from kiosk_ui.widgets import Widget, hit, walk_all
 log = logging.getLogger(__name__)
 FPS = 60
 TICK_INTERVAL_S = 0.25  # idle timers
+ATTRACT_ANIMATION_FPS = 3
+ACTIVITY_ANIMATION_FPS = 20
 PREVIEW_INTERVAL_S = 0.1  # camera preview: 10 frames a second is plenty to aim a part
 
 
@@ -113,6 +115,7 @@ class KioskUI:
         self._dirty = True
         self._last_tick = 0.0
         self._last_preview = 0.0
+        self._last_animation = 0.0
         self._running = True
         self.rebuild_if_needed()
 
@@ -163,19 +166,29 @@ class KioskUI:
                 self._draw_spinner(spinner, now)
             pygame.display.flip()
             self._dirty = False
-        elif spinners:
+        elif spinners and now - self._last_animation >= 1 / self._animation_fps(spinners):
+            self._last_animation = now
             for spinner in spinners:
                 self.surface.blit(self._static, spinner.rect, spinner.rect)
                 self._draw_spinner(spinner, now)
             pygame.display.update([s.rect for s in spinners])
 
+    @staticmethod
+    def _animation_fps(spinners: list[Widget]) -> float:
+        """Presenting even a small rectangle costs 3-6 ms of CPU on X11 (measured under Xvfb), so
+        the attract screen's dots breathe slowly at 3 frames a second (idle CPU stays low) while the
+        listening / thinking / speaking dots move at 20; input is still read 60 times a second."""
+        return ATTRACT_ANIMATION_FPS if all(s.text == "attract" for s in spinners) else ACTIVITY_ANIMATION_FPS
+
     def _draw_spinner(self, widget: Widget, now: float) -> None:
-        """Three dots that pulse: listening, thinking or speaking (the label beside it says which)."""
+        """Three dots that pulse: listening, thinking or speaking (the label beside it says which), or slowly
+        breathing on the attract screen."""
         palette = self.theme.palette
         rect = widget.rect
         radius = max(3, rect.height // 9)
+        speed = 1.5 if widget.text == "attract" else 6.0  # radians a second
         for index in range(3):
-            phase = (math.sin(now * 6 - index * 0.9) + 1) / 2
+            phase = (math.sin(now * speed - index * 0.9) + 1) / 2
             center = (rect.x + radius * (2 + index * 3), rect.centery - round(phase * radius))
             color = palette.accent if phase > 0.5 else palette.muted
             pygame.draw.circle(self.surface, color, center, radius)
