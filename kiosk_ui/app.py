@@ -256,7 +256,11 @@ class KioskUI:
 
     def tap(self, position: tuple[int, int]) -> None:
         """A synthetic touch through pygame's own event queue, exactly as a finger would arrive; returns when
-        the action it started has finished and the result is drawn."""
+        the action it started has finished and the result is drawn. Like a person, it waits out the moment in
+        which a new screen ignores touches."""
+        settle_s = self._screen_shown_at + self.new_screen_guard_s - time.monotonic()
+        if settle_s > 0:
+            self.run(seconds=settle_s)
         for kind in (pygame.MOUSEBUTTONDOWN, pygame.MOUSEBUTTONUP):
             pygame.event.post(pygame.event.Event(kind, pos=position, button=1))
         self.pump()

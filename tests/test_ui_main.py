@@ -18,7 +18,8 @@ from tests.conftest import fixed_today
 
 
 def test_ui_demo_plays_every_visit_and_saves_each_step(settings: KioskSettings, tmp_path: Path) -> None:
-    ui = build_ui(settings, window=(1280, 800), synchronous=True, today=fixed_today, photos=DEMO_PHOTOS)
+    # The worker thread and the new-screen guard, as `kiosk demo --ui` runs them.
+    ui = build_ui(settings, window=(1280, 800), today=fixed_today, photos=DEMO_PHOTOS)
     lines: list[str] = []
     try:
         run_demo_ui(ui, tmp_path, lines.append, pause_s=0.0)
