@@ -201,6 +201,34 @@ class SessionRated(Event):
     language: Language
 
 
+@dataclass(frozen=True)
+class WakeWordDetected(Event):
+    """A wake word was heard: the kiosk chimes, shows that it listens, and captures the question."""
+
+    type: ClassVar[str] = "wake_word_detected"
+    wake_word: str
+    score: float
+    time_s: float  # seconds into the audio stream
+
+
+@dataclass(frozen=True)
+class ListeningStarted(Event):
+    """Capture of an utterance began (after a wake word, or a tap on the microphone button)."""
+
+    type: ClassVar[str] = "listening_started"
+    trigger: Literal["wake_word", "push_to_talk"]
+
+
+@dataclass(frozen=True)
+class UtteranceCaptured(Event):
+    """One utterance, end-pointed by voice activity, saved as a 16 kHz mono WAV for speech recognition."""
+
+    type: ClassVar[str] = "utterance_captured"
+    path: str
+    duration_s: float
+    ended_by: Literal["silence", "max_length", "stream_end"]
+
+
 # Which fields hold nested dataclasses, so ``event_from_dict`` can rebuild them.
 _NESTED: dict[tuple[str, str], type] = {
     ("NluResult", "entities"): Entity,

@@ -13,6 +13,7 @@ from firmware_app.events import (
     Entity,
     Event,
     HandoffRequested,
+    ListeningStarted,
     NluResult,
     Reply,
     SessionEnded,
@@ -22,6 +23,8 @@ from firmware_app.events import (
     TicketRequested,
     Turn,
     UserSaid,
+    UtteranceCaptured,
+    WakeWordDetected,
     event_from_dict,
 )
 
@@ -88,6 +91,9 @@ SAMPLES: list[Event] = [
     TicketCreated(ticket_id=TICKET_ID, ticket_type="handoff", priority="high", reference="KB-3F2B8C1E"),
     SessionEnded(session_id="s-1", reason="handoff", turns=7),
     SessionRated(session_id="s-1", stars=4, language="zh"),
+    WakeWordDetected(wake_word="amelia", score=0.93, time_s=12.34),
+    ListeningStarted(trigger="push_to_talk"),
+    UtteranceCaptured(path="utterances/u-1.wav", duration_s=2.5, ended_by="silence"),
 ]
 
 

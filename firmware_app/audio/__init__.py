@@ -1,0 +1,1 @@
+"""Listening: audio sources and sinks, voice activity, wake words and the listening loop."""
