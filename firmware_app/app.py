@@ -49,7 +49,9 @@ class EventBus:
         self._subscribers.append(subscriber)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
-        self._subscribers.remove(subscriber)
+        """Stop delivering to ``subscriber``; unsubscribing twice is harmless."""
+        if subscriber in self._subscribers:
+            self._subscribers.remove(subscriber)
 
     def publish(self, event: Event) -> None:
         for subscriber in self._subscribers:

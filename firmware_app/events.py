@@ -229,6 +229,15 @@ class UtteranceCaptured(Event):
     ended_by: Literal["silence", "max_length", "stream_end"]
 
 
+@dataclass(frozen=True)
+class NothingHeard(Event):
+    """Listening started but no speech came before the time limit: the screen asks the customer to try again."""
+
+    type: ClassVar[str] = "nothing_heard"
+    trigger: Literal["wake_word", "push_to_talk"]
+    waited_s: float
+
+
 # Which fields hold nested dataclasses, so ``event_from_dict`` can rebuild them.
 _NESTED: dict[tuple[str, str], type] = {
     ("NluResult", "entities"): Entity,

@@ -23,7 +23,19 @@ import numpy as np
 
 from firmware_app.app import Kiosk
 from firmware_app.dialogue.session import Session
-from firmware_app.events import AnswerCard, InputSource, Language, Reply, Role, TicketRequested
+from firmware_app.events import (
+    AnswerCard,
+    Event,
+    InputSource,
+    Language,
+    ListeningStarted,
+    NothingHeard,
+    Reply,
+    Role,
+    TicketRequested,
+    UtteranceCaptured,
+    WakeWordDetected,
+)
 from firmware_app.form_choices import Choice, date_choices, slot_choices, time_choices, yes_no_choices
 from firmware_app.inference.manifest import load_manifest
 from firmware_app.logs import RecentErrors
@@ -151,6 +163,7 @@ class KioskController:
     ) -> None:
         self._factory = kiosk_factory
         self.kiosk = kiosk_factory()
+        self.kiosk.bus.subscribe(self.on_event)
         self.camera = camera
         self._clock = clock
         self._today = today
@@ -639,6 +652,40 @@ class KioskController:
     # --- voice hooks (the listening and speech issues drive these) ---------------------------------------
 
     listen: Callable[[], None] | None = None  # starts push-to-talk capture when a microphone pipeline is attached
+    # Turns a captured utterance (a WAV path) into text; speech recognition (the next issue) sets it.
+    transcribe: Callable[[str], str | None] | None = None
+
+    def on_event(self, event: Event) -> None:
+        """The listening loop's events, as they arrive on the kiosk's bus (from its own thread)."""
+        if isinstance(event, WakeWordDetected):
+            self.wake(event.wake_word)
+        elif isinstance(event, ListeningStarted):
+            self.set_activity("listening")
+        elif isinstance(event, UtteranceCaptured):
+            self.heard(event.path)
+        elif isinstance(event, NothingHeard):
+            with self._lock:
+                self._set(activity="idle", partial_transcript="", notice="not_heard")
+
+    def wake(self, wake_word: str) -> None:
+        """A wake word: from the attract screen a visit starts; on any screen the kiosk shows it is listening."""
+        with self._lock:
+            log.info("wake word", extra={"wake_word": wake_word})
+            if self._state.screen in ("attract", "thanks"):
+                self.touch_start()
+            self._touched()
+            self._set(activity="listening", partial_transcript="", notice=None)
+
+    def heard(self, wav_path: str) -> None:
+        """An utterance was captured: its words go to the dialogue as a spoken turn, once speech recognition
+        can read them; until then the customer is told to type or tap instead."""
+        text = self.transcribe(wav_path) if self.transcribe is not None else None
+        if text is None:
+            with self._lock:
+                notice = "no_speech_recognition" if self.transcribe is None else "not_understood_audio"
+                self._set(activity="idle", partial_transcript="", notice=notice)
+            return
+        self.ask(text, "voice")
 
     def push_to_talk(self) -> None:
         """The big microphone button: listen without a wake word, or say plainly that voice is unavailable."""
@@ -702,14 +749,20 @@ class KioskController:
             log.info("pipeline restart requested from the staff screen")
             self.kiosk.close()
             self.kiosk = self._factory()
+            self.kiosk.bus.subscribe(self.on_event)
             self._set(admin=self._admin_state(), notice="restarted")
 
     def close_admin(self) -> None:
         with self._lock:
             self._reset_to_attract()
 
-    def close(self) -> None:
+    def detach(self) -> None:
+        """Stop listening to the kiosk's bus and logs, leaving the kiosk open (it may serve another screen)."""
+        self.kiosk.bus.unsubscribe(self.on_event)
         logging.getLogger().removeHandler(self.recent_errors)
+
+    def close(self) -> None:
+        self.detach()
         self.kiosk.close()
 
 

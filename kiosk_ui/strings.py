@@ -82,6 +82,18 @@ STRINGS: dict[str, dict[Language, str]] = {
         "en": "Voice is not available on this kiosk. Please type or tap a topic.",
         "zh": "本机暂不支持语音，请输入文字或点选主题。",
     },
+    "not_heard": {
+        "en": "I didn't hear anything. Tap the microphone and speak, or type.",
+        "zh": "我没有听到声音。请点击麦克风后说话，或输入文字。",
+    },
+    "no_speech_recognition": {
+        "en": "I heard you, but speech recognition is not installed on this kiosk yet. Please type or tap a topic.",
+        "zh": "我听到了您的声音，但本机尚未安装语音识别。请输入文字或点选主题。",
+    },
+    "not_understood_audio": {
+        "en": "Sorry, I couldn't make out what you said. Please try again, or type.",
+        "zh": "抱歉，我没有听清您说的话。请再说一次，或输入文字。",
+    },
     "photo_ok": {"en": "Photo is clear", "zh": "照片清晰"},
     "photo_retake": {"en": "Please take the photo again", "zh": "请重新拍摄"},
     "reason_blurred": {"en": "It is blurred: hold the part still.", "zh": "照片模糊：请保持部件稳定。"},

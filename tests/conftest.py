@@ -6,7 +6,6 @@ The clock is fixed at Saturday 21 November 2026 so date handling ("next Tuesday"
 from __future__ import annotations
 
 import datetime
-import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,7 +69,7 @@ def controller(kiosk: Kiosk) -> Iterator[KioskController]:
     """The screen's controller on the shared kiosk, starting on the attract screen."""
     controller = KioskController(lambda: kiosk, today=fixed_today)
     yield controller
-    logging.getLogger().removeHandler(controller.recent_errors)
+    controller.detach()
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from firmware_app.events import (
     HandoffRequested,
     ListeningStarted,
     NluResult,
+    NothingHeard,
     Reply,
     SessionEnded,
     SessionRated,
@@ -94,6 +95,7 @@ SAMPLES: list[Event] = [
     WakeWordDetected(wake_word="amelia", score=0.93, time_s=12.34),
     ListeningStarted(trigger="push_to_talk"),
     UtteranceCaptured(path="utterances/u-1.wav", duration_s=2.5, ended_by="silence"),
+    NothingHeard(trigger="wake_word", waited_s=5.0),
 ]
 
 

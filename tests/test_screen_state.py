@@ -3,13 +3,20 @@ that a visit's personal data is gone when it ends."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 import pytest
 
 from firmware_app.app import Kiosk
-from firmware_app.events import Event, SessionEnded, SessionRated
+from firmware_app.events import (
+    Event,
+    ListeningStarted,
+    NothingHeard,
+    SessionEnded,
+    SessionRated,
+    UtteranceCaptured,
+    WakeWordDetected,
+)
 from firmware_app.screen_state import KioskController
 from tests.conftest import fixed_today
 from tests.fakes import FakeClock
@@ -24,7 +31,7 @@ def clock() -> FakeClock:
 def desk(kiosk: Kiosk, clock: FakeClock) -> Iterator[KioskController]:
     controller = KioskController(lambda: kiosk, clock=clock, today=fixed_today)
     yield controller
-    logging.getLogger().removeHandler(controller.recent_errors)
+    controller.detach()
 
 
 def test_idle_visit_warns_then_ends_and_forgets_everything(
@@ -198,3 +205,31 @@ def test_rating_by_voice(desk: KioskController, words: str, stars: int) -> None:
     desk.finish()
     desk.ask(words, "voice")
     assert desk.state.screen == "thanks" and desk.state.rating == stars
+
+
+def test_a_wake_word_starts_a_visit_and_shows_listening(desk: KioskController) -> None:
+    desk.kiosk.bus.publish(WakeWordDetected(wake_word="amelia", score=0.9, time_s=3.2))
+    assert desk.state.screen == "home" and desk.state.activity == "listening"
+
+
+def test_captured_speech_without_recognition_says_so_plainly(desk: KioskController) -> None:
+    desk.touch_start()
+    desk.kiosk.bus.publish(ListeningStarted(trigger="push_to_talk"))
+    assert desk.state.activity == "listening"
+    desk.kiosk.bus.publish(UtteranceCaptured(path="/tmp/u.wav", duration_s=1.5, ended_by="silence"))
+    assert desk.state.activity == "idle" and desk.state.notice == "no_speech_recognition"
+
+
+def test_captured_speech_is_asked_as_a_spoken_turn_once_it_can_be_read(desk: KioskController) -> None:
+    desk.transcribe = lambda path: "what is the exchange rate"
+    desk.touch_start()
+    desk.kiosk.bus.publish(UtteranceCaptured(path="/tmp/u.wav", duration_s=1.5, ended_by="silence"))
+    assert desk.state.screen == "answer"
+    assert desk.state.bubbles[-2].source == "voice"
+
+
+def test_nothing_heard_asks_to_try_again(desk: KioskController) -> None:
+    desk.touch_start()
+    desk.set_activity("listening")
+    desk.kiosk.bus.publish(NothingHeard(trigger="push_to_talk", waited_s=5.0))
+    assert desk.state.activity == "idle" and desk.state.notice == "not_heard"

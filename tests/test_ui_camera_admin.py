@@ -3,7 +3,6 @@ lockout, status, restart), driven by synthetic touches on a real pygame surface.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -53,7 +52,7 @@ def make_ui(screenshot_dir: Path, request: pytest.FixtureRequest) -> Iterator[Ca
     yield make
     for driver, controller, owns_kiosk in opened:
         driver.ui.close()
-        logging.getLogger().removeHandler(controller.recent_errors)
+        controller.detach()
         if owns_kiosk:
             controller.kiosk.close()
 

@@ -4,7 +4,6 @@ thank-you), driven by synthetic touches on the real kiosk: real intent model, ba
 from __future__ import annotations
 
 import datetime
-import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,7 +48,7 @@ def make_ui(kiosk: Kiosk, screenshot_dir: Path, request: pytest.FixtureRequest) 
     yield make
     for driver in made:
         driver.ui.close()
-        logging.getLogger().removeHandler(driver.ui.controller.recent_errors)
+        driver.ui.controller.detach()
 
 
 def keys(kiosk: Kiosk, table: str) -> set[str]:
@@ -555,6 +554,6 @@ def test_every_screen_fits_small_and_portrait_screens(make_ui: MakeUi, kiosk: Ki
     try:
         visit_every_screen(controller, language, look)
     finally:
-        logging.getLogger().removeHandler(controller.recent_errors)
+        controller.detach()
     expected = {"topic", "conversation", "answer", "form", "ticket", "handoff", "rating", "thanks"}
     assert expected <= set(visited)
