@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from firmware_app.app import Kiosk, build_nlu
+from firmware_app.audio.cli import audio, wake
 from firmware_app.config import KioskSettings, load_settings
 from firmware_app.events import Language, Reply
 from firmware_app.inference.manifest import ModelIntegrityError
@@ -118,13 +119,15 @@ def demo(ctx: click.Context, with_ui: bool, screenshots: Path | None, photos: Pa
 @main.command()
 @click.option("--window", "window", metavar="WxH", help="Run in a window of this size instead of full screen.")
 @click.option("--photos", type=click.Path(exists=True, path_type=Path), help="Use photos from a folder as camera.")
+@click.option("--audio", type=click.Path(exists=True, path_type=Path), help="Play a WAV as the microphone.")
 @click.pass_context
-def run(ctx: click.Context, window: str | None, photos: Path | None) -> None:
-    """Start the kiosk on its touchscreen (full screen; Esc closes a windowed kiosk)."""
+def run(ctx: click.Context, window: str | None, photos: Path | None, audio: Path | None) -> None:
+    """Start the kiosk on its touchscreen (full screen; Esc closes a windowed kiosk), listening to the
+    microphone when there is one."""
     from kiosk_ui.main import build_ui
 
     size = _window_size(window) if window else None
-    ui = build_ui(_settings(ctx), window=size, photos=photos)
+    ui = build_ui(_settings(ctx), window=size, photos=photos, audio=audio, listen=True)
     try:
         ui.run()
     finally:
@@ -250,3 +253,7 @@ def tickets_show(ctx: click.Context, ticket: str) -> None:
     if found is None:
         raise click.ClickException(f"no ticket {ticket}")
     click.echo(json.dumps(found.to_wire(), indent=1, ensure_ascii=False))
+
+
+main.add_command(wake)
+main.add_command(audio)

@@ -68,6 +68,26 @@ class UiConfig(BaseModel):
     admin_lockout_s: float = Field(default=60.0, ge=0)
 
 
+class ListeningConfig(BaseModel):
+    """The microphone, the loudspeaker, wake words and how an utterance is cut out of the audio."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # PortAudio device index or (part of) its name; None for the system default.
+    input_device: int | str | None = None
+    output_device: int | str | None = None
+    wake_words: list[str] = ["amelia"]  # empty: push-to-talk only
+    thresholds: dict[str, float] = {}  # per wake word; a word not listed uses its model's calibrated cutoff
+    refractory_s: float = Field(default=2.0, ge=0)  # one spoken wake word gives one detection
+    # Silero VAD speech probability that counts as speech (released 0.15 below it).
+    vad_threshold: float = Field(default=0.5, gt=0, lt=1)
+    start_ms: int = Field(default=200, gt=0)  # unbroken speech that starts an utterance
+    silence_ms: int = Field(default=700, gt=0)  # non-speech that ends it
+    max_utterance_s: float = Field(default=15.0, gt=0)
+    pre_roll_ms: int = Field(default=300, ge=0)  # audio kept from before the speech started
+    no_speech_s: float = Field(default=5.0, gt=0)  # after a wake word or tap, how long to wait for speech
+
+
 class KioskSettings(BaseSettings):
     """All settings of one kiosk."""
 
@@ -85,6 +105,7 @@ class KioskSettings(BaseSettings):
     nlu: NluConfig = NluConfig()
     dialogue: DialogueConfig = DialogueConfig()
     ui: UiConfig = UiConfig()
+    listening: ListeningConfig = ListeningConfig()
 
     @property
     def database_path(self) -> Path:

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
@@ -667,6 +668,11 @@ class KioskController:
             with self._lock:
                 self._set(activity="idle", partial_transcript="", notice="not_heard")
 
+    def announce_wake_words(self, names: list[str]) -> None:
+        """The wake words the attract screen invites people to say ("okay_nabu" -> "Okay Nabu")."""
+        with self._lock:
+            self._set(wake_words=tuple(name.replace("_", " ").title() for name in names))
+
     def wake(self, wake_word: str) -> None:
         """A wake word: from the attract screen a visit starts; on any screen the kiosk shows it is listening."""
         with self._lock:
@@ -678,8 +684,12 @@ class KioskController:
 
     def heard(self, wav_path: str) -> None:
         """An utterance was captured: its words go to the dialogue as a spoken turn, once speech recognition
-        can read them; until then the customer is told to type or tap instead."""
-        text = self.transcribe(wav_path) if self.transcribe is not None else None
+        can read them; until then the customer is told to type or tap instead. The recording is personal data
+        and is deleted once read."""
+        try:
+            text = self.transcribe(wav_path) if self.transcribe is not None else None
+        finally:
+            Path(wav_path).unlink(missing_ok=True)
         if text is None:
             with self._lock:
                 notice = "no_speech_recognition" if self.transcribe is None else "not_understood_audio"

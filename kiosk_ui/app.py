@@ -117,6 +117,7 @@ class KioskUI:
         self._last_preview = 0.0
         self._last_animation = 0.0
         self._running = True
+        self.on_close: list[Callable[[], None]] = []  # what else stops with the window (the listening loop)
         self.rebuild_if_needed()
 
     @property
@@ -305,4 +306,6 @@ class KioskUI:
 
     def close(self) -> None:
         self._running = False
+        for stop in self.on_close:
+            stop()
         pygame.display.quit()

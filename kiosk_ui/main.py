@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware_app.app import Kiosk
+from firmware_app.audio.pipeline import build_listener, start_in_background
+from firmware_app.audio.sources import AudioDeviceError, AudioSource, MicrophoneSource, WavSource
 from firmware_app.config import KioskSettings
 from firmware_app.screen_state import KioskController
 from firmware_app.vision.capture import CameraSource, ImageFileSource, PhotoSource
@@ -47,22 +49,45 @@ def open_camera(settings: KioskSettings, photos: Path | None) -> PhotoSource | N
         return None
 
 
+def open_microphone(settings: KioskSettings, audio: Path | None) -> AudioSource | None:
+    """A WAV file played in real time when asked (demos, tests), else the configured microphone when there is
+    one; without either the kiosk works by touch and says so when the microphone button is tapped."""
+    if audio is not None:
+        return WavSource(audio, realtime=True)
+    try:
+        return MicrophoneSource(settings.listening.input_device)
+    except AudioDeviceError as error:
+        log.warning("no microphone: %s", error)
+        return None
+
+
 def build_ui(
     settings: KioskSettings,
     *,
     window: tuple[int, int] | None,
     photos: Path | None = None,
+    audio: Path | None = None,
+    listen: bool = False,
     synchronous: bool = False,
     today: Callable[[], datetime.date] = datetime.date.today,
 ) -> KioskUI:
-    """The controller on a fresh kiosk, and the window (full screen unless ``window`` gives a size)."""
+    """The controller on a fresh kiosk, and the window (full screen unless ``window`` gives a size). With
+    ``listen`` the microphone (or ``audio``) feeds the listening loop on its own thread."""
     choose_video_driver()  # SDL reads it when the display opens
     controller = KioskController(
         lambda: Kiosk(settings, today=today), camera=open_camera(settings, photos), today=today
     )
     fullscreen = window is None and settings.ui.fullscreen
     size = window or settings.ui.window_size
-    return KioskUI(controller, size, fullscreen=fullscreen, synchronous=synchronous)
+    ui = KioskUI(controller, size, fullscreen=fullscreen, synchronous=synchronous)
+    source = open_microphone(settings, audio) if listen or audio is not None else None
+    if source is not None:
+        listener = build_listener(settings, source, lambda event: controller.kiosk.bus.publish(event))
+        controller.listen = listener.push_to_talk
+        controller.announce_wake_words(settings.listening.wake_words)
+        start_in_background(listener)
+        ui.on_close.append(listener.stop)
+    return ui
 
 
 @dataclass(frozen=True)

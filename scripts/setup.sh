@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 
 extras="${1:-}"
 # fonts-wqy-microhei: one font with Latin and Chinese glyphs for the touchscreen.
-apt_packages=(python3 python3-venv python3-pip sqlite3 fonts-wqy-microhei)
+# portaudio19-dev: PyAudio builds against it (microphone and loudspeaker); espeak-ng, flite: speech synthesis.
+apt_packages=(python3 python3-venv python3-pip sqlite3 fonts-wqy-microhei portaudio19-dev espeak-ng flite)
 # xvfb: the UI benchmark also times frames really presented on an X server.
 [ "${1:-}" = "train" ] && apt_packages+=(xvfb)
 
@@ -44,4 +45,6 @@ case "$extras" in
     .venv/bin/pip install --quiet -e ".[test,train,bench]" ;;
   *) echo "unknown extra '$extras' (use: test, train)" >&2; exit 2 ;;
 esac
+# Silero VAD: the wheel declares torch as a dependency, but the kiosk only reads its ONNX model files.
+.venv/bin/pip install --quiet --no-deps "silero-vad==6.2.3"
 echo "kiosk installed in $(pwd)/.venv"

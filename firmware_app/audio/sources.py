@@ -12,8 +12,9 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import pyaudio
@@ -44,7 +45,8 @@ class AudioDeviceError(RuntimeError):
     """No usable sound card: none at all, or none matching the configured one (the message lists what exists)."""
 
 
-class AudioDevice(NamedTuple):
+@dataclass(frozen=True)
+class AudioDevice:
     """One PortAudio device as the configuration names it: by ``index`` or by (part of) ``name``."""
 
     index: int
@@ -69,7 +71,7 @@ class FrameCutter:
         mono = _to_float_mono(block)
         if self._resampler is not None:
             mono = self._resampler.resample_chunk(mono, last=last)
-        samples = np.concatenate([self._leftover, _to_int16(mono)])
+        samples = np.concatenate([self._leftover, float_to_int16(mono)])
         whole = len(samples) - len(samples) % FRAME_SAMPLES
         for start in range(0, whole, FRAME_SAMPLES):
             yield samples[start : start + FRAME_SAMPLES]
@@ -84,7 +86,8 @@ def _to_float_mono(block: np.ndarray) -> np.ndarray:
     return samples.mean(axis=1, dtype=np.float32) if samples.ndim == 2 else samples
 
 
-def _to_int16(samples: np.ndarray) -> np.ndarray:
+def float_to_int16(samples: np.ndarray) -> np.ndarray:
+    """Float samples in [-1, 1] as int16, rounded and clipped."""
     # x 32768 is the inverse of how soundfile reads int16 as float, so 16 kHz int16 files pass through unchanged.
     return np.clip(np.rint(samples * 32768.0), -32768, 32767).astype(np.int16)
 
@@ -135,7 +138,7 @@ class WavSource:
                         yield frame
                     if last:
                         return
-        except (sf.LibsndfileError, RuntimeError) as error:
+        except sf.LibsndfileError as error:
             raise AudioFormatError(f"{self.path}: the audio data is damaged ({error})") from error
 
     def close(self) -> None:
@@ -146,9 +149,11 @@ class WavSource:
 def _checked_info(path: Path) -> sf._SoundFileInfo:
     if not path.is_file():
         raise AudioFormatError(f"{path}: no such audio file")
+    if path.stat().st_size == 0:
+        raise AudioFormatError(f"{path}: the file is empty")
     try:
         info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError) as error:
+    except sf.LibsndfileError as error:
         raise AudioFormatError(f"{path}: not a readable WAV or FLAC file ({error})") from error
     if info.format not in FILE_FORMATS:
         raise AudioFormatError(f"{path}: {info.format} audio is not supported; use WAV or FLAC")
@@ -248,8 +253,12 @@ def find_device(audio: pyaudio.PyAudio, device: int | str | None, direction: Dir
         named = [row for row in available if wanted in row.name.casefold()]
         match = next((row for row in named if row.name.casefold() == wanted), named[0] if named else None)
     if match is None:
-        listing = "; ".join(f"{row.index}: {row.name} ({row.channels} ch, {row.default_rate_hz} Hz)" for row in available)
-        raise AudioDeviceError(f"no audio {direction} device matches {device!r}; available {direction} devices: {listing}")
+        listing = "; ".join(
+            f"{row.index}: {row.name} ({row.channels} ch, {row.default_rate_hz} Hz)" for row in available
+        )
+        raise AudioDeviceError(
+            f"no audio {direction} device matches {device!r}; available {direction} devices: {listing}"
+        )
     return match
 
 
