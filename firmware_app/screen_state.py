@@ -277,7 +277,10 @@ class KioskController:
             self._set(notice=None)
 
     def _touched(self) -> None:
+        """Someone did something: the idle timer restarts and the last notice has been seen."""
         self._last_touch = self._clock()
+        if self._state.notice is not None:
+            self._set(notice=None)
         if self._session is not None and not self._session.ended:
             self._session.last_activity = time.monotonic()
 

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 import cv2
 import numpy as np
 
-from firmware_app.events import Language
+from firmware_app.app import EventBus
+from firmware_app.events import Language, NothingHeard, UtteranceCaptured, WakeWordDetected
 from firmware_app.screen_state import KioskController
 
 DEMO_PIN = "2468"  # the default staff PIN (provisioning sets a device's own)
@@ -60,6 +61,9 @@ def tour(controller: KioskController, photo: np.ndarray, pin: str = DEMO_PIN) ->
         raise ValueError(f"the tour starts on the attract screen, not on {c.state.screen!r}")
     words = PHRASES[c.state.language]
 
+    def bus() -> EventBus:
+        return c.kiosk.bus  # the listening loop's events arrive on the kiosk's bus
+
     def first_choice() -> None:
         form = c.state.form
         assert form is not None and form.choices, f"no choices on the {c.state.screen} screen"
@@ -67,6 +71,13 @@ def tour(controller: KioskController, photo: np.ndarray, pin: str = DEMO_PIN) ->
 
     steps = [
         _step("attract"),
+        _step("attract-wake_word", lambda: c.announce_wake_words(["amelia"])),
+        _step("home-listening", lambda: bus().publish(WakeWordDetected(wake_word="amelia", score=0.97, time_s=3.2))),
+        _step(
+            "home-heard",
+            lambda: bus().publish(UtteranceCaptured(path="/nonexistent/tour.wav", duration_s=1.8, ended_by="silence")),
+        ),
+        _step("home-not_heard", lambda: bus().publish(NothingHeard(trigger="wake_word", waited_s=5.0))),
         _step("home", c.touch_start),
         _step("topic", lambda: c.open_topic(_a_topic(c))),
         _step("answer", lambda: c.ask(words["answer"])),

@@ -22,13 +22,14 @@ def build(ctx: BuildContext) -> list[Widget]:
         ("talk_to_person", ("request_staff",), "secondary"),
         ("camera", ("open_camera",), "secondary"),
     ]
-    if theme.portrait:
+    column_h = 4 * theme.touch + 3 * gap  # the four ways in, one above the other
+    if theme.portrait or rest.height < column_h:  # tall screens, or a short one with a notice above
         actions_rect, tiles_rect = split_top(rest, theme.touch * 2 + gap, gap * 2)
         cells = grid(actions_rect, len(actions), 2, theme.touch, gap)
         cols = 2
     else:
         actions_rect, tiles_rect = split_left(rest, round(rest.width * 0.34), gap * 2)
-        mic_h = min(actions_rect.height - 3 * (theme.touch + gap), round(theme.touch * 2.2))
+        mic_h = max(theme.touch, min(actions_rect.height - 3 * (theme.touch + gap), round(theme.touch * 2.2)))
         mic_rect, others = split_top(actions_rect, mic_h, gap)
         cells = [mic_rect, *grid(others, 3, 1, theme.touch, gap)]
         cols = 3 if tiles_rect.width > theme.text_px * 18 else 2
@@ -43,11 +44,17 @@ def _topic_tiles(ctx: BuildContext, rect: pygame.Rect, cols: int) -> list[Widget
     theme, topics = ctx.theme, ctx.state.topics
     tile_h = max(theme.touch, round(theme.touch * 1.15))
     per_page = cols * rows_that_fit(rect.height, tile_h, theme.gap)
+    one_row = rect.height < 2 * theme.touch + theme.gap  # no room for a pager band: "More" takes a cell
     if len(topics) > per_page:
-        per_page = cols * rows_that_fit(rect.height - theme.touch - theme.gap, tile_h, theme.gap)
+        per_page = (
+            cols - 1 if one_row else cols * rows_that_fit(rect.height - theme.touch - theme.gap, tile_h, theme.gap)
+        )
+    if one_row:
+        tile_h = theme.touch
     pages = max(1, -(-len(topics) // per_page))
     page = min(ctx.page, pages - 1)
     shown = topics[page * per_page : (page + 1) * per_page]
+    cells = grid(rect, len(shown) + (pages > 1 and one_row), cols, tile_h, theme.gap)
     widgets = [
         Widget(
             "button",
@@ -59,9 +66,22 @@ def _topic_tiles(ctx: BuildContext, rect: pygame.Rect, cols: int) -> list[Widget
             align="center",
             max_lines=2,
         )
-        for topic, cell in zip(shown, grid(rect, len(shown), cols, tile_h, theme.gap), strict=True)
+        for topic, cell in zip(shown, cells, strict=False)
     ]
-    if pages > 1:
+    if pages > 1 and one_row:  # round and round: the last page's "More" goes back to the first
+        step = 1 if page < pages - 1 else -page
+        widgets.append(
+            Widget(
+                "button",
+                cells[-1],
+                ctx.t("more"),
+                id="page:more",
+                style="secondary",
+                action=("ui:page", step),
+                align="center",
+            )
+        )
+    elif pages > 1:
         widgets += pager(ctx, rect, page, pages)
     return widgets
 
