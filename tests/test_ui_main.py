@@ -9,12 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import soundfile
 from click.testing import CliRunner
 
 from firmware_app.cli import main
-from firmware_app.config import KioskSettings
+from firmware_app.config import KioskSettings, load_settings
 from kiosk_ui.main import DEMO_PHOTOS, DEMO_STEPS, build_ui, run_demo_ui
-from tests.conftest import fixed_today
+from tests.conftest import FIXTURES, fixed_today
 
 
 def test_ui_demo_plays_every_visit_and_saves_each_step(settings: KioskSettings, tmp_path: Path) -> None:
@@ -59,3 +61,28 @@ def test_kiosk_run_starts_and_keeps_running_until_stopped(tmp_path: Path) -> Non
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=10)
+
+
+def test_the_microphone_button_captures_real_speech_through_the_listening_loop(tmp_path: Path) -> None:
+    """`kiosk run --audio FILE` wiring: a WAV played in real time as the microphone, push-to-talk, Silero VAD,
+    the utterance saved and handed to the screen (which says speech recognition is not installed yet)."""
+    speech = FIXTURES / "audio" / "notwakeword-en-113240c4-b6e8-4efe-93d1-f7613a569aa9.wav"
+    settings = load_settings(data_dir=tmp_path, device_id="kiosk-listen-01", listening={"wake_words": []})
+    padded = tmp_path / "mic.wav"
+    samples, rate = soundfile.read(speech, dtype="int16")
+    silence = np.zeros(rate, dtype=np.int16)
+    soundfile.write(padded, np.concatenate([silence, samples, silence, silence]), rate)
+    ui = build_ui(settings, window=(800, 480), synchronous=True, today=fixed_today, audio=padded)
+    controller = ui.controller
+    try:
+        ui.tap(ui.find(id="touch_to_start").rect.center)
+        ui.tap(ui.find(id="home:speak").rect.center)
+        assert controller.state.activity == "listening"
+        deadline = time.monotonic() + 15
+        while controller.state.notice is None and time.monotonic() < deadline:
+            ui.run(seconds=0.1)
+        assert controller.state.notice == "no_speech_recognition"
+        assert list((tmp_path / "utterances").glob("*.wav")) == []  # handed on, then deleted
+    finally:
+        controller.close()
+        ui.close()
