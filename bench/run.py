@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import bench_intent, bench_knowledge, bench_photo_quality, bench_sentiment, bench_ui
+from bench import bench_intent, bench_knowledge, bench_photo_quality, bench_sentiment, bench_ui, bench_wakeword
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -121,6 +121,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str
     "sentiment": (lambda _data: bench_sentiment.run(bench_sentiment.DEFAULT_CSVS), _sentiment_section),
     "ui": (bench_ui.run, bench_ui.report_section),
     "photo_quality": (bench_photo_quality.run, bench_photo_quality.report_section),
+    "wakeword": (bench_wakeword.run, bench_wakeword.report_section),
 }
 
 
