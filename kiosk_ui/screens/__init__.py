@@ -90,7 +90,7 @@ def build_screen(state: ScreenState, theme: Theme, page: int = 0, keyboard_symbo
     if state.notice and state.notice != "idle_warning":
         room = inset(body, theme.gap)
         lines = measure_lines(theme, t(state.notice, state.language), theme.text_px, room.width - 2 * theme.pad)
-        notice_h = line_height(theme.text_px) * min(2, len(lines)) + theme.pad
+        notice_h = line_height(theme.text_px) * min(3, len(lines)) + theme.pad
         notice_rect, body = split_top(room, notice_h)
         widgets.append(_notice(state, theme, notice_rect))
     context = BuildContext(state, theme, whole, inset(body, theme.gap), page, keyboard_symbols)
@@ -174,7 +174,7 @@ def _caption(state: ScreenState, theme: Theme, rect: pygame.Rect) -> Widget:
 def _notice(state: ScreenState, theme: Theme, rect: pygame.Rect) -> Widget:
     """A one-line message about the last action ("Wrong PIN", "No camera picture")."""
     text = t(state.notice or "", state.language)
-    label = Widget("label", rect.inflate(-2 * theme.pad, -theme.pad), text, id=f"notice:{state.notice}", max_lines=2)
+    label = Widget("label", rect.inflate(-2 * theme.pad, -theme.pad), text, id=f"notice:{state.notice}", max_lines=3)
     return Widget("panel", rect, id="notice", style="notice", children=[label])
 
 
