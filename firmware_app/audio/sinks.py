@@ -18,6 +18,7 @@ import soxr
 
 from firmware_app.audio.frames import SAMPLE_RATE_HZ, AudioFormatError
 from firmware_app.audio.sources import AudioDeviceError, device_format, find_device, float_to_int16, open_portaudio
+from firmware_app.durable import fsync_folder
 
 PLAY_CHUNK_MS = 20  # how often playback checks for stop(): the longest a barge-in waits, plus the device buffer
 
@@ -66,7 +67,7 @@ class WavSink:
         except BaseException:
             self.discard()
             raise
-        _fsync_folder(self.path.parent)
+        fsync_folder(self.path.parent)
         return self.path
 
     def discard(self) -> None:
@@ -86,20 +87,6 @@ class WavSink:
             self.close()
         else:
             self.discard()
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable (POSIX); skipped where a folder cannot be opened or synced: the file itself is."""
-    try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
 
 
 class Speaker:

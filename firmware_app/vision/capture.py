@@ -15,6 +15,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from firmware_app.durable import fsync_folder
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 MAX_PHOTO_SIDE_PX = 1024  # photos are kept downscaled: enough to inspect, small enough to sync
 JPEG_QUALITY = 88
@@ -108,19 +110,4 @@ def save_photo(image: np.ndarray, path: Path) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); skipped where a folder cannot be opened or synced (Windows,
-    some network file systems): the photo itself is already on disk."""
-    try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
+    fsync_folder(path.parent)
