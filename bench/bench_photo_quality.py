@@ -25,12 +25,12 @@ import csv
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from bench.worker import harness_command, run_worker
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -303,16 +303,8 @@ def worker(data_dir: Path) -> dict[str, Any]:
 
 def run(data_dir: Path = DEFAULT_DATA) -> dict[str, Any]:
     started = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.bench_photo_quality", "--worker", "--data-dir", str(data_dir)],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    command = " ".join(["python", "-m", f"bench.{Path(sys.argv[0]).stem}", *sys.argv[1:]])
-    return {"command": command, "runtime_s": round(time.perf_counter() - started, 1), **result}
+    result = run_worker("bench_photo_quality", ["--data-dir", str(data_dir)])
+    return {"command": harness_command(), "runtime_s": round(time.perf_counter() - started, 1), **result}
 
 
 def _fmt(value: float, measure: str) -> str:

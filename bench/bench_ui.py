@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.worker import harness_command, run_worker
+
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPO / "bench" / "screenshots"
 PHOTO = REPO / "tests" / "fixtures" / "photos" / "magnetic_tile_crack_exp4_num_3234.jpg"  # a real part, cracked
@@ -338,21 +340,8 @@ def worker() -> dict[str, Any]:
 
 
 def run(_data_dir: Path | None = None) -> dict[str, Any]:
-    result = _worker([])
-    command = " ".join(["python", "-m", f"bench.{Path(sys.argv[0]).stem}", *sys.argv[1:]])
-    return {"command": command, **result, "x11": _x11_timings()}
-
-
-def _worker(extra: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.bench_ui", "--worker", *extra],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    result = run_worker("bench_ui", [])
+    return {"command": harness_command(), **result, "x11": _x11_timings()}
 
 
 def _x11_timings() -> dict[str, Any] | None:
@@ -365,7 +354,7 @@ def _x11_timings() -> dict[str, Any] | None:
     try:
         time.sleep(1.5)
         env = {**os.environ, "DISPLAY": display, "KIOSK_BENCH_VIDEO": "x11"}
-        return _worker(["--timing-only"], env)
+        return run_worker("bench_ui", ["--timing-only"], env)
     finally:
         server.terminate()
         server.wait()

@@ -23,7 +23,6 @@ import argparse
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,8 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from bench.worker import harness_command, run_worker
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -338,16 +339,8 @@ def worker(data_dir: Path, hours: float) -> dict[str, Any]:
 
 def run(data_dir: Path = DEFAULT_DATA) -> dict[str, Any]:
     started = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.bench_wakeword", "--worker", "--data-dir", str(data_dir)],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    command = " ".join(["python", "-m", f"bench.{Path(sys.argv[0]).stem}", *sys.argv[1:]])
-    return {"command": command, "runtime_s": round(time.perf_counter() - started, 1), **result}
+    result = run_worker("bench_wakeword", ["--data-dir", str(data_dir)])
+    return {"command": harness_command(), "runtime_s": round(time.perf_counter() - started, 1), **result}
 
 
 def report_section(r: dict[str, Any]) -> list[str]:
