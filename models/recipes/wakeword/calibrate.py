@@ -103,7 +103,8 @@ def synthetic_smoothed(
     """Smoothed scores over ``hours`` of generated negatives, as one continuous stream (never stored)."""
     frontend = MicroFrontend()
     chunks = synthetic_negative_stream(data_dir, real, hours, seed, events=events)
-    return scorer.smoothed(np.concatenate([stream_features(chunk, frontend) for chunk in chunks]))
+    feats = [stream_features(chunk, frontend) for chunk in chunks]
+    return scorer.smoothed(np.concatenate(feats))
 
 
 def what_was_heard(hits: list[int], events: list[tuple[int, int, str]]) -> list[str]:
@@ -149,7 +150,8 @@ def measure(
     info = {
         "real_dev_negative_minutes": len(real_dev) / SAMPLE_RATE / 60,
         "real_all_negative_minutes": len(real_all) / SAMPLE_RATE / 60,
-        "synthetic_hours": len(synth) * STRIDE_FRAMES / 100 / 3600,
+        # the audio listened to (the first 1.2 s cannot complete a window, as after any start of the kiosk)
+        "synthetic_hours": round(hours * 3600 * SAMPLE_RATE) / SAMPLE_RATE / 3600,
         "dev_positives": len(pos_clean),
         "seconds": 0.0,
     }
