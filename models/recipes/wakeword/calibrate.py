@@ -11,9 +11,11 @@ Everything is scored the way the kiosk scores it (``firmware_app.audio.amelia``:
   (b) all real negative audio there is (train and dev; the model saw the train part); (c) ``--synthetic-hours``
   (6) of negative audio generated on the fly and never stored (``data.synthetic_negative_stream``: dev
   sentences and confusables in random TTS voices, dev real negatives, dev noise, babble, tones, quiet).
-- The threshold: the lowest (fewest misses) at which the generated hours give at most the target false
-  accepts per hour (``--target-fa-per-hour`` 0.5) and the dev real negatives none at all. The bench then
-  checks it on 3 other generated hours (another seed).
+- The threshold: the highest (fewest false accepts) at which the dev recordings' FRR still meets the target
+  (``--target-frr`` 5%) and the dev real negatives give no false accept; the generated hours then show the
+  false accepts per hour it costs (target 0.5). Choosing on the dev positives makes their FRR optimistic by
+  up to a clip or two, which the held-out evaluation set corrects. The bench checks the threshold on 3 other
+  generated hours (another seed).
 
     PYTHONPATH=. python models/recipes/wakeword/calibrate.py [--work build/wakeword] [--models models/int8]
 """
@@ -64,7 +66,7 @@ MODEL_FILE = "amelia.int8.onnx"
 SMOOTHING = DEFAULTS["smoothing"]
 REFRACTORY_EVALS = DEFAULTS["refractory_frames"] // STRIDE_FRAMES
 THRESHOLDS = np.concatenate(
-    [np.round(np.arange(0.05, 0.9, 0.05), 3), np.round(np.arange(0.9, 0.99, 0.005), 3), 1 - np.logspace(-2, -5, 13)]
+    [np.round(np.arange(0.05, 0.9, 0.05), 3), np.round(np.arange(0.9, 0.99, 0.005), 3), 1 - np.logspace(-2, -5, 31)]
 )
 
 
@@ -127,11 +129,14 @@ def curve(pos_max: np.ndarray, fa_counts: dict[str, tuple[list[int], float]]) ->
     return rows
 
 
-def pick_threshold(rows: list[dict[str, float]], target: float) -> float:
-    for row in rows:
-        if row["fa_per_hour_synthetic"] <= target and row["fa_per_hour_real_dev"] == 0:
-            return row["threshold"]
-    return rows[-1]["threshold"]
+def pick_threshold(rows: list[dict[str, float]], target_frr: float) -> float:
+    """The highest threshold whose dev FRR meets ``target_frr`` with no false accept on the dev real negatives
+    (else the one with the fewest misses among those with no real false accept)."""
+    clean = [row for row in rows if row["fa_per_hour_real_dev"] == 0]
+    meeting = [row for row in clean if row["frr"] <= target_frr]
+    if meeting:
+        return max(meeting, key=lambda row: row["threshold"])["threshold"]
+    return min(clean, key=lambda row: (row["frr"], row["threshold"]))["threshold"]
 
 
 def measure(
@@ -166,7 +171,7 @@ def measure(
     info["seconds"] = time.time() - t0
     info["pos_clean_max"] = pos_clean.tolist()
     info["synthetic_false_accepts"] = {
-        f"{t:.6g}": what_was_heard(detect(synth, float(t), REFRACTORY_EVALS), events) for t in THRESHOLDS[-14:]
+        f"{t:.6g}": what_was_heard(detect(synth, float(t), REFRACTORY_EVALS), events) for t in THRESHOLDS[-32:]
     }
     return rows, info
 
@@ -177,6 +182,7 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=REPO / "models" / "int8")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--synthetic-hours", type=float, default=6.0)
+    parser.add_argument("--target-frr", type=float, default=0.05)
     parser.add_argument("--target-fa-per-hour", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
@@ -185,14 +191,15 @@ def main() -> None:
     real = load_real(data_dir)
     model_path = args.models / MODEL_FILE
     rows, info = measure(model_path, data_dir, real, args.synthetic_hours, args.seed)
-    threshold = pick_threshold(rows, args.target_fa_per_hour)
+    threshold = pick_threshold(rows, args.target_frr)
     info["synthetic_false_accepts_at_threshold"] = info["synthetic_false_accepts"].get(f"{threshold:.6g}")
     at = next(r for r in rows if r["threshold"] == threshold)
     (args.work / "calibration_curve.json").write_text(json.dumps({"info": info, "curve": rows}, indent=1) + "\n")
 
-    train_summary = json.loads((args.work / "train_summary.json").read_text())
     data_summary = json.loads((args.work / "data_summary.json").read_text())
     export_summary = json.loads((args.work / "export_summary.json").read_text())
+    seeds = export_summary["ensemble_seeds"]
+    train_summaries = [json.loads((args.work / f"train_summary_seed{seed}.json").read_text()) for seed in seeds]
     entry = {
         "name": MODEL_NAME,
         "version": "1.0.0",
@@ -202,8 +209,9 @@ def main() -> None:
         "size_bytes": model_path.stat().st_size,
         "runtime": ["openvino", "onnxruntime"],
         "precision": "int8 (NNCF post-training quantization of weights and activations, QDQ ONNX)",
-        "base_model": "none: a 1-D depthwise-separable CNN trained from scratch for this kiosk",
-        "parameters": train_summary["parameters"],
+        "base_model": f"none: {len(seeds)} 1-D depthwise-separable CNNs trained from scratch for this kiosk "
+        f"(seeds {', '.join(map(str, seeds))}), their logits averaged in one graph",
+        "parameters": sum(t["parameters"] for t in train_summaries),
         "inputs": {"features": "float32 [batch, 120, 40]: 120 frames of the feature spec, oldest first"},
         "outputs": {"logit": "float32 [batch, 1]; the score is sigmoid(logit), computed in float by the kiosk"},
         "feature_spec": {
@@ -226,8 +234,8 @@ def main() -> None:
         "thresholds": {"detection": threshold},
         "training": {
             "recipe": "models/recipes/wakeword/{data,train,export_int8,calibrate}.py",
-            "args": train_summary["args"],
-            "train_seconds": train_summary["train_seconds"],
+            "args": [t["args"] for t in train_summaries],
+            "train_seconds": round(sum(t["train_seconds"] for t in train_summaries), 1),
             "data": data_summary,
             "export": export_summary,
         },
@@ -276,7 +284,7 @@ def main() -> None:
             "fa_per_hour_synthetic": at["fa_per_hour_synthetic"],
             "synthetic_hours": round(info["synthetic_hours"], 2),
             "synthetic_false_accepts": info["synthetic_false_accepts_at_threshold"],
-            "target": f"FRR <= 5% at <= {args.target_fa_per_hour} false accepts per hour",
+            "target": f"FRR <= {args.target_frr:.0%} at <= {args.target_fa_per_hour} false accepts per hour",
             "parity_int8_openvino_vs_onnxruntime_max_abs": export_summary["int8_openvino_vs_onnxruntime_max_abs"],
         },
     }

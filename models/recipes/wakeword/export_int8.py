@@ -1,6 +1,7 @@
 """Export the "Amelia" model to ONNX, quantize it to int8 and compare it with the float model.
 
-1. ``best.pt`` -> float ONNX (opset 17): input ``features`` float32 ``[batch, 120, 40]`` (dynamic batch; the
+1. The best checkpoints of the seeds trained (``best_seed{13,14,15}.pt``), averaged in logit space as one
+   ensemble (an outlier score of one net no longer fires on its own), -> float ONNX (opset 17): input ``features`` float32 ``[batch, 120, 40]`` (dynamic batch; the
    kiosk fixes it to 1), output ``logit`` float32 ``[batch, 1]`` (the kiosk applies the sigmoid).
 2. NNCF post-training quantization (weights and activations int8, QDQ ONNX) calibrated on 2,000 training
    windows (a quarter of them positive), then the int8 file goes to ``models/int8/amelia.int8.onnx``.
@@ -35,22 +36,27 @@ CPU = ["CPUExecutionProvider"]
 CALIBRATION_WINDOWS = 2000
 
 
-class LogitNet(torch.nn.Module):
-    """The trained net without its final sigmoid: int8 logits keep their resolution near probability 1, where
-    the threshold lies (an int8 probability has steps of 1/256); the kiosk applies the sigmoid in float."""
+class EnsembleLogit(torch.nn.Module):
+    """The mean logit of the trained nets, without the final sigmoid: int8 logits keep their resolution near
+    probability 1, where the threshold lies (an int8 probability has steps of 1/256); the kiosk applies the
+    sigmoid in float."""
 
-    def __init__(self, net: AmeliaNet) -> None:
+    def __init__(self, nets: list[AmeliaNet]) -> None:
         super().__init__()
-        self.net = net
+        self.nets = torch.nn.ModuleList(nets)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net.logits(features)
+        return torch.stack([net.logits(features) for net in self.nets]).mean(0)
 
 
-def export_float(checkpoint: Path, path: Path) -> None:
+def load_net(checkpoint: Path) -> AmeliaNet:
     net = AmeliaNet()
     net.load_state_dict(torch.load(checkpoint, map_location="cpu"))
-    model = LogitNet(net).eval()
+    return net
+
+
+def export_float(checkpoints: list[Path], path: Path) -> None:
+    model = EnsembleLogit([load_net(c) for c in checkpoints]).eval()
     torch.onnx.export(
         model,
         (torch.zeros(2, WINDOW_FRAMES, FEATURES),),
@@ -75,13 +81,13 @@ def sample_windows(work: Path, split: str, n: int, seed: int) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--checkpoint", type=Path, default=None, help="default: WORK/best.pt")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[13, 14, 15], help="WORK/best_seed{N}.pt")
     parser.add_argument("--out", type=Path, default=REPO / "models" / "int8")
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args()
 
     float_path = args.work / "amelia.float.onnx"
-    export_float(args.checkpoint or args.work / "best.pt", float_path)
+    export_float([args.work / f"best_seed{seed}.pt" for seed in args.seeds], float_path)
     calib = sample_windows(args.work, "train", CALIBRATION_WINDOWS, args.seed)
     dataset = nncf.Dataset([{"features": calib[i : i + 1]} for i in range(len(calib))])
     quantized = nncf.quantize(onnx.load(str(float_path)), dataset, subset_size=len(calib))
@@ -95,6 +101,7 @@ def main() -> None:
     compiled = compile_model(int8_path, batch=len(check), threads=1)
     q_ov = sigmoid(compiled({0: check})[0])
     report = {
+        "ensemble_seeds": args.seeds,
         "float_onnx": str(float_path),
         "int8": str(int8_path),
         "int8_kb": round(int8_path.stat().st_size / 1024, 1),

@@ -182,8 +182,8 @@ def main() -> None:
         key = metrics["recall_at_fpr_1e-4"] - metrics["negative_windows_over_0.5"]
         if key >= best:
             best = key
-            torch.save(model.state_dict(), args.work / "best.pt")
-    torch.save(model.state_dict(), args.work / "last.pt")
+            torch.save(model.state_dict(), args.work / f"best_seed{args.seed}.pt")
+    torch.save(model.state_dict(), args.work / f"last_seed{args.seed}.pt")
     summary = {
         "args": {k: str(v) for k, v in vars(args).items()},
         "parameters": params,
@@ -192,7 +192,7 @@ def main() -> None:
         "train_positive_windows": len(pos_all),
         "train_negative_windows": len(neg_all),
     }
-    (args.work / "train_summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (args.work / f"train_summary_seed{args.seed}.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps({"parameters": params, "train_seconds": summary["train_seconds"]}))
 
 
