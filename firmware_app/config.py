@@ -88,6 +88,31 @@ class ListeningConfig(BaseModel):
     no_speech_s: float = Field(default=5.0, gt=0)  # after a wake word or tap, how long to wait for speech
 
 
+class SpeechConfig(BaseModel):
+    """Speech recognition (which engine, when to escalate) and the spoken answers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # "auto": PocketSphinx first, Whisper when it is unsure or NLU finds the question out of scope;
+    # "fast": PocketSphinx only (a Pi 4); "accurate": Whisper only.
+    asr_engine: Literal["auto", "fast", "accurate"] = "auto"
+    # The fast result's confidence below which "auto" asks Whisper.
+    escalate_below: float = Field(default=0.6, ge=0, le=1)
+    # "auto" does not escalate utterances longer than this (Whisper would blow the reply's latency budget).
+    escalate_max_audio_s: float = Field(default=10.0, gt=0)
+    asr_threads: int = Field(default=1, ge=1)
+    # Spoken answers: the engine, its voice per language, and the speaking rate in words per minute.
+    tts_engine: Literal["flite", "espeak-ng", "none"] = "flite"
+    tts_voice_en: str = "slt"
+    # espeak-ng's Mandarin read from characters (flite has no Chinese); plain "cmn" reads many characters as
+    # English pinyin on espeak-ng 1.51 (espeak-ng issues #1028, #1044).
+    tts_voice_zh: str = "cmn-latn-pinyin"
+    tts_rate_wpm: int = Field(default=170, ge=80, le=400)
+    # Speech over the kiosk's voice interrupts it. Needs a microphone with echo cancellation (a speakerphone);
+    # without one set it false, and the wake word or a touch still interrupt.
+    barge_in_on_speech: bool = True
+
+
 class KioskSettings(BaseSettings):
     """All settings of one kiosk."""
 
@@ -106,6 +131,7 @@ class KioskSettings(BaseSettings):
     dialogue: DialogueConfig = DialogueConfig()
     ui: UiConfig = UiConfig()
     listening: ListeningConfig = ListeningConfig()
+    speech: SpeechConfig = SpeechConfig()
 
     @property
     def database_path(self) -> Path:
