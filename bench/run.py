@@ -18,7 +18,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import bench_intent, bench_knowledge, bench_photo_quality, bench_sentiment, bench_ui, bench_wakeword
+from bench import (
+    bench_asr,
+    bench_intent,
+    bench_knowledge,
+    bench_photo_quality,
+    bench_sentiment,
+    bench_ui,
+    bench_wakeword,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -122,6 +130,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str
     "ui": (bench_ui.run, bench_ui.report_section),
     "photo_quality": (bench_photo_quality.run, bench_photo_quality.report_section),
     "wakeword": (bench_wakeword.run, bench_wakeword.report_section),
+    "asr": (bench_asr.run, bench_asr.report_section),
 }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from firmware_app.app import Kiosk, build_nlu
+from firmware_app.asr.cli import asr, listen
 from firmware_app.audio.cli import audio, wake
 from firmware_app.config import KioskSettings, load_settings
 from firmware_app.events import Language, Reply
@@ -257,3 +258,5 @@ def tickets_show(ctx: click.Context, ticket: str) -> None:
 
 main.add_command(wake)
 main.add_command(audio)
+main.add_command(asr)
+main.add_command(listen)

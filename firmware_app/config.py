@@ -96,8 +96,10 @@ class SpeechConfig(BaseModel):
     # "auto": PocketSphinx first, Whisper when it is unsure or NLU finds the question out of scope;
     # "fast": PocketSphinx only (a Pi 4); "accurate": Whisper only.
     asr_engine: Literal["auto", "fast", "accurate"] = "auto"
-    # The fast result's confidence below which "auto" asks Whisper.
+    # The fast result's confidence below which "auto" asks Whisper; numbers (card digits, amounts) are checked
+    # by Whisper unless the fast engine is very sure, as a wrong digit blocks the wrong card.
     escalate_below: float = Field(default=0.6, ge=0, le=1)
+    escalate_digits_below: float = Field(default=0.95, ge=0, le=1)
     # "auto" does not escalate utterances longer than this (Whisper would blow the reply's latency budget).
     escalate_max_audio_s: float = Field(default=10.0, gt=0)
     asr_threads: int = Field(default=1, ge=1)

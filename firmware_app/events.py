@@ -201,6 +201,10 @@ class SessionRated(Event):
     language: Language
 
 
+# What started a capture: a wake word, the microphone button, or the customer talking over the kiosk's voice.
+CaptureTrigger = Literal["wake_word", "push_to_talk", "barge_in"]
+
+
 @dataclass(frozen=True)
 class WakeWordDetected(Event):
     """A wake word was heard: the kiosk chimes, shows that it listens, and captures the question."""
@@ -216,7 +220,7 @@ class ListeningStarted(Event):
     """Capture of an utterance began (after a wake word, or a tap on the microphone button)."""
 
     type: ClassVar[str] = "listening_started"
-    trigger: Literal["wake_word", "push_to_talk"]
+    trigger: CaptureTrigger
 
 
 @dataclass(frozen=True)
@@ -234,8 +238,40 @@ class NothingHeard(Event):
     """Listening started but no speech came before the time limit: the screen asks the customer to try again."""
 
     type: ClassVar[str] = "nothing_heard"
-    trigger: Literal["wake_word", "push_to_talk"]
+    trigger: CaptureTrigger
     waited_s: float
+
+
+@dataclass(frozen=True)
+class PartialTranscript(Event):
+    """What the fast recognizer has understood so far, while the customer is still speaking."""
+
+    type: ClassVar[str] = "partial_transcript"
+    text: str
+
+
+@dataclass(frozen=True)
+class Transcribed(Event):
+    """An utterance recognized: the words, the engine that heard them, and whether the fast engine was overruled.
+
+    ``seconds`` is the recognition time after the end of speech (every engine that ran).
+    """
+
+    type: ClassVar[str] = "transcribed"
+    text: str
+    engine: Literal["fast", "accurate"]
+    confidence: float
+    seconds: float
+    audio_s: float
+    escalated: Literal["low_confidence", "out_of_scope", "empty"] | None = None
+
+
+@dataclass(frozen=True)
+class SpeakingChanged(Event):
+    """The kiosk's voice started, finished, or was cut short by the customer (barge-in)."""
+
+    type: ClassVar[str] = "speaking_changed"
+    state: Literal["started", "finished", "interrupted"]
 
 
 # Which fields hold nested dataclasses, so ``event_from_dict`` can rebuild them.

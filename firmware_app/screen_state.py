@@ -23,6 +23,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from firmware_app.app import Kiosk
+from firmware_app.asr.types import Grammar
 from firmware_app.dialogue.session import Session
 from firmware_app.events import (
     AnswerCard,
@@ -31,8 +32,10 @@ from firmware_app.events import (
     Language,
     ListeningStarted,
     NothingHeard,
+    PartialTranscript,
     Reply,
     Role,
+    SpeakingChanged,
     TicketRequested,
     UtteranceCaptured,
     WakeWordDetected,
@@ -279,6 +282,8 @@ class KioskController:
     def _touched(self) -> None:
         """Someone did something: the idle timer restarts and the last notice has been seen."""
         self._last_touch = self._clock()
+        if self.hush is not None:
+            self.hush()
         if self._state.notice is not None:
             self._set(notice=None)
         if self._session is not None and not self._session.ended:
@@ -656,8 +661,15 @@ class KioskController:
     # --- voice hooks (the listening and speech issues drive these) ---------------------------------------
 
     listen: Callable[[], None] | None = None  # starts push-to-talk capture when a microphone pipeline is attached
-    # Turns a captured utterance (a WAV path) into text; speech recognition (the next issue) sets it.
+    # Turns a captured utterance (a WAV path) into text (``firmware_app.voice.VoiceTurns.transcribe``).
     transcribe: Callable[[str], str | None] | None = None
+    hush: Callable[[], object] | None = None  # stops the kiosk's voice: a touch means the customer took the turn
+
+    def expected_grammar(self) -> Grammar | None:
+        """ "digits" while a flow asks for a number on the numpad (card digits, an amount), else None. The staff
+        PIN is never listened for: it must not be said aloud."""
+        form = self._state.form
+        return "digits" if form is not None and form.purpose == "flow" and form.hint == "numpad" else None
 
     def on_event(self, event: Event) -> None:
         """The listening loop's events, as they arrive on the kiosk's bus (from its own thread)."""
@@ -670,6 +682,14 @@ class KioskController:
         elif isinstance(event, NothingHeard):
             with self._lock:
                 self._set(activity="idle", partial_transcript="", notice="not_heard")
+        elif isinstance(event, PartialTranscript):
+            self.set_activity("listening", event.text)
+        elif isinstance(event, SpeakingChanged):
+            with self._lock:
+                if event.state == "started":
+                    self._set(activity="speaking")
+                elif self._state.activity == "speaking":
+                    self._set(activity="idle")
 
     def announce_wake_words(self, names: list[str]) -> None:
         """The wake words the attract screen invites people to say ("okay_nabu" -> "Okay Nabu")."""
@@ -689,6 +709,8 @@ class KioskController:
         """An utterance was captured: its words go to the dialogue as a spoken turn, once speech recognition
         can read them; until then the customer is told to type or tap instead. The recording is personal data
         and is deleted once read."""
+        if self.transcribe is not None:
+            self.set_activity("thinking", self._state.partial_transcript)
         try:
             text = self.transcribe(wav_path) if self.transcribe is not None else None
         finally:

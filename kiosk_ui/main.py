@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware_app.app import Kiosk
-from firmware_app.audio.pipeline import build_listener, start_in_background
+from firmware_app.audio.pipeline import start_in_background
+from firmware_app.audio.sinks import Speaker
 from firmware_app.audio.sources import AudioDeviceError, AudioSource, MicrophoneSource, WavSource
 from firmware_app.config import KioskSettings
 from firmware_app.screen_state import KioskController
 from firmware_app.vision.capture import CameraSource, ImageFileSource, PhotoSource
+from firmware_app.voice import attach_voice
 from kiosk_ui.app import KioskUI
 
 log = logging.getLogger(__name__)
@@ -82,12 +84,19 @@ def build_ui(
     ui = KioskUI(controller, size, fullscreen=fullscreen, synchronous=synchronous)
     source = open_microphone(settings, audio) if listen or audio is not None else None
     if source is not None:
-        listener = build_listener(settings, source, lambda event: controller.kiosk.bus.publish(event))
-        controller.listen = listener.push_to_talk
-        controller.announce_wake_words(settings.listening.wake_words)
-        start_in_background(listener)
-        ui.on_close.append(listener.stop)
+        voice = attach_voice(controller, source, open_speaker(settings))
+        start_in_background(voice.listener)
+        ui.on_close.append(voice.close)
     return ui
+
+
+def open_speaker(settings: KioskSettings) -> Speaker | None:
+    """The configured loudspeaker, or None (the kiosk answers on screen only, and says why in the log)."""
+    try:
+        return Speaker(settings.listening.output_device)
+    except AudioDeviceError as error:
+        log.warning("no loudspeaker, answers are shown but not spoken: %s", error)
+        return None
 
 
 @dataclass(frozen=True)

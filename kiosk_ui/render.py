@@ -6,6 +6,7 @@ and any widget whose text did not fit its box (which a finished screen must not 
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -203,9 +204,12 @@ class Renderer:
             if len(lines) <= room and not (shrink and size > smallest and _splits_a_word(widget.text, face, box.width)):
                 return lines, size, False
             if size <= smallest:
-                kept = lines[:room]
-                kept[-1] = ellipsize(kept[-1] + "…", face, box.width)
-                return kept, size, True
+                if widget.overflow == "end":
+                    kept = _last_lines(widget.text, face, box.width, room)
+                else:
+                    kept = lines[:room]
+                    kept[-1] = ellipsize(kept[-1] + "…", face, box.width)
+                return kept, size, widget.overflow == "fault"
             size = max(smallest, size - 2)
 
     def _image(self, surface: pygame.Surface, rect: pygame.Rect, image: np.ndarray) -> None:
@@ -240,6 +244,12 @@ def _qr_matrix(text: str) -> tuple[tuple[bool, ...], ...]:
 def _splits_a_word(text: str, face: pygame.font.Font, width_px: int) -> bool:
     """Whether an English word is wider than the box (so wrapping would cut it: "Dele/te")."""
     return any(word.isascii() and face.size(word)[0] > width_px for word in text.split())
+
+
+def _last_lines(text: str, face: pygame.font.Font, width_px: int, lines: int) -> list[str]:
+    """As much of the end of ``text`` as fills ``lines`` lines, with "…" in front (live captions)."""
+    start = bisect.bisect_left(range(len(text)), True, key=lambda i: len(wrap("…" + text[i:], face, width_px)) <= lines)
+    return wrap("…" + text[start:].lstrip(), face, width_px)
 
 
 def _tail(text: str, face: pygame.font.Font, width_px: int) -> str:

@@ -14,7 +14,14 @@ import cv2
 import numpy as np
 
 from firmware_app.app import EventBus
-from firmware_app.events import Language, NothingHeard, UtteranceCaptured, WakeWordDetected
+from firmware_app.events import (
+    Language,
+    NothingHeard,
+    PartialTranscript,
+    SpeakingChanged,
+    UtteranceCaptured,
+    WakeWordDetected,
+)
 from firmware_app.screen_state import KioskController
 
 DEMO_PIN = "2468"  # the default staff PIN (provisioning sets a device's own)
@@ -81,9 +88,15 @@ def tour(controller: KioskController, photo: np.ndarray, pin: str = DEMO_PIN) ->
         _step("home", c.touch_start),
         _step("topic", lambda: c.open_topic(_a_topic(c))),
         _step("answer", lambda: c.ask(words["answer"])),
-        _step("answer-idle_warning", lambda: _idle_warning(c)),
+        _step("answer-speaking", lambda: bus().publish(SpeakingChanged(state="started"))),
+        _step(
+            "answer-idle_warning",
+            lambda: bus().publish(SpeakingChanged(state="finished")),
+            lambda: _idle_warning(c),
+        ),
         _step("conversation", c.still_here, lambda: c.ask(words["out_of_scope"])),
-        _step("conversation-listening", lambda: c.set_activity("listening", words["heard_so_far"])),
+        _step("conversation-listening", lambda: bus().publish(PartialTranscript(text=words["heard_so_far"]))),
+        _step("conversation-thinking", lambda: c.set_activity("thinking", words["heard_so_far"])),
         _step("form-keyboard", lambda: c.set_activity("idle"), c.start_typing, lambda: c.type_text(words["typed"])),
         _step("form-numpad", lambda: c.ask(words["stolen"]), lambda: c.type_text(CARD_DIGITS)),
         _step("form-yes_no", c.submit),

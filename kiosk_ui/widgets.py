@@ -51,6 +51,9 @@ class Widget:
     size_px: int = 0  # font size; 0 means the theme's body size
     align: Literal["left", "center"] = "left"
     max_lines: int = 0  # 0: as many as fit
+    # Text that does not fit is a layout fault ("fault"), except in live captions, which show their beginning
+    # ("start": the sentence being spoken) or their latest words ("end": the words heard so far), cut with "…".
+    overflow: Literal["fault", "start", "end"] = "fault"
     image: np.ndarray | None = None
     children: list[Widget] = field(default_factory=list)
 

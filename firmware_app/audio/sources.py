@@ -11,7 +11,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -168,6 +168,37 @@ def _checked_info(path: Path) -> sf._SoundFileInfo:
     if info.frames <= 0:
         raise AudioFormatError(f"{path}: the file holds no audio")
     return info
+
+
+class FileSequence:
+    """Recordings heard one after another as one stream, each followed by ``gap_s`` of silence (so the end of
+    one file ends its utterance): a conversation recorded as several WAVs.
+
+    ``file_started`` is True while the first frame of a file is being handled (push-to-talk per file).
+    """
+
+    def __init__(self, paths: Iterable[Path | str], gap_s: float = 1.0) -> None:
+        self.sources = [WavSource(path) for path in paths]  # every header is checked before anything plays
+        self.gap_frames = round(gap_s * 1000 / FRAME_MS)
+        self.file_started = False
+        self._closed = threading.Event()
+
+    def frames(self) -> Iterator[Frame]:
+        silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        for source in self.sources:
+            for index, frame in enumerate(source.frames()):
+                if self._closed.is_set():
+                    return
+                self.file_started = index == 0
+                yield frame
+            self.file_started = False
+            for _ in range(self.gap_frames):
+                yield silence
+
+    def close(self) -> None:
+        self._closed.set()
+        for source in self.sources:
+            source.close()
 
 
 class ArraySource:

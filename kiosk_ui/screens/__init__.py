@@ -148,27 +148,39 @@ def _other(language: str) -> str:
 
 
 def _caption(state: ScreenState, theme: Theme, rect: pygame.Rect) -> Widget:
-    """Listening (with the live transcript), thinking, or speaking (with the words being said)."""
+    """Listening (with the live transcript), thinking (about the words heard), or speaking (with the words being
+    said)."""
     language = state.language
     spinner_w = rect.height
     label = t(state.activity, language) if state.activity != "idle" else ""
     words = (
         state.partial_transcript
-        if state.activity == "listening"
+        if state.activity in ("listening", "thinking")
         else _current_sentence(state.caption)
         if state.activity == "speaking"
         else ""
     )
-    text = f"{label} {words}".strip()
     inner = inset(rect, theme.gap)
     spinner = Widget(
         "spinner", pygame.Rect(inner.x, inner.y, spinner_w, inner.height), id="caption:activity", text=state.activity
     )
-    label_rect = pygame.Rect(
-        inner.x + spinner_w + theme.gap, inner.y, inner.width - spinner_w - theme.gap, inner.height
+    x = inner.x + spinner_w + theme.gap
+    # The label stays whole; the words beside it show their latest part while heard, their start while spoken.
+    label_w = font(theme.font_path, theme.text_px).size(label)[0] + theme.gap if label else 0
+    label_widget = Widget(
+        "label", pygame.Rect(x, inner.y, label_w, inner.height), label, id="caption:label", style="caption"
     )
-    caption = Widget("label", label_rect, text, id="caption:text", style="caption", max_lines=2)
-    return Widget("panel", rect, id="caption", style="card", children=[spinner, caption])
+    words_rect = pygame.Rect(x + label_w, inner.y, inner.right - x - label_w, inner.height)
+    caption = Widget(
+        "label",
+        words_rect,
+        words,
+        id="caption:text",
+        style="caption",
+        max_lines=2,
+        overflow="start" if state.activity == "speaking" else "end",
+    )
+    return Widget("panel", rect, id="caption", style="card", children=[spinner, label_widget, caption])
 
 
 def _notice(state: ScreenState, theme: Theme, rect: pygame.Rect) -> Widget:

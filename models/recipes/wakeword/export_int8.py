@@ -1,8 +1,9 @@
 """Export the "Amelia" model to ONNX, quantize it to int8 and compare it with the float model.
 
 1. The best checkpoints of the seeds trained (``best_seed{13,14,15}.pt``), averaged in logit space as one
-   ensemble (an outlier score of one net no longer fires on its own), -> float ONNX (opset 17): input ``features`` float32 ``[batch, 120, 40]`` (dynamic batch; the
-   kiosk fixes it to 1), output ``logit`` float32 ``[batch, 1]`` (the kiosk applies the sigmoid).
+   ensemble (an outlier score of one net no longer fires on its own), -> float ONNX (opset 17): input
+   ``features`` float32 ``[batch, 120, 40]`` (dynamic batch; the kiosk fixes it to 1), output ``logit``
+   float32 ``[batch, 1]`` (the kiosk applies the sigmoid).
 2. NNCF post-training quantization (weights and activations int8, QDQ ONNX) calibrated on 2,000 training
    windows (a quarter of them positive), then the int8 file goes to ``models/int8/amelia.int8.onnx``.
 3. Float (onnxruntime) vs int8 (probabilities) (onnxruntime and OpenVINO at 1 thread, as the kiosk runs it) on 4,000
