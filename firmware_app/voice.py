@@ -210,7 +210,7 @@ def attach_voice(
 
         replies = SpokenReplies(SpeechSynthesizer.from_config(settings.speech), output, on_state)
         turns.voice = replies
-        controller.hush = replies.stop
+        controller.hush = replies.interrupt
     kiosk.bus.subscribe(turns.on_event)
     controller.transcribe = turns.transcribe
     controller.listen = listener.push_to_talk

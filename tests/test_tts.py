@@ -274,3 +274,30 @@ def test_a_new_reply_replaces_the_one_playing_and_the_one_queued(tmp_path: Path)
         (SpeechState.FINISHED, SHORT),
     ]
     assert len(output.paths) == 2
+
+
+def test_interrupt_does_not_wait_and_a_reply_interrupted_as_it_starts_is_not_played(tmp_path: Path) -> None:
+    """A touch handled under the screen's lock: ``interrupt()`` returns at once. When it lands while the
+    STARTED news is being handed on (the screen's thread holds its lock then), nothing of the reply plays."""
+    output = WavFileOutput(tmp_path, realtime=True)
+    interrupted_during_start: list[bool] = []
+
+    def on_state(state: SpeechState, text: str) -> None:
+        if state is SpeechState.STARTED and not interrupted_during_start:
+            interrupted_during_start.append(True)
+            replies.interrupt()  # as a touch would, from the screen's side, at this very moment
+
+    replies = SpokenReplies(SpeechSynthesizer("flite", "slt"), output, on_state)
+    replies.say(LONG)
+    assert replies.wait_until_quiet(5.0)
+    assert interrupted_during_start and output.paths == []  # the obsolete reply never reached the speaker
+
+    log = StateLog()
+    replies.on_state = log
+    replies.say(LONG)
+    log.wait_for(SpeechState.STARTED, LONG)
+    asked = time.monotonic()
+    replies.interrupt()
+    assert time.monotonic() - asked < 0.05
+    log.wait_for(SpeechState.INTERRUPTED, LONG, timeout_s=1.0)
+    replies.close()

@@ -461,6 +461,20 @@ class SpokenReplies:
         self._cut_obsolete()
         return was_playing
 
+    def interrupt(self) -> None:
+        """Barge-in without waiting (a touch, handled under the screen's lock): what is queued is dropped and
+        the output is told to stop once. ``stop()`` also waits until it is quiet."""
+        with self._changed:
+            self._generation += 1
+            self._pending = None
+            playing = self._playing is not None
+        if playing:
+            self.output.stop()
+
+    def _still_current(self, utterance: _Utterance) -> bool:
+        with self._changed:
+            return utterance.generation == self._generation
+
     def wait_until_quiet(self, timeout_s: float) -> bool:
         """Wait until everything said has been played (``kiosk listen`` writes each reply before reading on);
         False when ``timeout_s`` passed first."""
@@ -515,7 +529,8 @@ class SpokenReplies:
                 self._playing = utterance.generation
             self._notify(SpeechState.STARTED, utterance.text)
             try:
-                finished = self.output.play(samples)
+                # interrupt() may have come while the news was handed on: then nothing is played
+                finished = self._still_current(utterance) and self.output.play(samples)
             except Exception:
                 log.exception("the audio output failed")
                 finished = False
