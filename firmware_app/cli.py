@@ -113,8 +113,8 @@ def demo(ctx: click.Context, with_ui: bool, screenshots: Path | None, photos: Pa
 
     ui = build_ui(_settings(ctx), window=(1280, 800), photos=photos or DEMO_PHOTOS)
     run_demo_ui(ui, screenshots, click.echo)
-    ui.controller.close()
     ui.close()
+    ui.controller.close()
 
 
 @main.command()
@@ -132,8 +132,8 @@ def run(ctx: click.Context, window: str | None, photos: Path | None, audio: Path
     try:
         ui.run()
     finally:
+        ui.close()  # the listening loop first: it may be answering a question through the kiosk
         ui.controller.close()
-        ui.close()
 
 
 def _window_size(text: str) -> tuple[int, int]:

@@ -28,7 +28,7 @@ from firmware_app.asr.policy import AsrPolicy, with_engine_seconds
 from firmware_app.asr.types import AsrAudioError, Grammar, StreamingRecognizer, Transcript, read_audio
 from firmware_app.audio.frames import Frame
 from firmware_app.audio.listener import Listener
-from firmware_app.audio.pipeline import build_listener
+from firmware_app.audio.pipeline import build_listener, start_in_background
 from firmware_app.audio.sources import AudioSource
 from firmware_app.audio.tts import AudioOutput, SpeechState, SpeechSynthesizer, SpokenReplies
 from firmware_app.events import (
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from firmware_app.screen_state import KioskController
 
 log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT_S = 10.0  # a turn in progress (Whisper, the dialogue) ends well within this
 
 
 class Voice(Protocol):
@@ -166,13 +168,21 @@ class VoicePipeline:
     listener: Listener
     turns: VoiceTurns
     replies: SpokenReplies | None
+    thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Run the listening loop on its own thread (a microphone delivers audio in real time)."""
+        self.thread = start_in_background(self.listener)
 
     def wait_until_quiet(self, timeout_s: float = 30.0) -> bool:
         """Wait until every reply has been spoken (True at once for a silent kiosk)."""
         return self.replies is None or self.replies.wait_until_quiet(timeout_s)
 
     def close(self) -> None:
+        """Stop listening and speaking; waits for a turn in progress, so the kiosk can be closed after."""
         self.listener.stop()
+        if self.thread is not None:
+            self.thread.join(timeout=CLOSE_TIMEOUT_S)
         if self.replies is not None:
             self.replies.close()
 

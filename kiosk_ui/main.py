@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware_app.app import Kiosk
-from firmware_app.audio.pipeline import start_in_background
 from firmware_app.audio.sinks import Speaker
 from firmware_app.audio.sources import AudioDeviceError, AudioSource, MicrophoneSource, WavSource
 from firmware_app.config import KioskSettings
@@ -85,7 +84,7 @@ def build_ui(
     source = open_microphone(settings, audio) if listen or audio is not None else None
     if source is not None:
         voice = attach_voice(controller, source, open_speaker(settings))
-        start_in_background(voice.listener)
+        voice.start()
         ui.on_close.append(voice.close)
     return ui
 

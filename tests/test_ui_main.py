@@ -27,8 +27,8 @@ def test_ui_demo_plays_every_visit_and_saves_each_step(settings: KioskSettings, 
     try:
         run_demo_ui(ui, tmp_path, lines.append, pause_s=0.0)
     finally:
-        ui.controller.close()
         ui.close()
+        ui.controller.close()
     reached = " ".join(lines)
     for screen in ("answer", "rating", "thanks", "ticket (KB-", "handoff (KB-", "photo_result"):
         assert screen in reached
@@ -86,8 +86,8 @@ def test_the_microphone_button_captures_real_speech_through_the_listening_loop(t
         assert heard == ["wine glass"], controller.state
         assert list((tmp_path / "utterances").glob("*.wav")) == []  # handed on, then deleted
     finally:
+        ui.close()  # stops and joins the listening loop before the kiosk's database closes
         controller.close()
-        ui.close()
 
 
 def _spoken_turns(controller: KioskController) -> list[Bubble]:
