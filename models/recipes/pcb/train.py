@@ -1,0 +1,134 @@
+"""Train the ``pcb`` profile's candidate classifier on DeepPCB train pairs, measure it on dev, ship it.
+
+Steps: every train pair goes through the detector's own alignment, differencing and candidate extraction
+(``firmware_app.vision.pcb.extract``), so the classifier sees exactly the candidates it will see at run time;
+each candidate is matched to the annotations (IoU >= 0.33, one-to-one, best first) and takes that defect's type,
+or ``none`` when it matches nothing. An extra-trees ensemble (fixed seed, one thread) is fitted on that, stored
+as plain arrays (``models/int8/pcb.trees.npz``, loaded without pickle), and the detector is then run end to end
+on the 100 dev pairs for precision / recall / F-score and ms per pair, which go into the manifest entry.
+
+    .venv/bin/python -m models.recipes.pcb.train [--data ../shared/data/deeppcb] [--trees 120]
+    .venv/bin/python -m models.recipes.pcb.evaluate   # dev numbers only, for the shipped model
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from sklearn.ensemble import ExtraTreesClassifier
+
+from firmware_app.vision import pcb
+from models.recipes.pcb.data import DEFAULT_DATA, load_pairs
+from models.recipes.pcb.evaluate import evaluate
+
+SEED = 20240601
+MANIFEST = Path(__file__).resolve().parents[2] / "int8" / "manifest.json"
+
+
+def candidate_dataset(data: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Features and class indices (``pcb.CLASSES``) of every candidate on a split's pairs."""
+    features, targets = [], []
+    for pair in load_pairs(data, split):
+        template, test = pcb.load_binary(pair.template), pcb.load_binary(pair.test)
+        candidates, rows, _ = pcb.extract(template, test)
+        if not candidates:
+            continue
+        labels = [pcb.CLASSES.index(pcb.NONE_LABEL)] * len(candidates)
+        truth = [box["box"] for box in pair.boxes]
+        for i, j in pcb.match([c.box for c in candidates], truth):
+            labels[i] = pcb.CLASSES.index(pair.boxes[j]["label"])
+        features.append(rows)
+        targets.extend(labels)
+    return np.concatenate(features), np.array(targets)
+
+
+def fit(features: np.ndarray, targets: np.ndarray, trees: int) -> pcb.TreeEnsemble:
+    """Extra trees: as accurate as a random forest here, faster to fit, and shallow leaves keep the file small."""
+    forest = ExtraTreesClassifier(
+        n_estimators=trees,
+        min_samples_leaf=2,
+        max_features=0.5,
+        class_weight="balanced_subsample",
+        random_state=SEED,
+        n_jobs=1,
+    )
+    forest.fit(features, targets)
+    if list(forest.classes_) != list(range(len(pcb.CLASSES))):
+        raise SystemExit(f"training data lacks some classes: {forest.classes_}")
+    return pcb.TreeEnsemble.from_sklearn(forest)
+
+
+def manifest_entry(model_file: Path, metrics: dict, trees: int, n_candidates: int) -> dict:
+    """The ``pcb`` entry of models/int8/manifest.json (the file's hash lets the kiosk refuse a tampered model)."""
+    return {
+        "name": "pcb",
+        "version": "1.0.0",
+        "task": "PCB defect location and typing from a template/test image pair (DeepPCB's six defect kinds)",
+        "file": model_file.name,
+        "sha256": hashlib.sha256(model_file.read_bytes()).hexdigest(),
+        "size_bytes": model_file.stat().st_size,
+        "runtime": ["opencv + numpy (firmware_app/vision/pcb.py)"],
+        "precision": "float32 thresholds, float16 leaf distributions; a numpy .npz of tree arrays, no pickle",
+        "base_model": "none: OpenCV alignment (phase correlation, ORB + RANSAC homography + ECC) and XOR "
+        "differencing propose candidates; an extra-trees classifier (scikit-learn, exported to arrays) types them",
+        "parameters": {"trees": trees, "features": pcb.N_FEATURES, "seed": SEED},
+        "labels": list(pcb.LABELS),
+        "thresholds": {
+            "min_score": pcb.DEFAULT_MIN_SCORE,
+            "iou_eval": pcb.IOU_THRESHOLD,
+        },
+        "decision": "a candidate whose most likely class is 'none', or whose score is under min_score, is dropped",
+        "training": {
+            "recipe": "models/recipes/pcb/train.py",
+            "command": ".venv/bin/python -m models.recipes.pcb.train",
+            "candidates": n_candidates,
+        },
+        "training_data": [
+            {
+                "name": "DeepPCB trainval, 900 pairs of the shared 'train' split (dev = 100 further trainval pairs)",
+                "licence": "MIT (repository LICENSE); the README restricts the data set to research use",
+                "attribution": "Tang et al., 'Online PCB Defect Detector On A New PCB Defect Dataset', "
+                "arXiv:1902.06197; github.com/tangsanli5201/DeepPCB",
+            }
+        ],
+        "metrics": metrics,
+    }
+
+
+def write_manifest(entry: dict) -> None:
+    """Replace (or add) only the ``pcb`` entry, so entries written by other recipes are kept."""
+    manifest = json.loads(MANIFEST.read_text())
+    manifest["models"] = [m for m in manifest["models"] if m.get("name") != "pcb"] + [entry]
+    MANIFEST.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--trees", type=int, default=120)
+    parser.add_argument("--out", type=Path, default=pcb.MODEL_PATH)
+    parser.add_argument("--no-manifest", action="store_true", help="do not touch models/int8/manifest.json")
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    start = time.perf_counter()
+    features, targets = candidate_dataset(args.data, "train")
+    counts = {pcb.CLASSES[k]: int(v) for k, v in zip(*np.unique(targets, return_counts=True), strict=True)}
+    print(f"{len(targets)} candidates {counts} in {time.perf_counter() - start:.0f} s")
+    ensemble = fit(features, targets, args.trees)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    ensemble.save(args.out)
+    print(f"saved {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
+    metrics = evaluate(args.data, "dev", args.out)
+    print(json.dumps(metrics, indent=1))
+    if not args.no_manifest:
+        write_manifest(manifest_entry(args.out, metrics, args.trees, len(targets)))
+
+
+if __name__ == "__main__":
+    main()
