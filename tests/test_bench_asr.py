@@ -1,6 +1,6 @@
 """The speech benchmark's own arithmetic (WER, text normalisation, digit scoring, latency summaries) and a tiny run
 of its per-engine core on the real recordings in tests/fixtures/speech, so the benchmark cannot rot unnoticed.
-Nothing here reads ../shared/data."""
+Nothing here reads the training data folder (fixtures only)."""
 
 from __future__ import annotations
 

@@ -34,14 +34,20 @@ class PhotoSource(Protocol):
 
 def load_image(path: Path) -> np.ndarray:
     """Decode an image file into RGB; raises ``ImageError`` naming the file when it is not a usable image."""
+    return cv2.cvtColor(decode_image(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def decode_image(path: Path, flags: int) -> np.ndarray:
+    """OpenCV's decoding of an image file (``flags``: colour or greyscale), with ``ImageError`` naming the file
+    when it is unreadable, empty, corrupt or not an image."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as error:
         raise ImageError(f"{path}: cannot read ({error.strerror})") from error
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    image = cv2.imdecode(data, flags) if data.size else None
     if image is None or image.size == 0:
         raise ImageError(f"{path}: not a readable image (corrupt, truncated or not PNG/JPEG/BMP/WebP)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
 
 
 class ImageFileSource:

@@ -15,6 +15,7 @@ import click
 import numpy as np
 
 from firmware_app.config import KioskSettings
+from firmware_app.nlu.evaluation import auroc
 from firmware_app.vision.capture import IMAGE_SUFFIXES, ImageError, load_image
 from firmware_app.vision.defects import NOT_RECOGNISED, DefectClassifier
 
@@ -28,14 +29,6 @@ def macro_f1(truth: list[str], predicted: list[str]) -> float:
         fn = sum(t == label != p for t, p in zip(truth, predicted, strict=True))
         scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
     return float(np.mean(scores))
-
-
-def auroc(positive: list[bool], scores: list[float]) -> float:
-    """Area under the ROC curve as the Mann-Whitney U statistic (ties count a half)."""
-    pos = np.array([s for s, y in zip(scores, positive, strict=True) if y])
-    neg = np.array([s for s, y in zip(scores, positive, strict=True) if not y])
-    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(greater / (len(pos) * len(neg)))
 
 
 def _settings(ctx: click.Context) -> KioskSettings:
@@ -104,7 +97,8 @@ def evaluate(ctx: click.Context, profile: str, folder: Path) -> None:
     }
     is_defect = [t not in classifier.ok_labels for t in truth]
     if classifier.ok_labels and 0 < sum(is_defect) < len(is_defect):
-        report["defect_auroc"] = auroc(is_defect, defect_scores)
+        scores = np.asarray(defect_scores)
+        report["defect_auroc"] = auroc(scores[np.asarray(is_defect)], scores[~np.asarray(is_defect)])
     click.echo(json.dumps(report))
 
 

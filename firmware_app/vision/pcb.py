@@ -37,6 +37,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from firmware_app.vision.capture import ImageError, decode_image
+
 LABELS: tuple[str, ...] = ("open", "short", "mousebite", "spur", "copper", "pin-hole")
 NONE_LABEL = "none"
 CLASSES: tuple[str, ...] = (*LABELS, NONE_LABEL)
@@ -70,12 +72,9 @@ class Candidate:
 def load_binary(path: Path) -> np.ndarray:
     """Read an image as a 0/1 copper mask (copper = dark, as on the DeepPCB scans)."""
     try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as error:
-        raise PcbError(f"{path}: cannot read ({error.strerror})") from error
-    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
-    if image is None or image.size == 0:
-        raise PcbError(f"{path}: not a readable image (corrupt, truncated or not PNG/JPEG/BMP/WebP)")
+        image = decode_image(path, cv2.IMREAD_GRAYSCALE)
+    except ImageError as error:
+        raise PcbError(str(error)) from error
     return binarise(image, name=str(path))
 
 
