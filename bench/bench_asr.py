@@ -331,7 +331,7 @@ class EngineUnderTest:
 
     def __init__(self, name: Mode, data_dir: Path) -> None:
         from firmware_app.app import build_nlu
-        from firmware_app.asr.engines import build_policy
+        from firmware_app.asr.engines import build_policy, in_scope_of
         from firmware_app.config import load_settings
         from firmware_app.packs import load_pack
 
@@ -340,9 +340,7 @@ class EngineUnderTest:
         pack = load_pack(self.settings.pack_dir)
         self.nlu = build_nlu(self.settings, pack)
         classifier = self.nlu.classifier
-        self.policy = build_policy(
-            self.settings, pack, in_scope=lambda text: classifier.predict(text).intent != "oos", mode=name
-        )
+        self.policy = build_policy(self.settings, pack, in_scope=in_scope_of(classifier), mode=name)
         started = time.perf_counter()
         if name != "accurate":
             self.policy.fast.get()

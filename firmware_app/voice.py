@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from firmware_app.asr.engines import build_policy
+from firmware_app.asr.engines import build_policy, in_scope_of
 from firmware_app.asr.policy import AsrPolicy, with_engine_seconds
 from firmware_app.asr.types import AsrAudioError, Grammar, StreamingRecognizer, Transcript, read_audio
 from firmware_app.audio.frames import Frame
@@ -44,7 +44,6 @@ from firmware_app.events import (
 )
 
 if TYPE_CHECKING:
-    from firmware_app.app import Kiosk
     from firmware_app.screen_state import KioskController
 
 log = logging.getLogger(__name__)
@@ -68,13 +67,12 @@ class VoiceTurns:
         policy: AsrPolicy,
         publish: Callable[[Event], None],
         *,
-        streaming: StreamingRecognizer | None = None,
         voice: Voice | None = None,
         grammar: Callable[[], Grammar | None] = lambda: None,
     ) -> None:
         self.policy = policy
         self.publish = publish
-        self.streaming = streaming
+        self.streaming: StreamingRecognizer | None = None  # the fast engine, once load_engines() has it
         self.voice = voice
         self.grammar = grammar
         self._grammar: Grammar | None = None
@@ -86,7 +84,7 @@ class VoiceTurns:
         try:
             if self.policy.mode != "accurate":
                 fast = self.policy.fast.get()
-                if self.streaming is None and isinstance(fast, StreamingRecognizer):
+                if isinstance(fast, StreamingRecognizer):
                     self.streaming = fast
             if self.policy.mode != "fast":
                 self.policy.accurate.get()
@@ -155,12 +153,6 @@ class VoiceTurns:
             self.voice.say(event.speech or event.text, event.language)
 
 
-def in_scope_check(kiosk: Kiosk) -> Callable[[str], bool]:
-    """The intent model's verdict on a transcript: does the pack cover it? (Whisper hears the rest.)"""
-    classifier = kiosk.nlu.classifier
-    return lambda text: classifier.predict(text).intent != "oos"
-
-
 @dataclass
 class VoicePipeline:
     """A kiosk wired for voice: its listening loop, the turns it feeds, and the voice that answers."""
@@ -205,7 +197,7 @@ def attach_voice(
     """
     kiosk = controller.kiosk
     settings = kiosk.settings
-    policy = policy or build_policy(settings, kiosk.pack, in_scope=in_scope_check(kiosk))
+    policy = policy or build_policy(settings, kiosk.pack, in_scope=in_scope_of(kiosk.nlu.classifier))
     turns = VoiceTurns(policy, kiosk.bus.publish, grammar=controller.expected_grammar)
     listener = build_listener(settings, source, kiosk.bus.publish, capture=turns)
     replies = None

@@ -13,13 +13,12 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from firmware_app.app import Kiosk
-from firmware_app.asr.engines import build_policy
+from firmware_app.asr.engines import build_policy, in_scope_of
 from firmware_app.asr.policy import AsrPolicy
 from firmware_app.asr.types import read_audio
 from firmware_app.audio.tts import SpeechSynthesizer
 from firmware_app.cli import main
 from firmware_app.config import KioskSettings
-from firmware_app.voice import in_scope_check
 from tests.conftest import FIXTURES
 
 SPEECH = FIXTURES / "speech"
@@ -75,7 +74,7 @@ def test_the_digits_grammar_from_the_command_line(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def policy(settings: KioskSettings, kiosk: Kiosk) -> AsrPolicy:
-    return build_policy(settings, kiosk.pack, in_scope=in_scope_check(kiosk), mode="auto")
+    return build_policy(settings, kiosk.pack, in_scope=in_scope_of(kiosk.nlu.classifier), mode="auto")
 
 
 def test_auto_keeps_a_confident_in_domain_question_on_the_fast_engine(policy: AsrPolicy) -> None:

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from firmware_app.app import Kiosk
-from firmware_app.asr.engines import build_policy
+from firmware_app.asr.engines import build_policy, in_scope_of
 from firmware_app.asr.policy import AsrPolicy
 from firmware_app.audio.sinks import WavSink
 from firmware_app.audio.sources import ArraySource
@@ -29,7 +29,7 @@ from firmware_app.events import (
     UtteranceCaptured,
 )
 from firmware_app.screen_state import KioskController
-from firmware_app.voice import VoicePipeline, attach_voice, in_scope_check
+from firmware_app.voice import VoicePipeline, attach_voice
 from tests.audio_samples import AMELIA_LOUD, read, silence
 
 pytestmark = pytest.mark.skipif(not SpeechSynthesizer("flite").enabled, reason="flite is not installed")
@@ -47,7 +47,7 @@ def spoken(synthesizer: SpeechSynthesizer, text: str) -> np.ndarray:
 @pytest.fixture(scope="module")
 def policy(settings: KioskSettings, kiosk: Kiosk) -> AsrPolicy:
     """Both engines, loaded once for the module."""
-    return build_policy(settings, kiosk.pack, in_scope=in_scope_check(kiosk))
+    return build_policy(settings, kiosk.pack, in_scope=in_scope_of(kiosk.nlu.classifier))
 
 
 def drive(voice: VoicePipeline, audio: np.ndarray, tap_at_s: float | None = None) -> None:

@@ -44,7 +44,7 @@ def transcribe(ctx: click.Context, engine: str | None, grammar: str | None, file
     and the exit status is 1.
     """
     from firmware_app.app import build_nlu
-    from firmware_app.asr.engines import build_policy
+    from firmware_app.asr.engines import build_policy, in_scope_of
     from firmware_app.asr.policy import with_engine_seconds
     from firmware_app.asr.types import AsrAudioError, read_audio
     from firmware_app.packs import load_pack
@@ -53,8 +53,7 @@ def transcribe(ctx: click.Context, engine: str | None, grammar: str | None, file
     pack = load_pack(settings.pack_dir)
     in_scope = None
     if (engine or settings.speech.asr_engine) == "auto" and grammar is None:
-        nlu = build_nlu(settings, pack)
-        in_scope = lambda text: nlu.classifier.predict(text).intent != "oos"  # noqa: E731
+        in_scope = in_scope_of(build_nlu(settings, pack).classifier)
     policy = build_policy(settings, pack, in_scope, mode=cast("Mode | None", engine))
     failed = False
     for file in files:

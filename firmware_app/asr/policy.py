@@ -49,10 +49,6 @@ class LazyRecognizer:
         self._engine: SpeechRecognizer | None = None
         self._lock = threading.Lock()
 
-    @property
-    def loaded(self) -> bool:
-        return self._engine is not None
-
     def get(self) -> SpeechRecognizer:
         with self._lock:
             if self._engine is None:

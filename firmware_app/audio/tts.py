@@ -38,10 +38,10 @@ from firmware_app.audio.frames import SAMPLE_RATE_HZ
 from firmware_app.audio.sinks import PLAY_CHUNK_MS, WavSink
 from firmware_app.audio.sources import float_to_int16
 from firmware_app.config import SpeechConfig
+from firmware_app.events import Language
 
 log = logging.getLogger(__name__)
 
-Language = Literal["en", "zh"]
 Engine = Literal["flite", "espeak-ng", "none"]
 
 ENGINE_TIMEOUT_S = 10.0  # a Pi 4 synthesizes a capped reply in well under a second; more means the engine hangs
