@@ -77,13 +77,13 @@ def test_unreadable_files_give_an_error_line_and_the_rest_go_on(tmp_path: Path) 
     garbage = tmp_path / "scan.png"
     garbage.write_bytes(b"not a png at all")
     tiny = tmp_path / "tiny.png"
-    cv2.imwrite(str(tiny), np.zeros((1, 1), np.uint8))
+    cv2.imwrite(str(tiny), np.zeros((20, 20), np.uint8))  # decodes, but is no scan
     good = (PCB / "00041001_temp.png", PCB / "00041001_test.png")
     pairs = [(PCB / "00041001_temp.png", garbage), (tiny, good[1]), (good[0], tmp_path / "missing.png"), good]
     results = list(pcb.detect_pairs(pairs))
     assert [r["file"] for r in results] == [str(garbage), str(good[1]), str(tmp_path / "missing.png"), str(good[1])]
     assert "not a readable image" in results[0]["error"]
-    assert "1x1 px" in results[1]["error"]
+    assert "20x20 px is not a PCB scan" in results[1]["error"]
     assert "cannot read" in results[2]["error"]
     assert results[3]["boxes"]
 

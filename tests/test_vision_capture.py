@@ -139,6 +139,50 @@ def test_missing_file_and_folder_say_they_cannot_be_read(tmp_path: Path) -> None
         load_image(tmp_path)
 
 
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims ``width`` x ``height`` in its header, followed by a few bytes of pixel data: what a
+    decompression bomb or a mislabelled giant file looks like before anything is decoded."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(64)))
+
+
+@pytest.mark.parametrize("side", [20000, 9000])
+def test_a_giant_image_is_refused_from_its_header_without_decoding(tmp_path: Path, side: int) -> None:
+    path = tmp_path / "giant.png"
+    path.write_bytes(png_header_only(side, side))
+    with pytest.raises(ImageError, match=r"giant\.png: too large"):
+        load_image(path)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (8, 300)])
+def test_a_tiny_image_is_refused_as_too_small(tmp_path: Path, shape: tuple[int, int]) -> None:
+    path = tmp_path / "tiny.png"
+    cv2.imwrite(str(path), np.full((*shape, 3), 128, np.uint8))
+    with pytest.raises(ImageError, match=rf"tiny\.png: too small \({shape[1]} x {shape[0]} px"):
+        load_image(path)
+
+
+def test_an_oversized_file_is_refused_before_it_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "big.jpg"
+    path.write_bytes(GOOD_PHOTOS[0].read_bytes())
+    monkeypatch.setattr(capture, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(ImageError, match=r"big\.jpg: too large \([0-9.]+ MB; photos up to"):
+        load_image(path)
+
+
+def test_a_large_photo_is_decoded_at_a_reduced_scale(tmp_path: Path) -> None:
+    path = tmp_path / "large.jpg"
+    picture = cv2.resize(load_image(GOOD_PHOTOS[0]), (6000, 4500), interpolation=cv2.INTER_LINEAR)
+    cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    assert load_image(path).shape == (2250, 3000, 3)  # 1/2 scale: within DECODE_SIDE_PX
+
+
 def test_image_error_is_a_value_error() -> None:
     assert issubclass(ImageError, ValueError)  # callers that catch bad input generally still catch it
 

@@ -2,6 +2,11 @@
 
 Every source yields RGB ``uint8`` arrays (height x width x 3). Decoding is OpenCV's, so a corrupt or
 truncated file is refused with a clear ``ImageError`` instead of reaching the models half-read.
+
+Memory stays bounded whatever the file claims: its size on disk and the picture's dimensions (read from the
+header by Pillow, which decodes nothing) are checked before OpenCV decodes a pixel, so a 20000 x 20000 image or a
+decompression bomb is refused instead of filling the kiosk's memory. Pictures larger than a camera needs are
+decoded at 1/2, 1/4 or 1/8 scale (JPEG decoders do this without building the full picture).
 """
 
 from __future__ import annotations
@@ -14,12 +19,26 @@ from typing import Protocol
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from firmware_app.durable import fsync_folder
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 MAX_PHOTO_SIDE_PX = 1024  # photos are kept downscaled: enough to inspect, small enough to sync
 JPEG_QUALITY = 88
+MAX_FILE_BYTES = 64 * 1024 * 1024  # larger than any camera's photo; refused before it is read into memory
+MAX_IMAGE_PIXELS = 50_000_000  # a 50-megapixel camera; a bigger claim is refused before decoding
+MIN_IMAGE_SIDE_PX = 16  # nothing can be recognised in fewer pixels (a 1 x 1 image is refused)
+DECODE_SIDE_PX = 4096  # bigger pictures are decoded at 1/2, 1/4 or 1/8 scale, to about this side
+# OpenCV's reduced-scale decoding flags by (full-scale flag, scale denominator).
+_REDUCED_FLAGS = {
+    (cv2.IMREAD_COLOR, 2): cv2.IMREAD_REDUCED_COLOR_2,
+    (cv2.IMREAD_COLOR, 4): cv2.IMREAD_REDUCED_COLOR_4,
+    (cv2.IMREAD_COLOR, 8): cv2.IMREAD_REDUCED_COLOR_8,
+    (cv2.IMREAD_GRAYSCALE, 2): cv2.IMREAD_REDUCED_GRAYSCALE_2,
+    (cv2.IMREAD_GRAYSCALE, 4): cv2.IMREAD_REDUCED_GRAYSCALE_4,
+    (cv2.IMREAD_GRAYSCALE, 8): cv2.IMREAD_REDUCED_GRAYSCALE_8,
+}
 
 
 class ImageError(ValueError):
@@ -38,16 +57,46 @@ def load_image(path: Path) -> np.ndarray:
 
 
 def decode_image(path: Path, flags: int) -> np.ndarray:
-    """OpenCV's decoding of an image file (``flags``: colour or greyscale), with ``ImageError`` naming the file
-    when it is unreadable, empty, corrupt or not an image."""
+    """OpenCV's decoding of an image file (``flags``: ``cv2.IMREAD_COLOR`` or ``cv2.IMREAD_GRAYSCALE``), with
+    ``ImageError`` naming the file when it is unreadable, empty, corrupt, not an image, too small or too large."""
+    width, height = _checked_dimensions(path)
+    scale = next((s for s in (1, 2, 4) if max(width, height) <= DECODE_SIDE_PX * s), 8)
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as error:
         raise ImageError(f"{path}: cannot read ({error.strerror})") from error
-    image = cv2.imdecode(data, flags) if data.size else None
+    image = cv2.imdecode(data, _REDUCED_FLAGS.get((flags, scale), flags)) if data.size else None
     if image is None or image.size == 0:
         raise ImageError(f"{path}: not a readable image (corrupt, truncated or not PNG/JPEG/BMP/WebP)")
     return image
+
+
+def _checked_dimensions(path: Path) -> tuple[int, int]:
+    """(width, height) from the file's header, after the checks that need no decoding."""
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise ImageError(f"{path}: cannot read (not a file)")
+        with Image.open(path) as header:  # reads the header only
+            width, height = header.size
+    except OSError as error:
+        if isinstance(error, UnidentifiedImageError) or error.strerror is None:
+            raise ImageError(f"{path}: not a readable image (corrupt, truncated or not PNG/JPEG/BMP/WebP)") from error
+        raise ImageError(f"{path}: cannot read ({error.strerror})") from error
+    except Image.DecompressionBombError as error:  # Pillow's own limit (far above ours) refused it first
+        over = 2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6
+        raise ImageError(
+            f"{path}: too large (over {over:.0f} megapixels; photos up to {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels)"
+        ) from error
+    if size > MAX_FILE_BYTES:
+        raise ImageError(f"{path}: too large ({size / 2**20:.1f} MB; photos up to {MAX_FILE_BYTES / 2**20:.0f} MB)")
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageError(
+            f"{path}: too large ({width} x {height} px; photos up to {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels)"
+        )
+    if min(width, height) < MIN_IMAGE_SIDE_PX:
+        raise ImageError(f"{path}: too small ({width} x {height} px; at least {MIN_IMAGE_SIDE_PX} px each way)")
+    return width, height
 
 
 class ImageFileSource:
