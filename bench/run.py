@@ -25,6 +25,7 @@ from bench import (
     bench_photo_quality,
     bench_sentiment,
     bench_ui,
+    bench_vision,
     bench_wakeword,
 )
 
@@ -131,6 +132,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str
     "photo_quality": (bench_photo_quality.run, bench_photo_quality.report_section),
     "wakeword": (bench_wakeword.run, bench_wakeword.report_section),
     "asr": (bench_asr.run, bench_asr.report_section),
+    "vision": (bench_vision.run, bench_vision.report_section),
 }
 
 

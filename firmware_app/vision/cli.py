@@ -15,20 +15,9 @@ import click
 import numpy as np
 
 from firmware_app.config import KioskSettings
-from firmware_app.nlu.evaluation import auroc
 from firmware_app.vision.capture import IMAGE_SUFFIXES, ImageError, load_image
 from firmware_app.vision.defects import NOT_RECOGNISED, DefectClassifier
-
-
-def macro_f1(truth: list[str], predicted: list[str]) -> float:
-    """Mean F1 over the true labels (numpy only: the kiosk image has no scikit-learn)."""
-    scores = []
-    for label in sorted(set(truth)):
-        tp = sum(t == p == label for t, p in zip(truth, predicted, strict=True))
-        fp = sum(p == label != t for t, p in zip(truth, predicted, strict=True))
-        fn = sum(t == label != p for t, p in zip(truth, predicted, strict=True))
-        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-    return float(np.mean(scores))
+from firmware_app.vision.metrics import classification_scores
 
 
 def _settings(ctx: click.Context) -> KioskSettings:
@@ -89,16 +78,10 @@ def evaluate(ctx: click.Context, profile: str, folder: Path) -> None:
         raise click.ClickException(f"no images in class subfolders of {folder}")
     report: dict[str, object] = {
         "profile": profile,
-        "images": len(truth),
-        "accuracy": float(np.mean([t == p for t, p in zip(truth, predicted, strict=True)])),
-        "macro_f1": macro_f1(truth, predicted),
+        **classification_scores(truth, predicted, defect_scores, classifier.ok_labels),
         "not_recognised": rejected,
         "ms_per_image": round(float(np.mean(ms)), 2),
     }
-    is_defect = [t not in classifier.ok_labels for t in truth]
-    if classifier.ok_labels and 0 < sum(is_defect) < len(is_defect):
-        scores = np.asarray(defect_scores)
-        report["defect_auroc"] = auroc(scores[np.asarray(is_defect)], scores[~np.asarray(is_defect)])
     click.echo(json.dumps(report))
 
 
