@@ -12,11 +12,12 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEVICE_CONFIG_PATH = Path("/etc/kiosk/kiosk.toml")
+PCB_PROFILE = "pcb"  # the pairwise profile: a photo compared with a golden template, not classified
 
 
 def _default_data_dir() -> Path:
@@ -115,6 +116,57 @@ class SpeechConfig(BaseModel):
     barge_in_on_speech: bool = True
 
 
+class VisionConfig(BaseModel):
+    """Technician photos: which product profiles the kiosk recognises, and how much CPU recognition may take."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Classification profiles, each a model in the manifest (``models/int8/manifest.json``); the first is the
+    # camera's default. A new product is a manifest entry and a name here, nothing in the code.
+    profiles: list[str] = Field(default=["steel_surface"], min_length=1)
+    # The defect-free board the pairwise ``pcb`` profile compares photos with; the profile is offered only
+    # when one is configured, since without it there is nothing to compare against.
+    pcb_template: Path | None = None
+    inference_threads: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _pcb_needs_a_template(self) -> VisionConfig:
+        if PCB_PROFILE in self.profiles:
+            raise ValueError(f"{PCB_PROFILE!r} is not a classification profile: set [vision] pcb_template instead")
+        return self
+
+    @property
+    def active_profiles(self) -> tuple[str, ...]:
+        """The profiles a technician can choose, in the order offered."""
+        pair = (PCB_PROFILE,) if self.pcb_template is not None else ()
+        return (*dict.fromkeys(self.profiles), *pair)
+
+
+class SyncConfig(BaseModel):
+    """Fleet sync over MQTT. Off by default: a kiosk with no broker keeps its tickets in the outbox."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    broker_host: str = "127.0.0.1"
+    broker_port: int = Field(default=1883, ge=1, le=65535)
+    keepalive_s: int = Field(default=30, ge=1)  # a dead link is noticed within 1.5x this
+    # How long the broker keeps this kiosk's session (its queued acknowledgements) while it is offline.
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    reconnect_min_s: float = Field(default=1.0, gt=0)  # reconnect delays double from here, with jitter...
+    reconnect_max_s: float = Field(default=60.0, gt=0)  # ...up to this
+    # A ticket published this long ago without an acknowledgement is published again (the backend may have died).
+    ack_timeout_s: float = Field(default=30.0, gt=0)
+    poll_s: float = Field(default=0.2, gt=0)  # how often the outbox is checked for new rows
+    batch: int = Field(default=100, ge=1)  # rows published per check
+
+    @model_validator(mode="after")
+    def _delays_in_order(self) -> SyncConfig:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("[sync] reconnect_min_s must not exceed reconnect_max_s")
+        return self
+
+
 class KioskSettings(BaseSettings):
     """All settings of one kiosk."""
 
@@ -134,6 +186,8 @@ class KioskSettings(BaseSettings):
     ui: UiConfig = UiConfig()
     listening: ListeningConfig = ListeningConfig()
     speech: SpeechConfig = SpeechConfig()
+    vision: VisionConfig = VisionConfig()
+    sync: SyncConfig = SyncConfig()
 
     @property
     def database_path(self) -> Path:

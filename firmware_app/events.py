@@ -95,6 +95,30 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class DefectBox:
+    """Where a defect is, in the pixels of the photo filed with the ticket: [x1, y1, x2, y2) and its kind."""
+
+    box: tuple[int, int, int, int]
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What the defect model said about a technician's photo, kept with the ticket so that the colleague who
+    follows it up sees the model's verdict (and which model gave it) beside the photo."""
+
+    profile: str
+    model: str
+    model_version: str
+    label: str  # a defect class, an ok class (``defective`` False), or "not_recognised"
+    confidence: float
+    defective: bool
+    defect_score: float
+    boxes: tuple[DefectBox, ...] = ()
+
+
+@dataclass(frozen=True)
 class SessionStarted(Event):
     type: ClassVar[str] = "session_started"
     session_id: str
@@ -172,6 +196,7 @@ class TicketRequested(Event):
     transcript: tuple[Turn, ...] = ()
     # Files that travel with the ticket (a technician's photo and its annotated copy), relative to the data dir.
     attachments: tuple[str, ...] = ()
+    inspection: Inspection | None = None  # a technician's photo that went through the defect model
 
 
 @dataclass(frozen=True)
@@ -280,4 +305,6 @@ _NESTED: dict[tuple[str, str], type] = {
     ("Reply", "card"): AnswerCard,
     ("TicketRequested", "entities"): Entity,
     ("TicketRequested", "transcript"): Turn,
+    ("TicketRequested", "inspection"): Inspection,
+    ("Inspection", "boxes"): DefectBox,
 }

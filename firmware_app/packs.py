@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from firmware_app.events import Language
 
 PACK_FILES = ("pack.yaml", "intents.yaml", "faq.yaml", "flows.yaml", "acts.yaml")
+# Files a pack may leave out: guidance for technicians' photos only matters where the kiosk takes them.
+OPTIONAL_PACK_FILES = ("guidance.yaml",)
 
 
 class PackError(ValueError):
@@ -146,6 +148,66 @@ class PackManifest(BaseModel):
     messages: Messages
 
 
+class GuidanceEntry(BaseModel):
+    """What a defect the camera found means and what the technician does about it (not a customer answer:
+    these never enter the FAQ search)."""
+
+    id: str
+    title: Text
+    meaning: Text
+    steps: Steps
+
+    @model_validator(mode="after")
+    def _a_few_steps(self) -> GuidanceEntry:
+        if not 2 <= len(self.steps.en) <= 4:
+            raise ValueError(f"guidance {self.id}: give 2 to 4 steps, not {len(self.steps.en)}")
+        return self
+
+
+class LabelGuidance(BaseModel):
+    """One label of a profile: its name on the screen and the guidance entries it links to."""
+
+    name: Text
+    entries: list[str] = Field(min_length=1)
+
+
+class ProfileGuidance(BaseModel):
+    """A product profile (a model in the model manifest): its name on the screen and its labels' guidance."""
+
+    name: Text
+    labels: dict[str, LabelGuidance] = {}
+
+
+class Guidance(BaseModel):
+    """``guidance.yaml``: profile -> label -> guidance entry ids, and the entries themselves."""
+
+    profiles: dict[str, ProfileGuidance] = {}
+    entries: list[GuidanceEntry] = []
+
+    @model_validator(mode="after")
+    def _linked(self) -> Guidance:
+        ids = [entry.id for entry in self.entries]
+        duplicates = {x for x in ids if ids.count(x) > 1}
+        if duplicates:
+            raise ValueError(f"duplicate guidance ids: {sorted(duplicates)}")
+        for profile, spec in self.profiles.items():
+            for label, linked in spec.labels.items():
+                unknown = set(linked.entries) - set(ids)
+                if unknown:
+                    raise ValueError(f"guidance for {profile}/{label} links to unknown entries {sorted(unknown)}")
+        return self
+
+    def label(self, profile: str, label: str) -> LabelGuidance | None:
+        spec = self.profiles.get(profile)
+        return spec.labels.get(label) if spec is not None else None
+
+    def entries_for(self, profile: str, label: str) -> tuple[GuidanceEntry, ...]:
+        """The entries linked to ``label`` of ``profile``, in the order linked (none for an unknown label)."""
+        linked = self.label(profile, label)
+        by_id = {entry.id: entry for entry in self.entries}
+        return tuple(by_id[id] for id in linked.entries) if linked is not None else ()
+
+
 class Pack(BaseModel):
     """A loaded, validated pack."""
 
@@ -156,6 +218,7 @@ class Pack(BaseModel):
     flows: list[Flow]
     acts: Acts
     content_sha256: str
+    guidance: Guidance = Guidance()
 
     def intent(self, intent_id: str) -> Intent | None:
         return next((i for i in self.intents if i.id == intent_id), None)
@@ -193,7 +256,8 @@ def _read_yaml(path: Path) -> object:
 def pack_sha256(path: Path) -> str:
     """Hash of the pack's files, so an install can tell whether the content changed."""
     digest = hashlib.sha256()
-    for name in PACK_FILES:
+    present = [name for name in OPTIONAL_PACK_FILES if (path / name).is_file()]
+    for name in (*PACK_FILES, *present):
         digest.update(name.encode())
         digest.update((path / name).read_bytes())
     return digest.hexdigest()
@@ -204,6 +268,8 @@ def load_pack(path: Path) -> Pack:
     if not path.is_dir():
         raise PackError(f"pack folder not found: {path}")
     raw: dict[str, Any] = {name: _read_yaml(path / name) for name in PACK_FILES}
+    guidance_path = path / "guidance.yaml"
+    raw["guidance.yaml"] = _read_yaml(guidance_path) if guidance_path.is_file() else None
     try:
         return Pack(
             path=path,
@@ -213,6 +279,7 @@ def load_pack(path: Path) -> Pack:
             flows=[Flow.model_validate(x) for x in raw["flows.yaml"] or []],
             acts=Acts.model_validate(raw["acts.yaml"]),
             content_sha256=pack_sha256(path),
+            guidance=Guidance.model_validate(raw["guidance.yaml"] or {}),
         )
     except ValidationError as exc:
         raise PackError(f"pack {path} is invalid:\n{exc}") from exc

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol
@@ -43,12 +43,14 @@ from firmware_app.events import (
 from firmware_app.form_choices import Choice, date_choices, slot_choices, time_choices, yes_no_choices
 from firmware_app.inference.manifest import load_manifest
 from firmware_app.logs import RecentErrors
-from firmware_app.packs import Slot
+from firmware_app.packs import GuidanceEntry, ProfileGuidance, Slot, Text
 from firmware_app.pinyin_input import PinyinInput, for_pack
 from firmware_app.privacy import mask_for_display
 from firmware_app.staff_pin import PinLock
-from firmware_app.vision.capture import ImageError, PhotoSource, save_photo
+from firmware_app.vision.capture import ImageError, PhotoSource, downscale, save_photo
+from firmware_app.vision.defects import NOT_RECOGNISED
 from firmware_app.vision.quality import QualityReport, check_quality
+from firmware_app.vision.recognition import Recognition, RecognitionUnavailable, Recognizer, summary
 from firmware_app.voice_commands import screen_command
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ Screen = Literal[
     "handoff",
     "camera",
     "photo_result",
+    "inspection",
     "rating",
     "thanks",
     "admin_pin",
@@ -75,6 +78,8 @@ Activity = Literal["idle", "listening", "thinking", "speaking"]
 # technician's note on a photo, or the staff PIN.
 FormPurpose = Literal["question", "flow", "photo_note", "pin"]
 InputHint = Literal["keyboard", "numpad", "date", "time", "choice", "yes_no"]
+# What the inspection screen says about a photo: still working, no model to ask, not this product, or the verdict.
+Verdict = Literal["analysing", "unavailable", "not_recognised", "defect", "no_defect"]
 
 MAX_DRAFT_CHARS = 500
 MAX_COMPOSING = 24  # pinyin letters waiting to become Chinese
@@ -104,12 +109,46 @@ class FormState:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """A kind of defect (or an ok class) the model found, by its name on the screen, and how sure it is."""
+
+    name: Text
+    confidence: float
+
+
+@dataclass(frozen=True)
 class PhotoState:
-    """The technician's photo: the live preview or the captured frame, and what the quality gate said."""
+    """The technician's photo: the live preview or the captured frame, what the quality gate said, and what the
+    product profile's model recognised on it (with the pack's guidance for it)."""
 
     image: np.ndarray | None = None  # RGB uint8, height x width x 3
     quality: QualityReport | None = None
     note: str = ""
+    profile: str = ""  # the product profile the photo is recognised with
+    profiles: tuple[tuple[str, Text], ...] = ()  # the active profiles and their names (a choice when several)
+    analysing: bool = False
+    unavailable: bool = False  # the profile's model could not be loaded: the photo can still be filed
+    recognition: Recognition | None = None
+    findings: tuple[Finding, ...] = ()
+    guidance: tuple[GuidanceEntry, ...] = ()
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """None until the photo went past the quality gate."""
+        if self.analysing:
+            return "analysing"
+        if self.unavailable:
+            return "unavailable"
+        if self.recognition is None:
+            return None
+        inspection = self.recognition.inspection
+        if inspection.label == NOT_RECOGNISED:
+            return "not_recognised"
+        return "defect" if inspection.defective else "no_defect"
+
+    @property
+    def profile_name(self) -> Text | None:
+        return dict(self.profiles).get(self.profile)
 
 
 @dataclass(frozen=True)
@@ -164,11 +203,15 @@ class KioskController:
         camera: PhotoSource | None = None,
         clock: Callable[[], float] = time.monotonic,
         today: Callable[[], datetime.date] = datetime.date.today,
+        recognizer: Recognizer | None = None,
     ) -> None:
         self._factory = kiosk_factory
         self.kiosk = kiosk_factory()
         self.kiosk.bus.subscribe(self.on_event)
         self.camera = camera
+        settings = self.kiosk.settings
+        self.recognizer = recognizer or Recognizer(settings.vision, settings.models_dir)
+        self._profile: str | None = None  # the product chosen on the camera screen, for the rest of the visit
         self._clock = clock
         self._today = today
         self._lock = threading.RLock()
@@ -314,6 +357,7 @@ class KioskController:
 
     def _forget_visit(self) -> None:
         """Drop everything the screen holds about the visit: its words, answers, photo and references."""
+        self._profile = None
         self._set(
             activity="idle",
             partial_transcript="",
@@ -358,7 +402,11 @@ class KioskController:
         """The screen's back arrow: from a topic list or a form to where the customer came from."""
         with self._lock:
             self._touched()
-            target = self._back if self._state.screen in ("topic", "form", "camera", "photo_result") else "home"
+            target = (
+                self._back
+                if self._state.screen in ("topic", "form", "camera", "photo_result", "inspection")
+                else "home"
+            )
             self._set(screen=target, form=None)
 
     def show_conversation(self) -> None:
@@ -588,13 +636,31 @@ class KioskController:
             self._touched()
             self._require_session()
             self._back = "home"
-            self._set(screen="camera", photo=PhotoState(image=self._camera_frame()), form=None)
+            self._set(screen="camera", photo=self._photo(self._camera_frame()), form=None)
 
     def refresh_preview(self) -> None:
         """A new preview frame (the UI calls this at its preview rate while the camera screen is shown)."""
         with self._lock:
             if self._state.screen == "camera":
-                self._set(photo=PhotoState(image=self._camera_frame()))
+                self._set(photo=self._photo(self._camera_frame()))
+
+    def _photo(self, image: np.ndarray | None) -> PhotoState:
+        """A fresh photo state: the picture, and the product it will be recognised as (with the choice)."""
+        guidance = self.kiosk.pack.guidance
+        profiles = self.recognizer.profiles
+        names = tuple((profile, _profile_name(guidance.profiles, profile)) for profile in profiles)
+        chosen = self._profile if self._profile in profiles else profiles[0]
+        return PhotoState(image=image, profile=chosen, profiles=names)
+
+    def choose_profile(self, profile: str) -> None:
+        """The product the part is (a tap on the camera screen); kept for the rest of the visit."""
+        with self._lock:
+            self._touched()
+            photo = self._state.photo
+            if profile not in self.recognizer.profiles or photo is None:
+                return
+            self._profile = profile
+            self._set(photo=replace(photo, profile=profile))
 
     def _camera_frame(self) -> np.ndarray | None:
         if self.camera is None:
@@ -605,8 +671,10 @@ class KioskController:
             log.warning("camera frame failed: %s", error)
             return None
 
-    def capture(self, image: np.ndarray | None = None) -> None:
-        """Take the photo (the current camera frame, or a picked image) and run the quality gate on it."""
+    def capture(self, image: np.ndarray | None = None, analyse: bool = True) -> None:
+        """Take the photo (the current camera frame, or a picked image) and run the quality gate on it; a good
+        photo goes to the inspection screen, which says "analysing" until ``analyse`` has the verdict (the tour
+        passes ``analyse=False`` to photograph that state)."""
         with self._lock:
             self._touched()
             frame = image if image is not None else self._camera_frame()
@@ -614,35 +682,96 @@ class KioskController:
                 self._set(notice="no_camera")
                 return
             quality = check_quality(frame)
-            self._back = "camera"
-            form = None
-            if quality.ok:
-                prompt = _PHOTO_NOTE_PROMPT[self._state.language]
-                form = FormState("photo_note", prompt, "keyboard")
-            self._set(screen="photo_result", photo=PhotoState(image=frame, quality=quality), form=form)
+            if not quality.ok:
+                self._back = "camera"
+                self._set(screen="photo_result", photo=replace(self._photo(frame), quality=quality), form=None)
+                return
+            # Recognised at the size it is filed at, so the boxes are in the attached photo's pixels.
+            photo = replace(self._photo(downscale(frame)), quality=quality, analysing=True)
+            self._back = "home"
+            self._set(screen="inspection", photo=photo, form=None)
+            if analyse:
+                self.analyse()
+
+    def analyse(self) -> None:
+        """Recognise the photo on the inspection screen with the chosen profile's model: the verdict, the
+        annotated picture, and the pack's guidance for what was found."""
+        with self._lock:
+            photo = self._state.photo
+            if self._state.screen != "inspection" or photo is None or photo.image is None:
+                return
+            try:
+                recognition = self.recognizer.recognise(photo.profile, photo.image)
+            except RecognitionUnavailable:
+                self._set(photo=replace(photo, analysing=False, unavailable=True))
+                return
+            log.info("photo recognised", extra={"verdict": summary(photo.profile, recognition.inspection)})
+            self._set(photo=self._explained(photo, recognition))
+
+    def _explained(self, photo: PhotoState, recognition: Recognition) -> PhotoState:
+        """The photo with its verdict, what was found by name and confidence (each kind once, at its surest
+        box), and the guidance the pack links to it. An ok result without a name of its own (a board that
+        matches its template) lists nothing: the verdict says it all."""
+        inspection = recognition.inspection
+        found: dict[str, float] = {}
+        if inspection.label != NOT_RECOGNISED:
+            found = {inspection.label: inspection.confidence} if not inspection.boxes else {}
+            for box in sorted(inspection.boxes, key=lambda box: -box.score):
+                found.setdefault(box.label, box.score)
+        guidance = self.kiosk.pack.guidance
+        findings = []
+        for label, confidence in found.items():
+            linked = guidance.label(photo.profile, label)
+            if linked is not None or inspection.defective:
+                findings.append(Finding(linked.name if linked else Text(en=label, zh=label), confidence))
+        entries = {entry.id: entry for label in found for entry in guidance.entries_for(photo.profile, label)}
+        return replace(
+            photo,
+            analysing=False,
+            recognition=recognition,
+            findings=tuple(findings),
+            guidance=tuple(entries.values()),
+        )
+
+    def file_photo(self) -> None:
+        """File the photo on the inspection screen: the note's keyboard, under the photo."""
+        with self._lock:
+            self._touched()
+            photo = self._state.photo
+            if photo is None or photo.verdict in (None, "analysing"):
+                return
+            self._back = "inspection"
+            prompt = _PHOTO_NOTE_PROMPT[self._state.language]
+            self._set(screen="photo_result", form=FormState("photo_note", prompt, "keyboard"))
 
     def retake(self) -> None:
         with self._lock:
             self.open_camera()
 
     def _file_photo_ticket(self, note: str) -> None:
+        """The photo and, when the model ran, its annotated copy, with the verdict and the note."""
         photo = self._state.photo
         if photo is None or photo.image is None:
             return
         session = self._require_session()
         ticket_id = str(uuid.uuid4())
         data_dir = self.kiosk.settings.data_dir
-        relative = f"photos/{ticket_id}.jpg"
-        save_photo(photo.image, data_dir / relative)
+        attachments = [f"photos/{ticket_id}.jpg"]
+        save_photo(photo.image, data_dir / attachments[0])
+        inspection = photo.recognition.inspection if photo.recognition is not None else None
+        if photo.recognition is not None:
+            attachments.append(f"photos/{ticket_id}-annotated.jpg")
+            save_photo(photo.recognition.annotated, data_dir / attachments[1])
         created = self.kiosk.file_ticket(
             TicketRequested(
                 ticket_id=ticket_id,
                 ticket_type="technician_photo",
                 priority="normal",
-                summary=f"Technician photo for inspection. Note: {note}",
+                summary=f"Technician photo, {summary(photo.profile, inspection)}. Note: {note}",
                 language=session.language,
                 session_id=session.id,
-                attachments=(relative,),
+                attachments=tuple(attachments),
+                inspection=inspection,
             )
         )
         self._add_bubble("customer", note, "touch")
@@ -799,6 +928,12 @@ class KioskController:
     def close(self) -> None:
         self.detach()
         self.kiosk.close()
+
+
+def _profile_name(profiles: Mapping[str, ProfileGuidance], profile: str) -> Text:
+    """A profile's name on the screen from the pack's guidance; its model name where the pack has none yet."""
+    spec = profiles.get(profile)
+    return spec.name if spec is not None else Text(en=profile, zh=profile)
 
 
 def _answer_qr(card: AnswerCard) -> str:

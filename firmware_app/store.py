@@ -130,11 +130,25 @@ def _m004_ratings_and_attachments(db: Database) -> None:
     )
 
 
+def _m005_ticket_inspection(db: Database) -> None:
+    """What the defect model said about a technician's photo (JSON; NULL on every other ticket)."""
+    db.execute("ALTER TABLE tickets ADD COLUMN inspection TEXT")
+
+
+def _m006_outbox_delivery(db: Database) -> None:
+    """When the sync last published a row (it re-sends rows the backend has not acknowledged in time), and an
+    index for deleting rows by the ticket ids an acknowledgement names."""
+    db.execute("ALTER TABLE outbox ADD COLUMN last_sent_at TEXT")
+    db.execute("CREATE INDEX outbox_ticket_id ON outbox(ticket_id)")
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [
     _m001_core,
     _m002_knowledge,
     _m003_tickets,
     _m004_ratings_and_attachments,
+    _m005_ticket_inspection,
+    _m006_outbox_delivery,
 ]
 
 

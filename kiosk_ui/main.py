@@ -155,11 +155,13 @@ DEMO_STEPS: list[tuple[str, list[Step]]] = [
         ],
     ),
     (
-        "A technician's photo, a note and a ticket",
+        "A technician's photo, what the defect model sees, a note and a ticket",
         [
             tap("touch_to_start"),
             tap("home:camera"),
             tap("take_photo"),
+            Step("wait"),
+            tap("file_photo"),
             Step("photo_note", "Scratch on the housing"),
             tap("key:submit"),
             Step("wait"),

@@ -107,7 +107,9 @@ def tour(controller: KioskController, photo: np.ndarray, pin: str = DEMO_PIN) ->
         _step("handoff", c.request_staff),
         _step("camera", c.open_camera),
         _step("photo_result-retake", lambda: c.capture(image=photo // 6)),  # far too dark: asks for a retake
-        _step("photo_result", c.retake, lambda: c.capture(image=photo)),
+        _step("inspection-analysing", c.retake, lambda: c.capture(image=photo, analyse=False)),
+        _step("inspection", c.analyse),
+        _step("photo_result", c.file_photo),
         _step("ticket-photo", lambda: c.type_text(words["note"]), c.submit),
         _step("rating", c.finish),
         _step("thanks", lambda: c.rate(5)),
@@ -164,6 +166,9 @@ def _check(controller: KioskController, name: str) -> None:
             f"the tour expected {name!r} but the kiosk shows {state.screen!r} (form {form_hint}, notice {notice!r},"
             f" reply {state.reply_kind!r}: {state.caption[:80]!r})"
         )
+    verdict = state.photo.verdict if state.photo else None
+    if screen == "inspection" and (verdict == "analysing") != (variant == "analysing"):
+        raise RuntimeError(f"the tour expected {name!r}, the photo's verdict is {verdict!r}")
     if variant == "idle_warning" and notice != "idle_warning":
         raise RuntimeError(f"the tour expected the idle warning, the notice is {notice!r}")
 

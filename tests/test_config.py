@@ -205,3 +205,32 @@ def test_database_path_is_inside_data_dir(clean_env: Path, data_dir: str) -> Non
     assert settings.database_path == Path(data_dir) / "kiosk.db"
     assert settings.database_path.parent == settings.data_dir
     assert settings.database_path.is_relative_to(settings.data_dir)
+
+
+def test_vision_offers_the_classifiers_and_pcb_only_with_a_template(
+    clean_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings().vision.active_profiles == ("steel_surface",)
+    assert load_settings().vision.inference_threads == 1
+    write_config(
+        tmp_path,
+        monkeypatch,
+        '[vision]\nprofiles = ["magnetic_tile", "steel_surface"]\npcb_template = "/srv/golden.png"\n'
+        "inference_threads = 2\n",
+    )
+    vision = load_settings().vision
+    assert vision.active_profiles == ("magnetic_tile", "steel_surface", "pcb")
+    assert vision.pcb_template == Path("/srv/golden.png") and vision.inference_threads == 2
+
+
+@pytest.mark.parametrize(
+    "section",
+    ['profiles = ["pcb"]', "profiles = []", "inference_threads = 0", "camera = 1"],
+    ids=["pcb-without-template", "no-profile", "no-thread", "unknown-key"],
+)
+def test_vision_mistakes_are_refused(
+    clean_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, section: str
+) -> None:
+    write_config(tmp_path, monkeypatch, f"[vision]\n{section}\n")
+    with pytest.raises(ValidationError):
+        load_settings()

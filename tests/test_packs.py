@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from firmware_app.config import PCB_PROFILE, KioskSettings
+from firmware_app.inference.manifest import load_manifest
 from firmware_app.packs import Pack, PackError, load_pack
+from firmware_app.vision.defects import NOT_RECOGNISED
 
 GENERAL_FAQ = {"opening_hours", "fees", "open_account_documents", "mortgage_loan_documents", "accessibility"}
 
@@ -68,3 +71,70 @@ def test_missing_translation(pack_copy: Path) -> None:
 def test_not_a_folder(tmp_path: Path) -> None:
     with pytest.raises(PackError, match="not found"):
         load_pack(tmp_path / "nothing")
+
+
+# --- guidance for technicians' photos ------------------------------------------------------------------------
+
+
+def shipped_profiles(settings: KioskSettings) -> dict[str, list[str]]:
+    """Every product profile the model manifest ships, with its labels (a classifier's ``not_recognised`` is the
+    kiosk's own verdict, not a defect), and the magnetic tile profile, which the guidance covers before its
+    model ships."""
+    manifest = load_manifest(settings.models_dir)
+    profiles = {
+        name: [label for label in entry.labels if label != NOT_RECOGNISED]
+        for name, entry in manifest.items()
+        if name == PCB_PROFILE or (entry.labels and entry.labels[-1] == NOT_RECOGNISED)
+    }
+    profiles.setdefault("magnetic_tile", ["blowhole", "break", "crack", "fray", "uneven", "free"])
+    return profiles
+
+
+def test_every_label_of_every_shipped_profile_has_guidance_in_both_languages(
+    pack: Pack, settings: KioskSettings
+) -> None:
+    profiles = shipped_profiles(settings)
+    assert {"steel_surface", "pcb", "magnetic_tile"} <= set(profiles)
+    for profile, labels in profiles.items():
+        spec = pack.guidance.profiles.get(profile)
+        assert spec is not None, f"no guidance for profile {profile}"
+        assert spec.name.en and spec.name.zh
+        for label in labels:
+            linked = pack.guidance.label(profile, label)
+            assert linked is not None, f"no guidance for {profile}/{label}"
+            assert linked.name.en and linked.name.zh
+            entries = pack.guidance.entries_for(profile, label)
+            assert entries, f"{profile}/{label} links to nothing"
+            for entry in entries:
+                assert entry.meaning.en and entry.meaning.zh and entry.title.en and entry.title.zh
+                assert 2 <= len(entry.steps.en) == len(entry.steps.zh) <= 4
+                assert all(step.strip() for step in [*entry.steps.en, *entry.steps.zh])
+
+
+def test_guidance_is_not_in_the_faq(pack: Pack) -> None:
+    faq_ids = {entry.id for entry in pack.faq} | {intent.id for intent in pack.intents}
+    assert not faq_ids & {entry.id for entry in pack.guidance.entries}
+
+
+def test_guidance_linking_to_a_missing_entry_is_refused(pack_copy: Path) -> None:
+    _edit(pack_copy / "guidance.yaml", "entries: [steel-scratches]", "entries: [steel-scratch]")
+    with pytest.raises(PackError, match=r"steel_surface/scratches links to unknown entries \['steel-scratch'\]"):
+        load_pack(pack_copy)
+
+
+def test_guidance_needs_two_to_four_steps_in_both_languages(pack_copy: Path) -> None:
+    _edit(pack_copy / "guidance.yaml", "        - Do not power the board.\n", "")
+    with pytest.raises(PackError, match="steps differ in length"):
+        load_pack(pack_copy)
+
+
+def test_a_pack_without_guidance_still_loads(pack_copy: Path) -> None:
+    (pack_copy / "guidance.yaml").unlink()
+    loaded = load_pack(pack_copy)
+    assert loaded.guidance.profiles == {} and loaded.guidance.entries_for("steel_surface", "scratches") == ()
+
+
+def test_guidance_is_part_of_the_pack_hash(pack: Pack, pack_copy: Path) -> None:
+    """A fleet update that only changes guidance is still a new pack content."""
+    _edit(pack_copy / "guidance.yaml", "Straight marks", "Straight lines")
+    assert load_pack(pack_copy).content_sha256 != pack.content_sha256

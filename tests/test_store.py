@@ -54,7 +54,7 @@ def table_names(path: Path) -> set[str]:
 def test_new_file_gets_every_migration(db: Database, db_path: Path) -> None:
     """Opening a new file creates its directory and applies all migrations, recording each version once."""
     assert db_path.is_file()
-    assert schema_version(db) == len(MIGRATIONS) == 4
+    assert schema_version(db) == len(MIGRATIONS) == 6
     assert [version for version, _ in migration_rows(db_path)] == list(range(1, len(MIGRATIONS) + 1))
     assert set(db.table_names()) >= ALL_TABLES
 
@@ -124,7 +124,7 @@ def test_old_database_is_brought_up_to_date(db_path: Path) -> None:
     finally:
         upgraded.close()
     rows = migration_rows(db_path)
-    assert [version for version, _ in rows] == [1, 2, 3, 4]
+    assert [version for version, _ in rows] == [1, 2, 3, 4, 5, 6]
     assert rows[0][1] == "2024-01-01T00:00:00.000+00:00", "version 1 must not be re-applied"
 
 
@@ -134,17 +134,17 @@ def test_failed_migration_leaves_previous_version(db_path: Path, monkeypatch: py
     good.execute("INSERT INTO settings (key, value) VALUES ('keep', 'me')")
     good.close()
 
-    def m005_broken(db: Database) -> None:
+    def next_broken(db: Database) -> None:
         db.execute("CREATE TABLE half_done (id INTEGER PRIMARY KEY)")
         db.execute("INSERT INTO half_done (id) VALUES (1)")
         db.execute("ALTER TABLE settings ADD COLUMN note TEXT")
-        raise RuntimeError("migration 5 failed")
+        raise RuntimeError("the next migration failed")
 
-    monkeypatch.setattr(store, "MIGRATIONS", [*MIGRATIONS, m005_broken])
-    with pytest.raises(RuntimeError, match="migration 5 failed"):
+    monkeypatch.setattr(store, "MIGRATIONS", [*MIGRATIONS, next_broken])
+    with pytest.raises(RuntimeError, match="the next migration failed"):
         open_database(db_path)
 
-    assert [version for version, _ in migration_rows(db_path)] == [1, 2, 3, 4]
+    assert [version for version, _ in migration_rows(db_path)] == list(range(1, len(MIGRATIONS) + 1))
     assert "half_done" not in table_names(db_path)
     with sqlite3.connect(db_path) as conn:
         assert "note" not in [row[1] for row in conn.execute("PRAGMA table_info(settings)")]
@@ -152,13 +152,13 @@ def test_failed_migration_leaves_previous_version(db_path: Path, monkeypatch: py
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
     # Once the migration is fixed, the next open applies it.
-    def m005_fixed(db: Database) -> None:
+    def next_fixed(db: Database) -> None:
         db.execute("CREATE TABLE half_done (id INTEGER PRIMARY KEY)")
 
-    monkeypatch.setattr(store, "MIGRATIONS", [*MIGRATIONS, m005_fixed])
+    monkeypatch.setattr(store, "MIGRATIONS", [*MIGRATIONS, next_fixed])
     fixed = open_database(db_path)
     try:
-        assert schema_version(fixed) == 5
+        assert schema_version(fixed) == len(MIGRATIONS) + 1
         assert "half_done" in fixed.table_names()
     finally:
         fixed.close()

@@ -21,9 +21,9 @@ import pytest
 from sqlite_utils import Database
 
 import firmware_app.tickets.store as ticket_store_module
-from firmware_app.events import Entity, TicketCreated, TicketRequested, Turn
+from firmware_app.events import DefectBox, Entity, Inspection, TicketCreated, TicketRequested, Turn
 from firmware_app.nlu.entities import extract_entities
-from firmware_app.store import insert_row, open_database
+from firmware_app.store import MIGRATIONS, insert_row, open_database, transaction
 from firmware_app.tickets.store import WIRE_SCHEMA, TicketStore, reference_for
 
 DEVICE_ID = "kiosk-test-01"
@@ -455,3 +455,78 @@ def test_two_ids_with_the_same_short_reference_both_get_filed(tickets: TicketSto
     assert first.reference == "KB-12345678"
     assert second.reference == "KB-123456781111"
     assert tickets.get(second.reference) is not None
+
+
+# --- technician photos -------------------------------------------------------------------------------------
+
+
+INSPECTION = Inspection(
+    profile="steel_surface",
+    model="steel_surface",
+    model_version="1.0.0",
+    label="scratches",
+    confidence=0.97,
+    defective=True,
+    defect_score=1.0,
+    boxes=(DefectBox(box=(43, 32, 91, 170), label="scratches", score=0.97),),
+)
+
+
+def test_an_inspection_is_kept_with_its_ticket_and_sent_on_the_wire(tickets: TicketStore, db: Database) -> None:
+    req = request(ticket_type="technician_photo", inspection=INSPECTION, attachments=("photos/a.jpg", "photos/b.jpg"))
+    tickets.create(req)
+    ticket = tickets.get(req.ticket_id)
+    assert ticket is not None
+    assert ticket.inspection == {
+        "profile": "steel_surface",
+        "model": "steel_surface",
+        "model_version": "1.0.0",
+        "label": "scratches",
+        "confidence": 0.97,
+        "defective": True,
+        "defect_score": 1.0,
+        "boxes": [{"box": [43, 32, 91, 170], "label": "scratches", "score": 0.97}],
+    }
+    assert (
+        json.loads(outbox_rows(db)[0]["payload"])["inspection"] == ticket.inspection == ticket.to_wire()["inspection"]
+    )
+    other = request()
+    tickets.create(other)
+    assert tickets.get(other.ticket_id).inspection is None  # type: ignore[union-attr]
+
+
+def test_tickets_filed_before_inspections_existed_still_open(db_path: Path) -> None:
+    """A database written before the inspection column (schema 4) opens, keeps its tickets and takes new ones."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    old = Database(sqlite3.connect(db_path, isolation_level=None))
+    old.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for version, migration in enumerate(MIGRATIONS[:4], 1):
+        with transaction(old):
+            migration(old)
+            old.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, 'then')", [version])
+    old_id = str(uuid.uuid4())
+    row = {
+        "id": old_id,
+        "reference": reference_for(old_id),
+        "type": "handoff",
+        "priority": "normal",
+        "status": "new",
+        "device_id": DEVICE_ID,
+        "language": "en",
+        "summary": "Customer needs a colleague.",
+        "created_at": "2026-01-01T00:00:00.000+00:00",
+        "updated_at": "2026-01-01T00:00:00.000+00:00",
+    }
+    insert_row(old, "tickets", row)
+    old.close()
+
+    upgraded = open_database(db_path)
+    try:
+        store = TicketStore(upgraded, DEVICE_ID)
+        kept = store.get(old_id)
+        assert kept is not None and kept.inspection is None and kept.summary == "Customer needs a colleague."
+        new = request(inspection=INSPECTION)
+        store.create(new)
+        assert store.get(new.ticket_id).inspection["label"] == "scratches"  # type: ignore[union-attr]
+    finally:
+        upgraded.close()

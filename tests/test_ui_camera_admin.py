@@ -107,6 +107,9 @@ def test_technician_photographs_a_part_and_files_it_with_a_note(
     ui.shot("camera")
 
     ui.tap(id="take_photo")
+    assert ui.screen == "inspection"  # the verdict and its guidance: tests/test_ui_inspection.py
+    assert controller.state.photo is not None and controller.state.photo.verdict not in (None, "analysing")
+    ui.tap(id="file_photo")
     assert ui.screen == "photo_result"
     assert "Photo is clear" in words(ui)
     assert "Please take the photo again" not in words(ui)
@@ -129,7 +132,7 @@ def test_technician_photographs_a_part_and_files_it_with_a_note(
     assert ticket is not None
     assert ticket.type == "technician_photo"
     assert "crack by hole 3" in ticket.summary
-    assert ticket.attachments == [f"photos/{ticket.id}.jpg"]
+    assert ticket.attachments == [f"photos/{ticket.id}.jpg", f"photos/{ticket.id}-annotated.jpg"]
     saved = settings.data_dir / ticket.attachments[0]
     assert saved.is_file()
     photo = load_image(saved)
@@ -175,7 +178,7 @@ def test_a_blurred_photo_from_the_camera_is_refused_as_blurred(
     controller.camera = ImageFileSource([PHOTO])
     ui.tap(id="retake")
     ui.tap(id="take_photo")
-    assert "Photo is clear" in words(ui)
+    assert ui.screen == "inspection"
 
 
 def test_a_talk_to_a_person_from_a_refused_photo_fetches_a_colleague(ui: UiDriver, controller: KioskController) -> None:
@@ -306,7 +309,8 @@ def choose_variant(controller: KioskController, variant: str) -> None:
 
 
 def visit_every_screen(controller: KioskController, variant: str, check: Callable[[str], None]) -> None:
-    """Camera (live and without a camera), both photo results, the PIN pad (with a warning) and the status."""
+    """Camera (live and without a camera), the inspection, both photo results, the PIN pad (with a warning) and
+    the status."""
     controller.camera = ImageFileSource([PHOTO])
     controller.touch_start()
     choose_variant(controller, variant)
@@ -317,6 +321,8 @@ def visit_every_screen(controller: KioskController, variant: str, check: Callabl
     controller.capture()
     check("camera-none")
     controller.capture(image=load_image(PHOTO))
+    check("inspection")
+    controller.file_photo()
     check("photo-ok")
     controller.type_text("crack by hole 3 near the edge of the tile")
     check("photo-note")
@@ -348,7 +354,7 @@ def test_every_screen_looks_finished_at_1280x800(kiosk: Kiosk, make_ui: Callable
     visit_every_screen(controller, variant, check)
     if language == "zh":
         assert "设备状态" in words(ui) and "Kiosk status" not in words(ui)
-    assert len(ui.shots) == 8
+    assert len(ui.shots) == 9
 
 
 @pytest.mark.parametrize("size", [(800, 480), (1080, 1920), (1920, 1080)], ids=lambda s: f"{s[0]}x{s[1]}")

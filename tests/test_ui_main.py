@@ -30,7 +30,7 @@ def test_ui_demo_plays_every_visit_and_saves_each_step(settings: KioskSettings, 
         ui.close()
         ui.controller.close()
     reached = " ".join(lines)
-    for screen in ("answer", "rating", "thanks", "ticket (KB-", "handoff (KB-", "photo_result"):
+    for screen in ("answer", "rating", "thanks", "ticket (KB-", "handoff (KB-", "inspection", "photo_result"):
         assert screen in reached
     steps = sum(len(steps) for _, steps in DEMO_STEPS)
     assert len(list(tmp_path.glob("*.png"))) == steps

@@ -42,6 +42,7 @@ class Ticket:
     created_at: str
     updated_at: str
     attachments: list[str]
+    inspection: dict[str, Any] | None = None  # ``events.Inspection`` as JSON, for a technician's photo
 
     def to_wire(self) -> dict[str, Any]:
         return {"schema": WIRE_SCHEMA, **asdict(self)}
@@ -83,6 +84,7 @@ class TicketStore:
             created_at=now,
             updated_at=now,
             attachments=list(request.attachments),
+            inspection=asdict(request.inspection) if request.inspection is not None else None,
         )
         with transaction(self.db):
             existing = self.get(ticket_id)
@@ -93,6 +95,7 @@ class TicketStore:
             row["entities"] = json.dumps(ticket.entities, ensure_ascii=False)
             row["transcript"] = json.dumps(ticket.transcript, ensure_ascii=False)
             row["attachments"] = json.dumps(ticket.attachments)
+            row["inspection"] = json.dumps(ticket.inspection) if ticket.inspection is not None else None
             insert_row(self.db, "tickets", row)
             insert_row(
                 self.db,
@@ -160,6 +163,7 @@ def _ticket(row: tuple[Any, ...]) -> Ticket:
     values["entities"] = json.loads(values["entities"])
     values["transcript"] = json.loads(values["transcript"])
     values["attachments"] = json.loads(values["attachments"])
+    values["inspection"] = json.loads(values["inspection"]) if values["inspection"] is not None else None
     return Ticket(**values)
 
 

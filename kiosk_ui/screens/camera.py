@@ -119,11 +119,39 @@ def build_camera(ctx: BuildContext) -> list[Widget]:
         preview_rect, side = split_left(body, body.width - side_w - gap * 2, gap * 2)
         side, back_rect = split_bottom(side, theme.touch, gap)
         words_rect, take_rect = split_bottom(side, take_h, gap * 2)
-    widgets = _preview(ctx, preview_rect, image)
+    widgets: list[Widget] = []
+    if photo is not None and len(photo.profiles) > 1:
+        chips_rect, preview_rect = split_top(preview_rect, theme.touch, gap * 2)
+        widgets += _profile_choice(ctx, chips_rect, photo)
+    widgets += _preview(ctx, preview_rect, image)
     widgets += _words(ctx, words_rect, title, hint)
     widgets.append(button(take_rect, ctx.t("take_photo"), "take_photo", ("capture",), "primary"))
     widgets.append(button(back_rect, ctx.t("back"), "back", ("back",)))
     return widgets
+
+
+def _profile_choice(ctx: BuildContext, rect: pygame.Rect, photo: PhotoState) -> list[Widget]:
+    """ "Product" and one button per active profile, the chosen one highlighted: which model will judge the
+    photo. Shown only when there is a choice."""
+    theme = ctx.theme
+    label_text = ctx.t("product")
+    label_w = font(theme.font_path, theme.text_px, True).size(label_text)[0] + theme.gap
+    label_rect, buttons_rect = split_left(rect, label_w, theme.gap)
+    label = Widget("label", label_rect, label_text, id="camera:product", style="heading", size_px=theme.text_px)
+    label.rect.height = line_height(theme.text_px)
+    label.rect.centery = rect.centery
+    cells = columns(buttons_rect, len(photo.profiles), theme.gap)
+    chips = [
+        button(
+            cell,
+            name.get(ctx.state.language),
+            f"profile:{profile}",
+            ("choose_profile", profile),
+            "selected" if profile == photo.profile else "secondary",
+        )
+        for (profile, name), cell in zip(photo.profiles, cells, strict=True)
+    ]
+    return [label, *chips]
 
 
 def _bottom_band(rect: pygame.Rect, height: int, gap: int) -> tuple[pygame.Rect, pygame.Rect]:
@@ -218,11 +246,13 @@ def build_photo_result(ctx: BuildContext) -> list[Widget]:
     if photo is None or photo.image is None:
         return []
     if photo.quality is not None and photo.quality.ok and ctx.state.form is not None:
-        return _note(ctx, photo.image, ctx.state.form)
+        shown = photo.recognition.annotated if photo.recognition is not None else photo.image
+        return _note(ctx, shown, ctx.state.form)
     return _retake(ctx, photo)
 
 
-def _photo(ctx: BuildContext, rect: pygame.Rect, image: np.ndarray) -> Widget:
+def photo_frame(ctx: BuildContext, rect: pygame.Rect, image: np.ndarray) -> Widget:
+    """The photo on a dark frame, scaled to fit ``rect``."""
     picture = Widget("image", inset(rect, ctx.theme.pad // 2), id="photo:image", image=image)
     return Widget("panel", rect, id="photo:frame", style="header", children=[picture])
 
@@ -243,7 +273,7 @@ def _retake(ctx: BuildContext, photo: PhotoState) -> list[Widget]:
         photo_rect, side = split_left(body, body.width - side_w - gap * 2, gap * 2)
         words_rect, buttons = split_bottom(side, 2 * theme.touch + gap, gap * 2)
         retake_rect, staff_rect = split_top(buttons, theme.touch, gap)
-    widgets = [_photo(ctx, photo_rect, photo.image)]
+    widgets = [photo_frame(ctx, photo_rect, photo.image)]
     widgets += _reasons(ctx, words_rect, reasons)
     widgets.append(button(retake_rect, ctx.t("retake"), "retake", ("retake",), "primary"))
     widgets.append(button(staff_rect, ctx.t("talk_to_person"), "talk_to_person", ("request_staff",)))
@@ -309,7 +339,7 @@ def _note(ctx: BuildContext, image: np.ndarray, form: FormState) -> list[Widget]
         field_rect, rest = split_top(rest, theme.touch, gap * 2)
         keys_rect = pygame.Rect(rest.x, rest.bottom - stacked_keys, rest.width, stacked_keys)
         return [
-            _photo(ctx, photo_rect, image),
+            photo_frame(ctx, photo_rect, image),
             _ok_label(ctx, ok_rect, ok_text),
             button(retake_rect, ctx.t("retake"), "retake", ("retake",)),
             prompt_label,
@@ -322,7 +352,7 @@ def _note(ctx: BuildContext, image: np.ndarray, form: FormState) -> list[Widget]
     thumb_w = min(round(band.height * image.shape[1] / image.shape[0]), band.width // 4)
     thumb_rect, rest = split_left(band, thumb_w, gap * 2)
     middle, side = split_left(rest, rest.width - retake_w - gap * 2, gap * 2)
-    widgets = [_photo(ctx, thumb_rect, image)]
+    widgets = [photo_frame(ctx, thumb_rect, image)]
     retake_rect = pygame.Rect(side.x, side.bottom - theme.touch, side.width, theme.touch)
     ok_room = side.height - theme.touch - gap
     ok_size = fit_size(ctx, ok_text, side.width, ok_room, (theme.heading_px, theme.text_px, theme.small_px), True)
