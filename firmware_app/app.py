@@ -33,6 +33,7 @@ from firmware_app.nlu.engine import NluEngine, Understanding
 from firmware_app.nlu.intent import IntentClassifier
 from firmware_app.packs import Pack, load_pack
 from firmware_app.store import open_database, transaction, utc_now
+from firmware_app.sync.service import KioskSync
 from firmware_app.tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,10 @@ class Kiosk:
         self.knowledge = KnowledgeBase(self.db, embed=lambda texts: encoder.encode(texts).embeddings)
         self._install_pack_if_changed()
         self.tickets = TicketStore(self.db, settings.device_id, settings.region)
+        # Tickets leave through the outbox on the sync's own thread and connection; off unless [sync] enabled.
+        self.sync = KioskSync.from_settings(settings) if settings.sync.enabled else None
+        if self.sync is not None:
+            self.sync.start()
         self.dialogue = DialogueManager(
             self.pack,
             self._understand,
@@ -200,4 +205,6 @@ class Kiosk:
         return False
 
     def close(self) -> None:
+        if self.sync is not None:
+            self.sync.stop()
         self.db.close()

@@ -20,6 +20,7 @@ from firmware_app.events import Language, Reply
 from firmware_app.inference.manifest import ModelIntegrityError
 from firmware_app.logs import configure_logging
 from firmware_app.packs import PackError, load_pack
+from firmware_app.sync.cli import sync
 from firmware_app.vision.cli import vision
 
 
@@ -262,3 +263,4 @@ main.add_command(audio)
 main.add_command(asr)
 main.add_command(listen)
 main.add_command(vision)
+main.add_command(sync)

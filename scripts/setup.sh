@@ -14,6 +14,8 @@ extras="${1:-}"
 apt_packages=(python3 python3-venv python3-pip sqlite3 fonts-wqy-microhei portaudio19-dev espeak-ng flite)
 # xvfb: the UI benchmark also times frames really presented on an X server.
 [ "${1:-}" = "train" ] && apt_packages+=(xvfb)
+# mosquitto: the MQTT broker the sync tests start on a loopback port of their own (a kiosk itself needs none).
+[ -n "$extras" ] && apt_packages+=(mosquitto)
 
 missing=()
 if command -v dpkg >/dev/null 2>&1; then

@@ -1,0 +1,71 @@
+"""The kiosk's outbox as the sync sees it: which rows to (re)publish, and deleting rows once acknowledged.
+
+Rows are written by their owners (``TicketStore`` writes a ticket and its row in one transaction); the sync
+only reads them, stamps each publish (``attempts``, ``last_sent_at``) and deletes a row when the backend's
+acknowledgement names its ticket. Nothing else deletes a row, so a ticket survives crashes, reboots and lost
+messages until the backend has committed it. A row the wire could never carry is held (``last_error``) for
+staff to see instead of being re-sent forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from firmware_app.store import transaction
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    topic: str
+    payload: str
+    ticket_id: str | None
+
+
+def _stamp(at: datetime) -> str:
+    """``last_sent_at`` values, compared as text: always UTC with milliseconds, like the store's timestamps."""
+    return at.isoformat(timespec="milliseconds")
+
+
+class Outbox:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def due(self, sent_before: datetime, now: datetime, limit: int) -> list[OutboxRow]:
+        """Rows never published, published before ``sent_before`` (an earlier connection, or too long without an
+        acknowledgement), or stamped in the future (the clock was set back); oldest first, held rows excluded."""
+        rows = self.db.execute(
+            "SELECT id, topic, payload, ticket_id FROM outbox WHERE last_error IS NULL"
+            " AND (last_sent_at IS NULL OR last_sent_at < ? OR last_sent_at > ?) ORDER BY id LIMIT ?",
+            [_stamp(sent_before), _stamp(now), limit],
+        ).fetchall()
+        return [OutboxRow(*row) for row in rows]
+
+    def mark_sent(self, row_ids: Sequence[int], at: datetime) -> None:
+        if not row_ids:
+            return
+        marks = ", ".join("?" for _ in row_ids)
+        with transaction(self.db):
+            self.db.execute(
+                f"UPDATE outbox SET attempts = attempts + 1, last_sent_at = ? WHERE id IN ({marks})",
+                [_stamp(at), *row_ids],
+            )
+
+    def hold(self, row_id: int, reason: str) -> None:
+        """Stop sending a row that can never be delivered; it stays for staff (``last_error`` says why)."""
+        self.db.execute("UPDATE outbox SET last_error = ? WHERE id = ?", [reason, row_id])
+
+    def acknowledge(self, ticket_ids: Sequence[str]) -> int:
+        """Delete the rows of tickets the backend has committed; returns how many went (0 for a repeated ack)."""
+        marks = ", ".join("?" for _ in ticket_ids)
+        with transaction(self.db):
+            cursor = self.db.execute(f"DELETE FROM outbox WHERE ticket_id IN ({marks})", list(ticket_ids))
+        return cursor.rowcount
+
+    def depth(self) -> int:
+        """Rows waiting for an acknowledgement, held ones included."""
+        return int(self.db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])

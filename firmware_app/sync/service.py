@@ -1,0 +1,193 @@
+"""The kiosk's MQTT link: publishes the outbox, deletes rows on the backend's acknowledgement, keeps status.
+
+One thread owns the paho client, its own database connection and the outbox, so nothing here needs a lock:
+it connects (MQTT 5, persistent session so acknowledgements sent while the kiosk was away are queued for it),
+publishes due outbox rows at QoS 1, handles acknowledgements, and on a lost connection waits a jittered,
+growing delay before trying again. The outbox, not paho's memory, is what makes delivery reliable: every row
+not yet acknowledged is published again on each new connection and after ``ack_timeout_s``, and the backend
+stores by ticket id, so a repeat costs a duplicate message, never a duplicate ticket.
+
+Status is retained on ``kiosk/v1/{device}/status``: "online" on every connect, "offline" as the last will
+(the broker publishes it when the link dies without a DISCONNECT: power cut, crash, network cut) and on a
+clean stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, Literal
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from firmware_app.config import KioskSettings, SyncConfig
+from firmware_app.store import open_database
+from firmware_app.sync import wire
+from firmware_app.sync.backoff import Backoff
+from firmware_app.sync.outbox import Outbox
+
+log = logging.getLogger(__name__)
+# paho holds at most this many unacknowledged publishes in memory; past it ``publish`` refuses and the rows wait
+# in SQLite for the next check, so a backlog of thousands of tickets never sits in RAM.
+MAX_QUEUED_PUBLISHES = 500
+GOODBYE_TIMEOUT_S = 2.0
+
+
+class KioskSync:
+    def __init__(
+        self, database_path: Path, device_id: str, config: SyncConfig, versions: Mapping[str, str] | None = None
+    ) -> None:
+        self.device_id = wire.validate_device_id(device_id)
+        self.config = config
+        self.versions = dict(versions or {})
+        self.outbox = Outbox(open_database(database_path))
+        self.rejected: Counter[str] = Counter()  # acknowledgements refused by the wire schema, by reason
+        self._status_topic = wire.device_topic(device_id, "status")
+        self._acks_topic = wire.device_topic(device_id, "acks")
+        self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)
+        self._connected_at: datetime | None = None  # set once the broker accepted this connection
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client = self._new_client()
+
+    @classmethod
+    def from_settings(cls, settings: KioskSettings) -> KioskSync:
+        return cls(settings.database_path, settings.device_id, settings.sync, {"kiosk": version("kestrel-kiosk")})
+
+    @property
+    def connected(self) -> bool:
+        return self._connected_at is not None
+
+    def _new_client(self) -> mqtt.Client:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.device_id, protocol=mqtt.MQTTv5)
+        client.max_queued_messages_set(MAX_QUEUED_PUBLISHES)
+        client.will_set(self._status_topic, self._status("offline"), qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = self.config.session_expiry_s
+        client.connect_async(
+            self.config.broker_host,
+            self.config.broker_port,
+            keepalive=self.config.keepalive_s,
+            clean_start=False,
+            properties=properties,
+        )
+        return client
+
+    def _status(self, state: Literal["online", "offline"]) -> bytes:
+        return wire.StatusV1(state=state, versions=self.versions).encode()
+
+    def start(self) -> None:
+        """Run the link on its own thread (inside the kiosk process)."""
+        self._thread = threading.Thread(target=self.run, name=f"sync-{self.device_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Say "offline", disconnect and close the database; safe from any thread, and to call twice."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        """Connect, serve, reconnect with backoff, until ``stop``; then leave cleanly."""
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._client.reconnect()
+                    self._serve_connection()
+                except OSError as exc:
+                    self._connected_at = None
+                    log.info("broker unreachable", extra={"error": str(exc), "port": self.config.broker_port})
+                except Exception:
+                    # A database error, say: a thread that died here would silently stop all delivery, while the
+                    # outbox lets a fresh connection pick up exactly where this one failed.
+                    self._connected_at = None
+                    log.exception("sync failed; reconnecting")
+                if not self._stop.is_set():
+                    self._stop.wait(self._backoff.next_delay())
+            self._say_goodbye()
+        finally:
+            self.outbox.db.close()
+
+    def _serve_connection(self) -> None:
+        """Network traffic and outbox checks until the connection drops or ``stop`` is asked."""
+        wait_s = self.config.poll_s
+        while not self._stop.is_set():
+            rc = self._client.loop(timeout=wait_s)
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._connected_at = None
+                log.info("connection lost", extra={"reason": mqtt.error_string(rc)})
+                return
+            # A full batch means more rows are waiting: check again without sleeping.
+            wait_s = 0.0 if self._publish_due() == self.config.batch else self.config.poll_s
+
+    def _publish_due(self) -> int:
+        """Publish outbox rows that are due; returns how many went to paho."""
+        if self._connected_at is None:
+            return 0
+        now = datetime.now(UTC)
+        sent_before = max(self._connected_at, now - timedelta(seconds=self.config.ack_timeout_s))
+        published: list[int] = []
+        for row in self.outbox.due(sent_before, now, self.config.batch):
+            try:
+                wire.check_size(row.payload)
+            except wire.WireError as exc:
+                log.error("outbox row can never be sent", extra={"row": row.id, "reason": exc.detail})
+                self.outbox.hold(row.id, exc.detail)
+                continue
+            if self._client.publish(row.topic, row.payload, qos=1).rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                break  # paho's queue is full or the link just dropped: the row stays due
+            published.append(row.id)
+        self.outbox.mark_sent(published, now)
+        return len(published)
+
+    def _say_goodbye(self) -> None:
+        """A clean stop: retained "offline" (the will is only for unclean ends), then DISCONNECT."""
+        if self._connected_at is None:
+            return
+        info = self._client.publish(self._status_topic, self._status("offline"), qos=1, retain=True)
+        deadline = time.monotonic() + GOODBYE_TIMEOUT_S
+        while not info.is_published() and time.monotonic() < deadline:
+            if self._client.loop(timeout=0.1) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                break
+        self._client.disconnect()
+        self._connected_at = None
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags, reason: ReasonCode, properties: Any
+    ) -> None:
+        if reason.is_failure:
+            log.warning("broker refused the connection", extra={"reason": str(reason)})
+            return
+        self._backoff.reset()
+        self._connected_at = datetime.now(UTC)
+        client.subscribe(self._acks_topic, qos=1)
+        client.publish(self._status_topic, self._status("online"), qos=1, retain=True)
+        log.info("connected", extra={"session_present": flags.session_present, "outbox": self.outbox.depth()})
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags, reason: ReasonCode, properties: Any
+    ) -> None:
+        self._connected_at = None
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            ack = wire.parse(message.payload, wire.AckV1)
+        except wire.WireError as exc:
+            self.rejected[exc.reason] += 1
+            log.warning("acknowledgement refused", extra={"reason": exc.reason, "detail": exc.detail})
+            return
+        deleted = self.outbox.acknowledge(ack.ticket_ids)
+        log.info("tickets acknowledged", extra={"tickets": len(ack.ticket_ids), "deleted": deleted})

@@ -1,0 +1,73 @@
+"""A real Mosquitto broker for tests: its own config file, a free loopback port, persistence in a temp folder.
+
+Stopping it with SIGTERM saves its persistence file and starting it again on the same port restores it, as a
+broker restart in the field would (sessions, queued messages, retained status).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+# Debian installs the broker in /usr/sbin, which is not on an ordinary user's PATH.
+MOSQUITTO = shutil.which("mosquitto", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/local/sbin")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Mosquitto:
+    host = "127.0.0.1"
+
+    def __init__(self, folder: Path) -> None:
+        if MOSQUITTO is None:
+            raise FileNotFoundError("mosquitto is not installed")
+        self.folder = folder
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+        self.log = folder / "mosquitto.log"
+        self.config = folder / "mosquitto.conf"
+        self.config.write_text(
+            f"listener {self.port} {self.host}\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {folder}/\n"
+            f"log_dest file {self.log}\n"
+            "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
+            # Run as root (a CI container), mosquitto would switch to the 'mosquitto' user, who cannot write here.
+            f"user {getpass.getuser()}\n",
+            encoding="utf-8",
+        )
+
+    def start(self, timeout: float = 5.0) -> None:
+        assert MOSQUITTO is not None
+        self._process = subprocess.Popen([MOSQUITTO, "-c", str(self.config)], stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"mosquitto exited: {self._process.stderr.read().decode() if self._process.stderr else ''}"
+                )
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise TimeoutError(f"mosquitto did not listen on {self.port} within {timeout} s")
+
+    def stop(self) -> None:
+        """SIGTERM: the broker saves its persistence file and closes every connection."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            self._process.wait(timeout=10)
+        self._process = None
