@@ -5,6 +5,7 @@ technician's photo, and turns unusable files into an error line instead of a cra
 from __future__ import annotations
 
 import csv
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from firmware_app.inference.manifest import load_manifest, sha256_file
 from firmware_app.vision import pcb
 from tests.conftest import FIXTURES
 
@@ -71,6 +73,46 @@ def test_a_shifted_rotated_test_image_is_aligned(detector: pcb.PcbDetector, tmp_
     ]
     assert sum(found) >= 0.6 * len(centres)
     assert len(result["boxes"]) <= 2 * len(centres)  # alignment left no trail of edge differences
+
+
+def test_local_shift_absorbs_part_of_the_board_sitting_off_and_keeps_the_defect() -> None:
+    """Half the board 2 px off: the edge stripes go, a cut through a track stays in the difference."""
+    template = np.zeros((256, 256), np.uint8)
+    for k in range(16, 256, 24):
+        cv2.line(template, (k, 0), (k, 255), 1, 5)
+        cv2.line(template, (0, k + 8), (255, k + 8), 1, 3)
+    test = template.copy()
+    test[:, 128:] = np.roll(template, (1, 2), axis=(0, 1))[:, 128:]
+    test[100:106, 180:190] = 0  # an open: the vertical track at x = 184 (moved to 186) is cut
+    ones = np.ones_like(test)
+    before = pcb.xor_share(template, test)
+    shifted = pcb.local_shift(template, test)
+    assert pcb.xor_share(shifted, test) < 0.1 * before
+    extra, missing = pcb.difference(shifted, test, ones)
+    assert not extra.any()
+    [candidate] = pcb.find_candidates(extra, missing)
+    x1, y1, x2, y2 = candidate.blob
+    assert x1 >= 180 and x2 <= 190 and y1 >= 100 and y2 <= 106
+
+
+def test_manifest_entry_matches_the_shipped_files() -> None:
+    """Both model files (trees and crop network) are the ones the manifest's hashes describe."""
+    entry = load_manifest(pcb.MODEL_PATH.parent)["pcb"]
+    assert sha256_file(pcb.MODEL_PATH) == entry.sha256
+    crop_file = pcb.MODEL_PATH.parent / entry.assets["crop_net"]
+    assert crop_file.name == pcb.CROP_MODEL_NAME
+    assert sha256_file(crop_file) == (entry.model_extra or {})["assets_sha256"]["crop_net"]
+
+
+def test_a_tampered_crop_network_is_refused(tmp_path: Path) -> None:
+    models = pcb.MODEL_PATH.parent
+    for name in ("manifest.json", pcb.MODEL_PATH.name, pcb.CROP_MODEL_NAME):
+        shutil.copy(models / name, tmp_path / name)
+    pcb.PcbDetector(tmp_path / pcb.MODEL_PATH.name)  # an intact copy loads
+    with open(tmp_path / pcb.CROP_MODEL_NAME, "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(pcb.PcbError, match="sha256"):
+        pcb.PcbDetector(tmp_path / pcb.MODEL_PATH.name)
 
 
 def test_unreadable_files_give_an_error_line_and_the_rest_go_on(tmp_path: Path) -> None:

@@ -17,10 +17,11 @@ from firmware_app.vision import pcb
 from models.recipes.pcb.data import DEFAULT_DATA, load_pairs
 
 
-def evaluate(data: Path, split: str = "dev", model_path: Path = pcb.MODEL_PATH) -> dict:
-    """Run the detector on every pair of ``split`` and score it against the annotations."""
+def evaluate(data: Path, split: str = "dev", model_path: Path = pcb.MODEL_PATH, verify: bool = True) -> dict:
+    """Run the detector on every pair of ``split`` and score it against the annotations (``verify=False`` for
+    freshly trained files that the manifest does not list yet)."""
     cv2.setNumThreads(1)
-    detector = pcb.PcbDetector(model_path)
+    detector = pcb.PcbDetector(model_path, verify=verify)
     results, times, methods = [], [], {}
     for pair in load_pairs(data, split):
         result, ms = pcb.timed_detect(detector, pair.template, pair.test)
