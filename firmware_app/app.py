@@ -30,10 +30,14 @@ from firmware_app.events import (
 from firmware_app.knowledge.base import KnowledgeBase
 from firmware_app.nlu.acts import ActMatcher
 from firmware_app.nlu.engine import NluEngine, Understanding
-from firmware_app.nlu.intent import IntentClassifier
+from firmware_app.nlu.intent import OOS, IntentClassifier
 from firmware_app.packs import Pack, load_pack
 from firmware_app.store import open_database, transaction, utc_now
+from firmware_app.sync.analytics import VisitRecorder
+from firmware_app.sync.remote_config import RemoteConfig
 from firmware_app.sync.service import KioskSync
+from firmware_app.sync.telemetry import HealthRecorder
+from firmware_app.sync.updates import recover_interrupted_update
 from firmware_app.tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
@@ -102,9 +106,20 @@ def build_nlu(
 class Kiosk:
     def __init__(self, settings: KioskSettings, today: Callable[[], datetime.date] = datetime.date.today) -> None:
         self.settings = settings
+        # An update whose self-test never finished is rolled back before anything below loads a model or the pack.
+        recover_interrupted_update(settings)
+        # The fleet's configuration saved by an earlier run, applied before anything below reads the settings.
+        self.remote_config = RemoteConfig(settings)
+        self.remote_config.load()
         self.bus = EventBus()
         self.bus.subscribe(log_event)
         self.db = open_database(settings.database_path)
+        # Health (latencies, error counts) for telemetry, and visit outcomes for the service analytics.
+        self.health = HealthRecorder()
+        self.bus.subscribe(self.health.on_event)
+        logging.getLogger().addHandler(self.health)
+        self.visits = VisitRecorder(self.db, settings.region, OOS)
+        self.bus.subscribe(self.visits.on_event)
         self.pack = load_pack(settings.pack_dir)
         self.nlu = build_nlu(settings, self.pack, today)
         encoder = self.nlu.classifier.encoder
@@ -112,8 +127,9 @@ class Kiosk:
         self._install_pack_if_changed()
         self.tickets = TicketStore(self.db, settings.device_id, settings.region)
         # Tickets leave through the outbox on the sync's own thread and connection; off unless [sync] enabled.
-        self.sync = KioskSync.from_settings(settings) if settings.sync.enabled else None
-        if self.sync is not None:
+        self.sync: KioskSync | None = None
+        if settings.sync.enabled:
+            self.sync = KioskSync.from_settings(settings, self.health, self.remote_config)
             self.sync.start()
         self.dialogue = DialogueManager(
             self.pack,
@@ -207,4 +223,5 @@ class Kiosk:
     def close(self) -> None:
         if self.sync is not None:
             self.sync.stop()
+        logging.getLogger().removeHandler(self.health)
         self.db.close()

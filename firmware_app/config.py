@@ -159,12 +159,34 @@ class SyncConfig(BaseModel):
     ack_timeout_s: float = Field(default=30.0, gt=0)
     poll_s: float = Field(default=0.2, gt=0)  # how often the outbox is checked for new rows
     batch: int = Field(default=100, ge=1)  # rows published per check
+    # Health (queue depth, latencies, errors, disk) and service analytics are reported this often while online.
+    telemetry_interval_s: float = Field(default=60.0, ge=0.5)
 
     @model_validator(mode="after")
     def _delays_in_order(self) -> SyncConfig:
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("[sync] reconnect_min_s must not exceed reconnect_max_s")
         return self
+
+
+class UpdatesConfig(BaseModel):
+    """Signed model and pack updates from the fleet (they travel over the [sync] link).
+
+    Off until provisioning writes the fleet's public key and names it here: a kiosk that trusts no key installs
+    nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    public_key: Path | None = None  # the fleet's Ed25519 release key (PEM)
+    channel: str = "stable"
+    max_artifact_bytes: int = Field(default=256 * 1024 * 1024, gt=0)  # a bigger artifact is refused, not fetched
+    window: int = Field(default=8, ge=1)  # chunk requests in flight at once
+    chunk_timeout_s: float = Field(default=5.0, gt=0)  # a chunk not answered by then is asked for again
+
+
+def installed_link(data_dir: Path, kind: Literal["models", "packs"]) -> Path:
+    """The ``current`` symlink the updater switches atomically to the installed models or pack."""
+    return data_dir / "updates" / kind / "current"
 
 
 class KioskSettings(BaseSettings):
@@ -188,6 +210,20 @@ class KioskSettings(BaseSettings):
     speech: SpeechConfig = SpeechConfig()
     vision: VisionConfig = VisionConfig()
     sync: SyncConfig = SyncConfig()
+    updates: UpdatesConfig = UpdatesConfig()
+
+    @model_validator(mode="after")
+    def _installed_updates_win(self) -> KioskSettings:
+        """Once the updater has installed a release, its ``current`` links replace the shipped models and pack.
+
+        The settings keep the link itself, not its target, so whatever loads a model later (a vision profile on
+        first use, the next start) follows the link to the version installed, or rolled back to, by then."""
+        models, pack = installed_link(self.data_dir, "models"), installed_link(self.data_dir, "packs")
+        if models.is_dir():
+            self.models_dir = models
+        if pack.is_dir():
+            self.pack_dir = pack
+        return self
 
     @property
     def database_path(self) -> Path:

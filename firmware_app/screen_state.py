@@ -151,12 +151,16 @@ class PhotoState:
         return dict(self.profiles).get(self.profile)
 
 
+# The fleet link as the staff screen shows it (``KioskSync.state``, or no link at all).
+SyncState = Literal["not_configured", "connecting", "online", "offline"]
+
+
 @dataclass(frozen=True)
 class AdminState:
     device_id: str = ""
     pack: str = ""
     models: tuple[str, ...] = ()
-    sync: str = "not configured"
+    sync: SyncState = "not_configured"
     queue_depth: int = 0
     recent_errors: tuple[str, ...] = ()
     tickets_today: int = 0
@@ -901,6 +905,7 @@ class KioskController:
             device_id=kiosk.settings.device_id,
             pack=f"{kiosk.pack.manifest.id} {kiosk.pack.manifest.version}",
             models=tuple(f"{entry.name} {entry.version}" for entry in manifest.values()),
+            sync=kiosk.sync.state if kiosk.sync is not None else "not_configured",
             queue_depth=kiosk.tickets.outbox_depth(),
             recent_errors=self.recent_errors.lines(),
             tickets_today=int(tickets_today),

@@ -142,6 +142,29 @@ def _m006_outbox_delivery(db: Database) -> None:
     db.execute("CREATE INDEX outbox_ticket_id ON outbox(ticket_id)")
 
 
+def _m007_visits(db: Database) -> None:
+    """Service analytics: one row per visit (its outcome, no words) and what it was about: the intents it was
+    answered with and, redacted, the questions the kiosk had no answer for."""
+    db.execute(
+        """CREATE TABLE visits (
+            session_id TEXT PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            language TEXT NOT NULL,
+            turns INTEGER NOT NULL DEFAULT 0,
+            answers INTEGER NOT NULL DEFAULT 0,
+            handed_off INTEGER NOT NULL DEFAULT 0,
+            ended_at TEXT,
+            end_reason TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX visits_started_at ON visits(started_at)")
+    db.execute(
+        "CREATE TABLE visit_topics (id INTEGER PRIMARY KEY, session_id TEXT NOT NULL REFERENCES visits(session_id),"
+        " kind TEXT NOT NULL CHECK (kind IN ('intent', 'out_of_scope')), value TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX visit_topics_session ON visit_topics(session_id)")
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [
     _m001_core,
     _m002_knowledge,
@@ -149,6 +172,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [
     _m004_ratings_and_attachments,
     _m005_ticket_inspection,
     _m006_outbox_delivery,
+    _m007_visits,
 ]
 
 

@@ -1,4 +1,5 @@
-"""``fleet``: the backend's command line: ``serve`` ingests from the broker, ``tickets`` and ``devices`` report.
+"""``fleet``: the backend's command line: ``serve`` ingests from the broker, ``tickets``, ``devices`` and ``stats``
+report, ``config set`` configures a kiosk.
 
 Reports are aligned text for people, or with ``--json`` one JSON object per line for scripts. Logs go to
 stderr.
@@ -11,13 +12,20 @@ import logging
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
+from firmware_app.sync import wire
 from fleet.ingest import Ingestor
+from fleet.release_cli import keys, release
+from fleet.releases import ReleaseStore, default_releases_dir
+from fleet.remote_config import parse_assignments, publish_retained
+from fleet.stats import since_day, summarise, text_lines, write_csv, write_png
 from fleet.store import FleetStore
 
 
@@ -61,7 +69,8 @@ def _store(ctx: click.Context, create: bool = False) -> Iterator[FleetStore]:
 def serve(ctx: click.Context, host: str, port: int, group: str, client_id: str | None) -> None:
     """Ingest tickets and status until SIGTERM or Ctrl-C; run several to share the load."""
     with _store(ctx, create=True) as store:
-        ingestor = Ingestor(store, host, port, group=group, client_id=client_id)
+        releases = ReleaseStore(default_releases_dir(ctx.obj["db_path"]))
+        ingestor = Ingestor(store, host, port, group=group, client_id=client_id, releases=releases)
 
         def stop(signum: int, frame: FrameType | None) -> None:
             ingestor.stop()
@@ -92,7 +101,92 @@ def tickets(ctx: click.Context, device: str | None, limit: int, as_json: bool) -
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.pass_context
 def devices(ctx: click.Context, as_json: bool) -> None:
-    """Every device seen: its last status and how many of its tickets are stored."""
+    """Every device seen: online or offline, last seen, versions, queue depth, tickets, remote configuration."""
     with _store(ctx) as store:
         rows = store.devices()
-    _echo(rows, as_json, "{device_id:<20} {state:<8} tickets {tickets:<6} status at {status_at}")
+    for row in rows:
+        click.echo(json.dumps(row, ensure_ascii=False) if as_json else _device_line(row))
+
+
+def _device_line(row: dict[str, Any]) -> str:
+    pack, report = row["pack"], row["config"]
+    config = "-"
+    if report is not None:
+        reason = f": {report['reason']}" if report["reason"] else ""
+        config = f"r{report['revision'] or '?'} {report['state']}{reason}"
+    queue = "-" if row["queue_depth"] is None else row["queue_depth"]
+    pack_text = f"{pack['id']} {pack['version']}" if pack else "-"
+    return (
+        f"{row['device_id']:<20} {row['state']:<8} seen {(row['last_seen_at'] or '-')[:19]:<19}"
+        f"  kiosk {row['versions'].get('kiosk', '-')}  pack {pack_text}  queue {queue}  tickets {row['tickets']}"
+        f"  config {config}"
+    )
+
+
+@main.command()
+@click.option("--device", default=None, help="Only this device.")
+@click.option("--since", default=None, help="From this day (2026-11-01) or this many days back (7d).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per device, then one for the fleet.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write per-day rows here.")
+@click.option("--png", "png_path", type=click.Path(dir_okay=False, path_type=Path), help="Draw a chart here.")
+@click.pass_context
+def stats(
+    ctx: click.Context,
+    device: str | None,
+    since: str | None,
+    as_json: bool,
+    csv_path: Path | None,
+    png_path: Path | None,
+) -> None:
+    """Service analytics: conversations, resolution and hand-off rates, ratings, top intents, unanswered questions."""
+    try:
+        first = since_day(since, date.today()).isoformat() if since else None
+    except ValueError:
+        problem = f"{since!r} is neither a date nor a number of days (7d)"
+        raise click.BadParameter(problem, param_hint="--since") from None
+    with _store(ctx) as store:
+        reports = store.analytics(device, first)
+    summaries = summarise(reports)
+    if as_json:
+        _echo([s.to_dict() for s in summaries], True, "")
+    else:
+        click.echo("\n".join(text_lines(summaries)))
+    if csv_path is not None:
+        write_csv(reports, csv_path)
+    if png_path is not None:
+        write_png(reports, png_path)
+
+
+@main.group()
+def config() -> None:
+    """Remote configuration of kiosks (applied live where the kiosk allows; it reports what it did)."""
+
+
+@config.command("set")
+@click.argument("device")
+@click.argument("assignments", nargs=-1, required=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="MQTT broker.")
+@click.option("--port", default=1883, show_default=True)
+@click.pass_context
+def config_set(ctx: click.Context, device: str, assignments: tuple[str, ...], host: str, port: int) -> None:
+    """Set KEY=VALUE settings of DEVICE (``KEY=`` returns a key to the kiosk's own value) and publish them."""
+    try:
+        topic = wire.device_topic(device, "config")
+        changes = parse_assignments(assignments)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    try:
+        with _store(ctx, create=True) as store:
+            remote = store.next_config(device, changes)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+        raise click.ClickException(f"not a valid configuration: {problems}") from None
+    try:
+        publish_retained(host, port, topic, remote.encode())
+    except (OSError, TimeoutError) as exc:
+        raise click.ClickException(f"revision {remote.revision} saved but not published ({exc}); run again") from None
+    click.echo(f"{device}: revision {remote.revision} published {json.dumps(remote.settings)}")
+
+
+main.add_command(keys)
+main.add_command(release)

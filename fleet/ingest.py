@@ -1,4 +1,4 @@
-"""``fleet serve``: takes tickets and status from the broker, stores them, and acknowledges tickets.
+"""``fleet serve``: takes tickets, status, telemetry and analytics from the broker, stores them, acknowledges tickets.
 
 Tickets come through the MQTT 5 shared subscription ``$share/{group}/kiosk/v1/+/tickets``: the broker hands each
 message to one member of the group, so several processes share the load. Each ticket is validated, committed,
@@ -9,7 +9,8 @@ The backend keeps no MQTT session (clean start): a process that dies loses whate
 it, and the kiosks' outboxes re-send it to the surviving members. Status uses a plain subscription, not a shared
 one, because MQTT 5 does not send retained messages to shared subscriptions and the retained status (a last
 will published while no backend was running) is the one that must not be missed; every process storing the
-same state is harmless.
+same state is harmless. Telemetry and analytics share the load like tickets; a repeated telemetry report is
+stored once (its ``sent_at`` is its key) and analytics replace the same device's and day's earlier aggregates.
 
 Anything the wire schema refuses is counted by reason in ``stats`` and logged, and the process carries on.
 """
@@ -28,6 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware_app.sync import wire
+from fleet.releases import ReleaseStore
 from fleet.store import FleetStore
 
 log = logging.getLogger(__name__)
@@ -38,20 +40,36 @@ class IngestStats:
     stored: int = 0
     duplicates: int = 0  # deliveries of tickets already stored (acknowledged again)
     statuses: int = 0
+    telemetry: int = 0  # telemetry reports stored
+    analytics: int = 0  # daily service aggregates stored (each replaces its device's and day's last)
     failed: int = 0  # messages not stored (a database error); tickets among them are not acknowledged
     rejected: Counter[str] = field(default_factory=Counter)  # by reason: wire.RejectReason or "device_mismatch"
 
 
 class Ingestor:
     def __init__(
-        self, store: FleetStore, host: str, port: int, group: str = "fleet", client_id: str | None = None
+        self,
+        store: FleetStore,
+        host: str,
+        port: int,
+        group: str = "fleet",
+        client_id: str | None = None,
+        releases: ReleaseStore | None = None,
     ) -> None:
         self.store = store
         self.stats = IngestStats()
+        self.releases = releases
         self._filters = [
             (wire.shared_filter(group, wire.device_filter("tickets")), 1),
             (wire.device_filter("status"), 1),
+            (wire.shared_filter(group, wire.device_filter("telemetry")), 1),
+            (wire.shared_filter(group, wire.device_filter("analytics")), 1),
         ]
+        if releases is not None:  # any one process of the group answers a chunk request
+            self._filters += [
+                (wire.shared_filter(group, wire.device_filter("update/request")), 1),
+                (wire.shared_filter(group, wire.device_filter("update/status")), 1),
+            ]
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id or f"fleet-{socket.gethostname()}-{os.getpid()}",
@@ -81,7 +99,16 @@ class Ingestor:
             log.warning("broker refused the connection: %s", reason)
             return
         client.subscribe(self._filters)
+        if isinstance(sock := client.socket(), socket.socket):  # small request/answer packets: no Nagle delays
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         log.info("connected; subscribing to %s", [topic for topic, _ in self._filters])
+        self._publish_releases(client)
+
+    def _publish_releases(self, client: mqtt.Client) -> None:
+        """The newest release of each channel, retained, again on every connect (a broker may have lost it)."""
+        for channel, release in (self.releases.latest_per_channel() if self.releases else {}).items():
+            client.publish(wire.release_topic(channel), release.signed.encode(), qos=1, retain=True)
+            log.info("published release %s on channel %s", release.manifest.release_id, channel)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
@@ -91,6 +118,18 @@ class Ingestor:
             elif kind == "status":
                 self.store.set_status(device_id, wire.parse(message.payload, wire.StatusV1))
                 self.stats.statuses += 1
+            elif kind == "telemetry":
+                report = wire.parse(message.payload, wire.TelemetryV1)
+                self.stats.telemetry += self.store.add_telemetry(device_id, report, message.payload)
+            elif kind == "analytics":
+                self.store.set_analytics(device_id, wire.parse(message.payload, wire.AnalyticsV1))
+                self.stats.analytics += 1
+            elif kind == "update/request" and self.releases is not None:
+                chunk = self.releases.chunk(wire.parse(message.payload, wire.UpdateRequestV1))
+                self._client.publish(wire.device_topic(device_id, "update/chunk"), chunk.encode(), qos=1)
+            elif kind == "update/status":
+                update = wire.parse(message.payload, wire.UpdateStatusV1)
+                log.info("update %s on %s: %s %s", update.release_id, device_id, update.state, update.reason or "")
         except wire.WireError as exc:
             self._reject(message.topic, exc.reason, exc.detail)
         except Exception:  # the database, say: nothing was acknowledged, so the kiosk will send it again

@@ -150,6 +150,9 @@ STRINGS: dict[str, dict[Language, str]] = {
     "no_preview": {"en": "No camera picture", "zh": "没有摄像头画面"},
     "ok": {"en": "OK", "zh": "确定"},
     "sync_not_configured": {"en": "not configured", "zh": "未配置"},
+    "sync_connecting": {"en": "connecting…", "zh": "正在连接…"},
+    "sync_online": {"en": "online", "zh": "在线"},
+    "sync_offline": {"en": "offline", "zh": "离线"},
 }
 
 

@@ -40,7 +40,7 @@ fi
 
 case "$extras" in
   "") .venv/bin/pip install --quiet -e . ;;
-  test) .venv/bin/pip install --quiet -e ".[test]" ;;
+  test) .venv/bin/pip install --quiet -e ".[test,fleet]" ;;  # fleet: matplotlib for `fleet stats --png`
   train)
     # The CPU build of torch first, so that nothing pulls the CUDA build in as a dependency.
     .venv/bin/pip install --quiet "torch==2.13.0"

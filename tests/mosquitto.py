@@ -40,6 +40,7 @@ class Mosquitto:
         self.config.write_text(
             f"listener {self.port} {self.host}\n"
             "allow_anonymous true\n"
+            "set_tcp_nodelay true\n"
             "persistence true\n"
             f"persistence_location {folder}/\n"
             f"log_dest file {self.log}\n"

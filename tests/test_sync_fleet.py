@@ -42,6 +42,11 @@ def test_a_ticket_is_stored_once_and_the_schema_survives_reopening(tmp_path: Pat
         "first_seen_at": None,
         "status_at": None,
         "tickets": 1,
+        "pack": None,
+        "last_seen_at": None,
+        "queue_depth": None,
+        "config": None,
+        "config_revision_set": None,
     }
     reopened.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -295,6 +296,37 @@ def test_admin_says_none_when_nothing_went_wrong(kiosk: Kiosk, make_ui: Callable
     enter_pin(ui, RIGHT_PIN)
     assert ui.find(id="admin:errors:none").text == "None"
     assert not any(id.startswith("admin:error:") for id in ui.ids())
+
+
+@pytest.mark.parametrize(
+    ("state", "variant", "shown"),
+    [
+        ("connecting", "en", "connecting…"),
+        ("online", "zh", "在线"),
+        ("offline", "en", "offline"),
+        ("offline", "zh-large", "离线"),
+    ],
+    ids=["connecting-en", "online-zh", "offline-en", "offline-zh-large"],
+)
+def test_admin_shows_the_fleet_links_state(
+    kiosk: Kiosk,
+    make_ui: Callable[..., UiDriver],
+    monkeypatch: pytest.MonkeyPatch,
+    state: str,
+    variant: str,
+    shown: str,
+) -> None:
+    """The link's own state (``KioskSync.state``; test_sync_health drives a real one) in both languages."""
+    monkeypatch.setattr(kiosk, "sync", SimpleNamespace(state=state))
+    controller = KioskController(lambda: kiosk, today=fixed_today)
+    ui = make_ui(controller)
+    choose_variant(controller, variant)
+    ui.tap(id="staff")
+    enter_pin(ui, RIGHT_PIN)
+    assert ui.find(id="admin:sync").text == shown
+    assert ui.find(id="admin:queue_depth").text == str(kiosk.tickets.outbox_depth())
+    assert screen_problems(ui) == []
+    ui.shot(f"admin-sync-{state}-{variant}")
 
 
 # --- every screen, in every variant and size -----------------------------------------------------------------

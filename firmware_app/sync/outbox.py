@@ -69,3 +69,7 @@ class Outbox:
     def depth(self) -> int:
         """Rows waiting for an acknowledgement, held ones included."""
         return int(self.db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    def held(self) -> int:
+        """Rows held because the wire could never carry them (staff must look at them)."""
+        return int(self.db.execute("SELECT COUNT(*) FROM outbox WHERE last_error IS NOT NULL").fetchone()[0])

@@ -9,12 +9,16 @@ stores by ticket id, so a repeat costs a duplicate message, never a duplicate ti
 
 Status is retained on ``kiosk/v1/{device}/status``: "online" on every connect, "offline" as the last will
 (the broker publishes it when the link dies without a DISCONNECT: power cut, crash, network cut) and on a
-clean stop.
+clean stop. While online the link also reports, every ``telemetry_interval_s``, its health (``telemetry``) and
+the service analytics of recently active days (``analytics``), and applies the retained remote configuration
+(``config``), reporting the outcome in its status. Telemetry and analytics are snapshots, not a log: a lost
+one is replaced by the next, so they are published straight from memory, never through the outbox.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections import Counter
@@ -33,25 +37,50 @@ from paho.mqtt.reasoncodes import ReasonCode
 from firmware_app.config import KioskSettings, SyncConfig
 from firmware_app.store import open_database
 from firmware_app.sync import wire
+from firmware_app.sync.analytics import active_days, daily_report
 from firmware_app.sync.backoff import Backoff
 from firmware_app.sync.outbox import Outbox
+from firmware_app.sync.remote_config import RemoteConfig
+from firmware_app.sync.telemetry import HealthRecorder, installed_pack, model_versions, telemetry
+from firmware_app.sync.updates import Updater
 
 log = logging.getLogger(__name__)
 # paho holds at most this many unacknowledged publishes in memory; past it ``publish`` refuses and the rows wait
 # in SQLite for the next check, so a backlog of thousands of tickets never sits in RAM.
 MAX_QUEUED_PUBLISHES = 500
 GOODBYE_TIMEOUT_S = 2.0
+# The first report after a connect covers this many days of analytics (the kiosk may have been offline), later
+# ones today and yesterday (visits that were still going at midnight).
+ANALYTICS_CATCH_UP_DAYS = 7
+LinkState = Literal["connecting", "online", "offline"]
 
 
 class KioskSync:
     def __init__(
-        self, database_path: Path, device_id: str, config: SyncConfig, versions: Mapping[str, str] | None = None
+        self,
+        database_path: Path,
+        device_id: str,
+        config: SyncConfig,
+        versions: Mapping[str, str] | None = None,
+        health: HealthRecorder | None = None,
+        remote_config: RemoteConfig | None = None,
+        updater: Updater | None = None,
     ) -> None:
         self.device_id = wire.validate_device_id(device_id)
         self.config = config
         self.versions = dict(versions or {})
+        self.health = health or HealthRecorder()
+        self.remote_config = remote_config  # None: this link takes no remote configuration
+        self.updater = updater  # None: no release key configured, so no updates
+        self._data_dir = database_path.parent
+        self._config_topic = wire.device_topic(device_id, "config")
+        self._telemetry_topic = wire.device_topic(device_id, "telemetry")
+        self._analytics_topic = wire.device_topic(device_id, "analytics")
+        self._next_report = 0.0  # time.monotonic() of the next telemetry; 0 right after a connect
+        self._catch_up = True  # the next report covers ANALYTICS_CATCH_UP_DAYS
+        self._tried = False  # a connection attempt has finished (failed, or succeeded and ended)
         self.outbox = Outbox(open_database(database_path))
-        self.rejected: Counter[str] = Counter()  # acknowledgements refused by the wire schema, by reason
+        self.rejected: Counter[str] = Counter()  # acknowledgements and configurations the wire refused, by reason
         self._status_topic = wire.device_topic(device_id, "status")
         self._acks_topic = wire.device_topic(device_id, "acks")
         self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)
@@ -61,12 +90,27 @@ class KioskSync:
         self._client = self._new_client()
 
     @classmethod
-    def from_settings(cls, settings: KioskSettings) -> KioskSync:
-        return cls(settings.database_path, settings.device_id, settings.sync, {"kiosk": version("kestrel-kiosk")})
+    def from_settings(
+        cls, settings: KioskSettings, health: HealthRecorder | None = None, remote_config: RemoteConfig | None = None
+    ) -> KioskSync:
+        """The link as a kiosk runs it; without ``remote_config`` (``kiosk sync run``) it loads the saved one."""
+        updater = Updater.from_settings(settings)  # first: it rolls back an interrupted install
+        if remote_config is None:
+            remote_config = RemoteConfig(settings)
+            remote_config.load()
+        versions = {"kiosk": version("kestrel-kiosk"), **model_versions(settings.models_dir)}
+        return cls(settings.database_path, settings.device_id, settings.sync, versions, health, remote_config, updater)
 
     @property
     def connected(self) -> bool:
         return self._connected_at is not None
+
+    @property
+    def state(self) -> LinkState:
+        """For the staff screen: "connecting" until the first attempt has finished, then online or offline."""
+        if self._connected_at is not None:
+            return "online"
+        return "offline" if self._tried else "connecting"
 
     def _new_client(self) -> mqtt.Client:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.device_id, protocol=mqtt.MQTTv5)
@@ -87,7 +131,9 @@ class KioskSync:
         return client
 
     def _status(self, state: Literal["online", "offline"]) -> bytes:
-        return wire.StatusV1(state=state, versions=self.versions).encode()
+        report = self.remote_config.report if self.remote_config else None
+        pack = installed_pack(self.outbox.db)
+        return wire.StatusV1(state=state, versions=self.versions, pack=pack, config=report).encode()
 
     def start(self) -> None:
         """Run the link on its own thread (inside the kiosk process)."""
@@ -109,11 +155,13 @@ class KioskSync:
                     self._serve_connection()
                 except OSError as exc:
                     self._connected_at = None
+                    self._tried = True
                     log.info("broker unreachable", extra={"error": str(exc), "port": self.config.broker_port})
                 except Exception:
                     # A database error, say: a thread that died here would silently stop all delivery, while the
                     # outbox lets a fresh connection pick up exactly where this one failed.
                     self._connected_at = None
+                    self._tried = True
                     log.exception("sync failed; reconnecting")
                 if not self._stop.is_set():
                     self._stop.wait(self._backoff.next_delay())
@@ -132,6 +180,8 @@ class KioskSync:
                 return
             # A full batch means more rows are waiting: check again without sleeping.
             wait_s = 0.0 if self._publish_due() == self.config.batch else self.config.poll_s
+            self._publish_updates()
+            self._report_if_due()
 
     def _publish_due(self) -> int:
         """Publish outbox rows that are due; returns how many went to paho."""
@@ -153,6 +203,27 @@ class KioskSync:
         self.outbox.mark_sent(published, now)
         return len(published)
 
+    def _publish_updates(self) -> None:
+        """Update reports and chunk requests (``Updater.poll``), while online."""
+        if self.updater is None or self._connected_at is None:
+            return
+        for topic, payload in self.updater.poll():
+            self._client.publish(topic, payload, qos=1)
+
+    def _report_if_due(self) -> None:
+        """Telemetry, and the analytics of each recently active day, every ``telemetry_interval_s`` while online."""
+        now = time.monotonic()
+        if self._connected_at is None or now < self._next_report:
+            return
+        self._next_report = now + self.config.telemetry_interval_s
+        revision = self.remote_config.revision if self.remote_config else 0
+        health = telemetry(self.health, self.outbox, self.versions, self.rejected, self._data_dir, revision)
+        self._client.publish(self._telemetry_topic, health.encode(), qos=1)
+        days_back = ANALYTICS_CATCH_UP_DAYS - 1 if self._catch_up else 1
+        self._catch_up = False
+        for day in active_days(self.outbox.db, datetime.now(UTC).date() - timedelta(days=days_back)):
+            self._client.publish(self._analytics_topic, daily_report(self.outbox.db, day).encode(), qos=1)
+
     def _say_goodbye(self) -> None:
         """A clean stop: retained "offline" (the will is only for unclean ends), then DISCONNECT."""
         if self._connected_at is None:
@@ -173,7 +244,15 @@ class KioskSync:
             return
         self._backoff.reset()
         self._connected_at = datetime.now(UTC)
+        if isinstance(sock := client.socket(), socket.socket):  # small request/answer packets: no Nagle delays
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._next_report, self._catch_up = 0.0, True
         client.subscribe(self._acks_topic, qos=1)
+        if self.remote_config is not None:
+            client.subscribe(self._config_topic, qos=1)
+        if self.updater is not None:
+            client.subscribe([(topic, 1) for topic in self.updater.topics])
+            self.updater.reconnected()
         client.publish(self._status_topic, self._status("online"), qos=1, retain=True)
         log.info("connected", extra={"session_present": flags.session_present, "outbox": self.outbox.depth()})
 
@@ -181,8 +260,15 @@ class KioskSync:
         self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags, reason: ReasonCode, properties: Any
     ) -> None:
         self._connected_at = None
+        self._tried = True
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if self.updater is not None and message.topic in self.updater.topics:
+            self.updater.handle(message.topic, message.payload)
+            return
+        if message.topic == self._config_topic:
+            self._on_config(message.payload)
+            return
         try:
             ack = wire.parse(message.payload, wire.AckV1)
         except wire.WireError as exc:
@@ -191,3 +277,15 @@ class KioskSync:
             return
         deleted = self.outbox.acknowledge(ack.ticket_ids)
         log.info("tickets acknowledged", extra={"tickets": len(ack.ticket_ids), "deleted": deleted})
+
+    def _on_config(self, payload: bytes | bytearray) -> None:
+        """Apply (or refuse) the retained remote configuration, then say which in the retained status."""
+        assert self.remote_config is not None  # only subscribed with one
+        try:
+            config = wire.parse(payload, wire.RemoteConfigV1)
+        except wire.WireError as exc:
+            self.rejected[exc.reason] += 1
+            self.remote_config.refuse(None, f"{exc.reason}: {exc.detail}")
+        else:
+            self.remote_config.apply(config)
+        self._client.publish(self._status_topic, self._status("online"), qos=1, retain=True)

@@ -15,10 +15,20 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, cast
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 KIOSK_PREFIX = "kiosk/v1"
 FLEET_PREFIX = "fleet/v1"
@@ -26,8 +36,20 @@ FLEET_PREFIX = "fleet/v1"
 # limit guards every topic either end subscribes to.
 MAX_PAYLOAD_BYTES = 256 * 1024
 
-DeviceTopic = Literal["status", "telemetry", "tickets", "acks", "config"]
-DEVICE_TOPICS: tuple[DeviceTopic, ...] = ("status", "telemetry", "tickets", "acks", "config")
+DeviceTopic = Literal[
+    "status", "telemetry", "tickets", "acks", "config", "analytics", "update/request", "update/chunk", "update/status"
+]
+DEVICE_TOPICS: tuple[DeviceTopic, ...] = (
+    "status",
+    "telemetry",
+    "tickets",
+    "acks",
+    "config",
+    "analytics",
+    "update/request",
+    "update/chunk",
+    "update/status",
+)
 RejectReason = Literal["bad_topic", "oversized", "malformed", "wrong_schema", "unsupported_version", "invalid"]
 
 # Letters, digits, '.', '_' and '-': stricter than MQTT needs (no '+', '#', '/', '$', spaces or NUL), so an id
@@ -86,10 +108,10 @@ def release_topic(channel: str) -> str:
 
 def parse_device_topic(topic: str) -> tuple[str, DeviceTopic]:
     """``(device_id, kind)`` of a ``kiosk/v1/{device}/{kind}`` topic, or ``WireError('bad_topic')``."""
-    prefix, _, rest = topic.rpartition("/")
-    parent, _, device_id = prefix.rpartition("/")
-    if parent == KIOSK_PREFIX and _NAME.fullmatch(device_id) and rest in DEVICE_TOPICS:
-        return device_id, cast(DeviceTopic, rest)
+    prefix, _, rest = topic.partition(f"{KIOSK_PREFIX}/")
+    device_id, _, kind = rest.partition("/")
+    if prefix == "" and _NAME.fullmatch(device_id) and kind in DEVICE_TOPICS:
+        return device_id, cast(DeviceTopic, kind)
     raise WireError("bad_topic", f"not a {KIOSK_PREFIX} device topic: {topic[:120]!r}")
 
 
@@ -150,14 +172,246 @@ class AckV1(WireModel):
     ticket_ids: list[TicketId] = Field(min_length=1, max_length=1000)
 
 
+class WirePart(BaseModel):
+    """An object nested in a payload: as strict as the payload (frozen, no unknown fields)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Count = Annotated[int, Field(ge=0)]
+Label = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class PackV1(WirePart):
+    """The domain pack a kiosk serves: its id, version and content hash (two builds of one version differ)."""
+
+    id: Label
+    version: Label
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class ConfigReportV1(WirePart):
+    """What the kiosk did with the remote configuration of ``revision`` (None: the message was unreadable);
+    ``reason`` says why it was refused."""
+
+    revision: Count | None
+    state: Literal["applied", "refused"]
+    reason: str | None = Field(default=None, max_length=300)
+
+
 class StatusV1(WireModel):
-    """Retained on ``status``: "online" when a kiosk connects, "offline" as its last will or on a clean stop."""
+    """Retained on ``status``: "online" when a kiosk connects, "offline" as its last will or on a clean stop.
+
+    ``versions`` names the kiosk software and each model (``model:NAME``), ``pack`` the pack it serves and
+    ``config`` what became of the last remote configuration (the last will, composed when the client is made,
+    carries what was known then)."""
 
     SCHEMA: ClassVar[str] = "kiosk.status/1"
 
     schema_id: Literal["kiosk.status/1"] = Field(default="kiosk.status/1", alias="schema")
     state: Literal["online", "offline"]
     versions: dict[str, str] = Field(default_factory=dict, max_length=32)
+    pack: PackV1 | None = None
+    config: ConfigReportV1 | None = None
+
+
+class LatencyV1(WirePart):
+    """Recent samples of one latency (the kiosk keeps a bounded window), in milliseconds."""
+
+    count: Count
+    p50_ms: float = Field(ge=0)
+    p95_ms: float = Field(ge=0)
+    max_ms: float = Field(ge=0)
+
+
+class TelemetryV1(WireModel):
+    """Periodic health on ``telemetry``: the backend keeps each row (one per ``sent_at``) and the latest per device."""
+
+    SCHEMA: ClassVar[str] = "kiosk.telemetry/1"
+
+    schema_id: Literal["kiosk.telemetry/1"] = Field(default="kiosk.telemetry/1", alias="schema")
+    sent_at: datetime
+    uptime_s: float = Field(ge=0)
+    versions: dict[str, str] = Field(default_factory=dict, max_length=32)
+    queue_depth: Count  # outbox rows waiting for the backend's acknowledgement
+    held: Count = 0  # of which the wire could never carry (kept for staff)
+    latencies: dict[Label, LatencyV1] = Field(default_factory=dict, max_length=16)
+    errors: dict[Label, Count] = Field(default_factory=dict, max_length=32)
+    free_disk_bytes: Count | None = None
+    config_revision: Count = 0
+
+
+SettingKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[A-Za-z0-9_-]{1,64}){1,2}$")]
+SettingValue = StrictBool | StrictInt | StrictFloat | Annotated[str, Field(max_length=200)]
+
+
+class RemoteConfigV1(WireModel):
+    """Retained on ``config`` (-> device): settings changed from the kiosk's own file, as dotted keys
+    (``dialogue.idle_timeout_s``). The whole message is the desired state: a key left out returns to the
+    kiosk's own value. Which keys may change live, and their bounds, are for the kiosk to judge (a refusal is
+    reported in its status), so one backend can configure kiosks of different software versions."""
+
+    SCHEMA: ClassVar[str] = "kiosk.config/1"
+
+    schema_id: Literal["kiosk.config/1"] = Field(default="kiosk.config/1", alias="schema")
+    revision: int = Field(ge=1)
+    settings: dict[SettingKey, SettingValue] = Field(default_factory=dict, max_length=64)
+
+
+class CountedV1(WirePart):
+    """An intent, or a redacted and normalised out-of-scope question, and how often it came up."""
+
+    name: str = Field(min_length=1, max_length=200)
+    count: int = Field(ge=1)
+
+
+class AnalyticsV1(WireModel):
+    """Service analytics of one kiosk for one UTC day, sent again as the day goes on: the backend keeps the
+    latest per (device, day), so a lost or repeated report changes nothing. Aggregates only, no transcripts."""
+
+    SCHEMA: ClassVar[str] = "kiosk.analytics/1"
+
+    schema_id: Literal["kiosk.analytics/1"] = Field(default="kiosk.analytics/1", alias="schema")
+    day: date
+    conversations: Count  # visits with at least one customer turn
+    resolved: Count  # of which answered with no hand-off
+    handoffs: Count  # of which handed to a colleague
+    ratings: list[Count] = Field(default_factory=lambda: [0] * 5, min_length=5, max_length=5)  # 1..5 stars
+    top_intents: list[CountedV1] = Field(default_factory=list, max_length=20)
+    out_of_scope: list[CountedV1] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _outcomes_within_conversations(self) -> AnalyticsV1:
+        if self.resolved + self.handoffs > self.conversations:
+            raise ValueError("resolved + handoffs exceed conversations")
+        return self
+
+
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Name = Annotated[str, AfterValidator(_valid_name)]
+# Chunks travel base64 in JSON (4/3 of the bytes): 128 KiB of data stays well under MAX_PAYLOAD_BYTES.
+MAX_CHUNK_BYTES = 128 * 1024
+UpdateState = Literal["downloading", "verifying", "installing", "installed", "rolled_back", "failed", "refused"]
+# Why an update was refused, failed or rolled back: codes a rollout can count, never free text.
+UpdateReason = Literal[
+    "malformed",  # the release or its manifest does not match the schema
+    "bad_signature",  # not signed by the key this kiosk trusts (or altered after signing)
+    "expired",
+    "kiosk_too_old",  # the release needs a newer kiosk
+    "wrong_channel",
+    "oversize",  # an artifact larger than this kiosk accepts
+    "replay",  # a release not newer than one this kiosk already saw
+    "unavailable",  # the backend does not have the release or artifact
+    "hash_mismatch",  # the whole artifact does not match its sha256 (its chunks did)
+    "unpack_failed",
+    "self_test_failed",
+    "interrupted",  # the kiosk stopped during installation or self-test
+]
+
+
+def canonical_json(value: Any) -> bytes:
+    """The bytes a release signature covers: sorted keys, no whitespace, UTF-8, so both ends produce the same."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+class ArtifactV1(WirePart):
+    """One file of a release, transferred in ``chunk_size`` pieces that each have their own sha256.
+
+    A model artifact is a tar of the model's files and a ``manifest.json`` with their entries; a pack artifact
+    is a tar of the pack's folder."""
+
+    name: Name
+    kind: Literal["model", "pack"]
+    version: Label
+    size: int = Field(gt=0)
+    sha256: Sha256
+    chunk_size: int = Field(gt=0, le=MAX_CHUNK_BYTES)
+    chunks: list[Sha256] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _chunks_cover_the_size(self) -> ArtifactV1:
+        if len(self.chunks) != -(-self.size // self.chunk_size):
+            raise ValueError(f"{len(self.chunks)} chunk hashes for {self.size} bytes in chunks of {self.chunk_size}")
+        return self
+
+
+class ReleaseManifestV1(WirePart):
+    """What a release contains; only trusted once its signature (``SignedReleaseV1``) has been checked.
+
+    ``sequence`` grows with every release of the fleet, whatever its channel: a kiosk refuses one that is not
+    newer than the newest it has seen, so an old signed release replayed by anyone is refused."""
+
+    release_id: Name
+    sequence: StrictInt = Field(ge=1)
+    channel: Name
+    created_at: datetime
+    expires_at: datetime
+    min_kiosk_version: str = Field(pattern=r"^[0-9]+(\.[0-9]+){0,3}$")
+    artifacts: list[ArtifactV1] = Field(min_length=1, max_length=16)
+
+    @model_validator(mode="after")
+    def _one_artifact_per_name(self) -> ReleaseManifestV1:
+        names = [artifact.name for artifact in self.artifacts]
+        if len(set(names)) != len(names):
+            raise ValueError("artifact names repeat")
+        if sum(artifact.kind == "pack" for artifact in self.artifacts) > 1:
+            raise ValueError("more than one pack")
+        return self
+
+
+class SignedReleaseV1(WireModel):
+    """Retained on ``fleet/v1/releases/{channel}``: a manifest, kept as the JSON object that was signed, and
+    its Ed25519 signature (base64) over ``canonical_json(manifest)``."""
+
+    SCHEMA: ClassVar[str] = "fleet.release/1"
+
+    schema_id: Literal["fleet.release/1"] = Field(default="fleet.release/1", alias="schema")
+    manifest: dict[str, Any]
+    signature: str = Field(pattern=r"^[A-Za-z0-9+/]{86}==$")
+
+
+class UpdateRequestV1(WireModel):
+    """The kiosk asks for one chunk of one artifact; the backend answers on ``update/chunk``."""
+
+    SCHEMA: ClassVar[str] = "kiosk.update_request/1"
+
+    schema_id: Literal["kiosk.update_request/1"] = Field(default="kiosk.update_request/1", alias="schema")
+    release_id: Name
+    artifact: Name
+    index: int = Field(ge=0)
+
+
+class UpdateChunkV1(WireModel):
+    """One chunk (base64 ``data``), or ``error`` when the backend cannot serve it."""
+
+    SCHEMA: ClassVar[str] = "kiosk.update_chunk/1"
+
+    schema_id: Literal["kiosk.update_chunk/1"] = Field(default="kiosk.update_chunk/1", alias="schema")
+    release_id: Name
+    artifact: Name
+    index: int = Field(ge=0)
+    data: str | None = Field(default=None, max_length=4 * -(-MAX_CHUNK_BYTES // 3))
+    error: Literal["unknown_release", "unknown_artifact", "bad_index"] | None = None
+
+    @model_validator(mode="after")
+    def _data_or_error(self) -> UpdateChunkV1:
+        if (self.data is None) == (self.error is None):
+            raise ValueError("exactly one of data and error")
+        return self
+
+
+class UpdateStatusV1(WireModel):
+    """Where the kiosk is with a release; ``done``/``total`` count chunks while downloading."""
+
+    SCHEMA: ClassVar[str] = "kiosk.update_status/1"
+
+    schema_id: Literal["kiosk.update_status/1"] = Field(default="kiosk.update_status/1", alias="schema")
+    release_id: Name | None
+    state: UpdateState
+    reason: UpdateReason | None = None
+    detail: str | None = Field(default=None, max_length=300)
+    done: Count = 0
+    total: Count = 0
 
 
 M = TypeVar("M", bound=WireModel)

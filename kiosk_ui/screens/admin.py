@@ -122,7 +122,7 @@ def build_admin(ctx: BuildContext) -> list[Widget]:
 
 
 def _rows(ctx: BuildContext, admin: AdminState) -> list[tuple[str, str, str]]:
-    sync = ctx.t("sync_not_configured") if admin.sync == "not configured" else admin.sync
+    sync = ctx.t(f"sync_{admin.sync}")
     return [
         ("device_id", ctx.t("device_id"), admin.device_id or "—"),
         ("pack", ctx.t("pack"), admin.pack or "—"),

@@ -1,0 +1,205 @@
+"""Installing a downloaded release: unpack into a new version folder, switch atomically, self-test, or roll back.
+
+Layout under ``{data_dir}/updates/``::
+
+    models/versions/{release}/   a complete models folder: manifest.json and every model file
+    models/current               symlink to the active version (or to the shipped models/int8 after a rollback)
+    packs/versions/{release}/    the domain pack folder
+    packs/current                symlink to the active pack
+    pending.json                 present only between a switch and the end of its self-test
+
+The settings follow ``current`` (``KioskSettings._installed_updates_win``), so switching is one ``os.replace`` of a
+new symlink over the old: at every instant ``current`` names either the old version or the new one, complete.
+A new models version holds the models the kiosk had plus the release's (hard links where the file system
+allows), so models not in the release keep working.
+
+``pending.json`` records where each link pointed before the switch and is written (and synced) before it. If
+the kiosk dies during the self-test, the marker is still there at the next start and ``recover`` puts the old
+links back before anything loads a model: a release that crashes the kiosk cannot keep it crashing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from firmware_app.config import installed_link
+from firmware_app.inference.manifest import MANIFEST_NAME, ModelIntegrityError, load_manifest, verified_model_path
+from firmware_app.inference.probe import ProbeFailed, probe_model
+from firmware_app.packs import PackError, load_pack
+from firmware_app.sync import wire
+from firmware_app.sync.trust import UpdateRefused
+
+Kind = Literal["models", "packs"]
+PENDING = "pending.json"
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves the old content or the new, never a torn file."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    _sync_dir(path.parent)
+
+
+def _sync_dir(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _place(source: Path, target: Path) -> None:
+    """A hard link (no copy of a large model) where source and target share a file system, else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _model_files(entry: dict[str, Any]) -> list[str]:
+    """The files a models-manifest entry names: the model and its assets (a tokenizer, say), plain file names."""
+    names = [entry["file"], *entry.get("assets", {}).values()]
+    if any(not isinstance(name, str) or Path(name).name != name for name in names):
+        raise ValueError(f"model {entry.get('name')!r} names a file outside its folder")
+    return names
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A release unpacked into new version folders, not yet switched to."""
+
+    release_id: str
+    sequence: int
+    folders: dict[Kind, Path]
+    models: list[str]  # names of the models the release brings
+
+
+class Installer:
+    def __init__(self, data_dir: Path, shipped_models: Path, shipped_pack: Path) -> None:
+        self.root = data_dir / "updates"
+        self._shipped: dict[Kind, Path] = {"models": shipped_models, "packs": shipped_pack}
+
+    def active(self, kind: Kind) -> Path:
+        """The folder ``kind`` is served from now (the target of ``current``, else the shipped one)."""
+        link = installed_link(self.root.parent, kind)
+        return link.parent / os.readlink(link) if link.is_symlink() else self._shipped[kind]
+
+    def stage(self, manifest: wire.ReleaseManifestV1, files: dict[str, Path]) -> Staged:
+        """Unpack the verified artifacts into new version folders; nothing is switched yet."""
+        self.rollback()  # a switch that failed half-way (a full disk, say) must not become the "previous"
+        folders: dict[Kind, Path] = {}
+        models: list[str] = []
+        try:
+            model_tars = [files[a.name] for a in manifest.artifacts if a.kind == "model"]
+            if model_tars:
+                folders["models"], models = self._stage_models(manifest.release_id, model_tars)
+            for pack in (a for a in manifest.artifacts if a.kind == "pack"):
+                folders["packs"] = self._unpack(files[pack.name], self._version_dir("packs", manifest.release_id))
+        except (OSError, tarfile.TarError, ValueError, KeyError, ModelIntegrityError) as exc:
+            for folder in folders.values():
+                shutil.rmtree(folder, ignore_errors=True)
+            raise UpdateRefused("unpack_failed", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+        return Staged(manifest.release_id, manifest.sequence, folders, models)
+
+    def _version_dir(self, kind: Kind, release_id: str) -> Path:
+        folder = self.root / kind / "versions" / release_id
+        shutil.rmtree(folder, ignore_errors=True)  # a half-unpacked folder from an earlier, interrupted try
+        return folder
+
+    def _unpack(self, tar_path: Path, folder: Path) -> Path:
+        folder.mkdir(parents=True)
+        with tarfile.open(tar_path) as tar:
+            tar.extractall(folder, filter="data")  # refuses absolute paths, '..', links out and device files
+        return folder
+
+    def _stage_models(self, release_id: str, tars: list[Path]) -> tuple[Path, list[str]]:
+        """The active models folder with the release's models added or replaced, as a new complete folder."""
+        base = self.active("models")
+        folder = self._version_dir("models", release_id)
+        manifest = json.loads((base / MANIFEST_NAME).read_text(encoding="utf-8"))
+        entries = {entry["name"]: entry for entry in manifest["models"]}
+        new_names = []
+        for tar_path in tars:
+            self._unpack(tar_path, folder / ".unpack")
+            for entry in json.loads((folder / ".unpack" / MANIFEST_NAME).read_text(encoding="utf-8"))["models"]:
+                for name in _model_files(entry):
+                    os.replace(folder / ".unpack" / name, folder / name)
+                entries[entry["name"]] = entry
+                new_names.append(entry["name"])
+            shutil.rmtree(folder / ".unpack")
+        for name, entry in entries.items():
+            if name not in new_names:
+                for file_name in _model_files(entry):
+                    _place(base / file_name, folder / file_name)
+        manifest["models"] = list(entries.values())
+        (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+        for name in new_names:
+            verified_model_path(folder, name)  # every file present and matching its entry's sha256
+        return folder, new_names
+
+    def switch(self, staged: Staged) -> None:
+        """Record where the links point (``pending.json``), then point them at the staged versions."""
+        previous = {kind: str(self.active(kind)) for kind in staged.folders}
+        marker = {"release_id": staged.release_id, "sequence": staged.sequence, "previous": previous}
+        write_atomically(self.root / PENDING, json.dumps(marker).encode())
+        for kind, folder in staged.folders.items():
+            self._point(kind, folder)
+
+    def _point(self, kind: Kind, folder: Path) -> None:
+        link = installed_link(self.root.parent, kind)
+        target = folder.relative_to(link.parent) if folder.is_relative_to(link.parent) else folder
+        temporary = link.with_name(".current.tmp")
+        temporary.unlink(missing_ok=True)
+        os.symlink(target, temporary)
+        os.replace(temporary, link)
+        _sync_dir(link.parent)
+
+    def self_test(self, staged: Staged) -> None:
+        """Load what the release installed through the links, as the kiosk will, and run each probe."""
+        try:
+            for name in staged.models:
+                probe_model(installed_link(self.root.parent, "models"), name)
+            if "packs" in staged.folders:
+                pack = load_pack(installed_link(self.root.parent, "packs"))
+                if pack.manifest.intent_model not in load_manifest(self.active("models")):
+                    raise PackError(f"the pack needs model {pack.manifest.intent_model!r}, which is not installed")
+        except (ProbeFailed, ModelIntegrityError, PackError, OSError) as exc:
+            raise UpdateRefused("self_test_failed", str(exc)[:300]) from exc
+
+    def commit(self) -> None:
+        """The self-test passed: forget the marker and delete versions that are neither current nor previous."""
+        pending = self._pending()
+        if pending is None:
+            return
+        (self.root / PENDING).unlink()
+        keep = {Path(path).resolve() for path in pending["previous"].values()}
+        for kind in ("models", "packs"):
+            keep.add(self.active(kind).resolve())
+            for folder in (self.root / kind / "versions").glob("*"):
+                if folder.resolve() not in keep:
+                    shutil.rmtree(folder, ignore_errors=True)
+
+    def rollback(self) -> tuple[str, int] | None:
+        """Put the links back where ``pending.json`` says they were; the release (id, sequence) undone, if any."""
+        pending = self._pending()
+        if pending is None:
+            return None
+        for kind, previous in pending["previous"].items():
+            self._point(kind, Path(previous))
+            shutil.rmtree(self.root / kind / "versions" / pending["release_id"], ignore_errors=True)
+        (self.root / PENDING).unlink()
+        return str(pending["release_id"]), int(pending["sequence"])
+
+    def _pending(self) -> dict[str, Any] | None:
+        path = self.root / PENDING
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
