@@ -24,6 +24,7 @@ from bench import (
     bench_knowledge,
     bench_photo_quality,
     bench_sentiment,
+    bench_sync,
     bench_ui,
     bench_vision,
     bench_wakeword,
@@ -133,6 +134,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str
     "wakeword": (bench_wakeword.run, bench_wakeword.report_section),
     "asr": (bench_asr.run, bench_asr.report_section),
     "vision": (bench_vision.run, bench_vision.report_section),
+    "sync": (bench_sync.run, bench_sync.report_section),
 }
 
 

@@ -25,6 +25,7 @@ from firmware_app.events import (
     SessionStarted,
     TicketCreated,
     TicketRequested,
+    UpdateProgress,
     UserSaid,
 )
 from firmware_app.knowledge.base import KnowledgeBase
@@ -38,6 +39,7 @@ from firmware_app.sync.remote_config import RemoteConfig
 from firmware_app.sync.service import KioskSync
 from firmware_app.sync.telemetry import HealthRecorder
 from firmware_app.sync.updates import recover_interrupted_update
+from firmware_app.sync.wire import UpdateStatusV1
 from firmware_app.tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
@@ -107,7 +109,8 @@ class Kiosk:
     def __init__(self, settings: KioskSettings, today: Callable[[], datetime.date] = datetime.date.today) -> None:
         self.settings = settings
         # An update whose self-test never finished is rolled back before anything below loads a model or the pack.
-        recover_interrupted_update(settings)
+        self.interrupted_update = recover_interrupted_update(settings)  # its release id, for the staff screen
+        settings.follow_installed_updates()  # a kiosk reloading after its first install: the new links
         # The fleet's configuration saved by an earlier run, applied before anything below reads the settings.
         self.remote_config = RemoteConfig(settings)
         self.remote_config.load()
@@ -130,6 +133,8 @@ class Kiosk:
         self.sync: KioskSync | None = None
         if settings.sync.enabled:
             self.sync = KioskSync.from_settings(settings, self.health, self.remote_config)
+            if self.sync.updater is not None:
+                self.sync.updater.on_report = self._update_reported
             self.sync.start()
         self.dialogue = DialogueManager(
             self.pack,
@@ -139,6 +144,19 @@ class Kiosk:
             settings.dialogue,
             faq_answer_similarity=settings.nlu.faq_answer_similarity,
             today=today,
+        )
+
+    def _update_reported(self, status: UpdateStatusV1) -> None:
+        """An update report (made on the sync's thread) as an event: the staff screen shows it, and after an
+        install the screen's controller reloads this kiosk at a quiet moment."""
+        self.bus.publish(
+            UpdateProgress(
+                release_id=status.release_id,
+                state=status.state,
+                reason=status.reason,
+                done=status.done,
+                total=status.total,
+            )
         )
 
     def _install_pack_if_changed(self) -> None:

@@ -214,7 +214,12 @@ class KioskSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _installed_updates_win(self) -> KioskSettings:
-        """Once the updater has installed a release, its ``current`` links replace the shipped models and pack.
+        self.follow_installed_updates()
+        return self
+
+    def follow_installed_updates(self) -> None:
+        """Once the updater has installed a release, its ``current`` links replace the shipped models and pack
+        (checked when the settings are made, and again by a kiosk reloading after its first install).
 
         The settings keep the link itself, not its target, so whatever loads a model later (a vision profile on
         first use, the next start) follows the link to the version installed, or rolled back to, by then."""
@@ -223,7 +228,6 @@ class KioskSettings(BaseSettings):
             self.models_dir = models
         if pack.is_dir():
             self.pack_dir = pack
-        return self
 
     @property
     def database_path(self) -> Path:

@@ -299,6 +299,20 @@ class SpeakingChanged(Event):
     state: Literal["started", "finished", "interrupted"]
 
 
+@dataclass(frozen=True)
+class UpdateProgress(Event):
+    """Where the kiosk is with a signed release (each report the updater sends the fleet): the staff screen
+    shows it, and "installed" makes the kiosk load the new models and pack at its next quiet moment. ``state``
+    and ``reason`` are the wire's ``UpdateState`` and ``UpdateReason`` codes; ``done``/``total`` count chunks."""
+
+    type: ClassVar[str] = "update_progress"
+    release_id: str | None
+    state: str
+    reason: str | None = None
+    done: int = 0
+    total: int = 0
+
+
 # Which fields hold nested dataclasses, so ``event_from_dict`` can rebuild them.
 _NESTED: dict[tuple[str, str], type] = {
     ("NluResult", "entities"): Entity,

@@ -37,6 +37,7 @@ from firmware_app.events import (
     Role,
     SpeakingChanged,
     TicketRequested,
+    UpdateProgress,
     UtteranceCaptured,
     WakeWordDetected,
 )
@@ -47,6 +48,7 @@ from firmware_app.packs import GuidanceEntry, ProfileGuidance, Slot, Text
 from firmware_app.pinyin_input import PinyinInput, for_pack
 from firmware_app.privacy import mask_for_display
 from firmware_app.staff_pin import PinLock
+from firmware_app.sync.install import installed_releases
 from firmware_app.vision.capture import ImageError, PhotoSource, downscale, save_photo
 from firmware_app.vision.defects import NOT_RECOGNISED
 from firmware_app.vision.quality import QualityReport, check_quality
@@ -156,10 +158,22 @@ SyncState = Literal["not_configured", "connecting", "online", "offline"]
 
 
 @dataclass(frozen=True)
+class UpdateView:
+    """The latest report of the kiosk's updater (``UpdateProgress``), as the staff screen shows it."""
+
+    release_id: str | None
+    state: str  # wire.UpdateState: downloading, verifying, installing, installed, rolled_back, failed, refused
+    reason: str | None = None  # wire.UpdateReason, for rolled_back, failed and refused
+    percent: int | None = None  # of the chunks, while downloading
+
+
+@dataclass(frozen=True)
 class AdminState:
     device_id: str = ""
     pack: str = ""
     models: tuple[str, ...] = ()
+    releases: tuple[str, ...] = ()  # the signed releases serving now; none: what the kiosk shipped with
+    update: UpdateView | None = None
     sync: SyncState = "not_configured"
     queue_depth: int = 0
     recent_errors: tuple[str, ...] = ()
@@ -225,6 +239,11 @@ class KioskController:
         self._back: Screen = "home"
         self._current_topic = ""
         self._rated_session = ""
+        # The updater's latest report, set from the sync's thread without the lock (one assignment) and shown by
+        # ``tick``; after an install the kiosk is reloaded once no visit is in progress.
+        interrupted = self.kiosk.interrupted_update  # rolled back at start: the kiosk died during a self-test
+        self._update = UpdateView(interrupted, "rolled_back", "interrupted") if interrupted else None
+        self._reload_due = False
         self.recent_errors = RecentErrors()
         logging.getLogger().addHandler(self.recent_errors)
         ui = self.kiosk.settings.ui
@@ -319,6 +338,18 @@ class KioskController:
                 and self._state.notice != "idle_warning"
             ):
                 self._set(notice="idle_warning")
+            self._follow_updates()
+
+    def _follow_updates(self) -> None:
+        """Show the updater's latest report on an open staff screen and, once a release is installed, load it at
+        the first quiet moment: the attract screen with no visit, so no customer sees answers change mid-visit."""
+        admin = self._state.admin
+        if admin is not None and admin.update != self._update:
+            self._set(admin=replace(admin, update=self._update, releases=installed_releases(self._data_dir)))
+        if self._reload_due and self._state.screen == "attract" and self._session is None:
+            self._reload_due = False
+            log.info("loading the installed update", extra={"release": self._update and self._update.release_id})
+            self._reload_pipeline()
 
     def still_here(self) -> None:
         """The customer answered "Are you still there?"."""
@@ -817,6 +848,10 @@ class KioskController:
                 self._set(activity="idle", partial_transcript="", notice="not_heard")
         elif isinstance(event, PartialTranscript):
             self.set_activity("listening", event.text)
+        elif isinstance(event, UpdateProgress):
+            percent = event.done * 100 // event.total if event.state == "downloading" and event.total else None
+            self._update = UpdateView(event.release_id, event.state, event.reason, percent)
+            self._reload_due = self._reload_due or event.state == "installed"
         elif isinstance(event, SpeakingChanged):
             with self._lock:
                 if event.state == "started":
@@ -905,6 +940,8 @@ class KioskController:
             device_id=kiosk.settings.device_id,
             pack=f"{kiosk.pack.manifest.id} {kiosk.pack.manifest.version}",
             models=tuple(f"{entry.name} {entry.version}" for entry in manifest.values()),
+            releases=installed_releases(self._data_dir),
+            update=self._update,
             sync=kiosk.sync.state if kiosk.sync is not None else "not_configured",
             queue_depth=kiosk.tickets.outbox_depth(),
             recent_errors=self.recent_errors.lines(),
@@ -916,10 +953,25 @@ class KioskController:
         with self._lock:
             self._touched()
             log.info("pipeline restart requested from the staff screen")
-            self.kiosk.close()
-            self.kiosk = self._factory()
-            self.kiosk.bus.subscribe(self.on_event)
+            self._reload_pipeline()
             self._set(admin=self._admin_state(), notice="restarted")
+
+    def _reload_pipeline(self) -> None:
+        """A fresh kiosk (pack, models, database, sync link) as a new start would make it, following the update
+        links, and a fresh photo recogniser (it caches the models it loaded; one given its own models folder
+        keeps it); the UI keeps running."""
+        self._reload_due = False  # whatever was installed, this loads it
+        followed = self.recognizer.models_dir == self.kiosk.settings.models_dir
+        self.kiosk.close()
+        self.kiosk = self._factory()
+        self.kiosk.bus.subscribe(self.on_event)
+        models_dir = self.kiosk.settings.models_dir if followed else self.recognizer.models_dir
+        self.recognizer = Recognizer(self.recognizer.config, models_dir)
+        self._set(**self._pack_texts(self._state.language))
+
+    @property
+    def _data_dir(self) -> Path:
+        return self.kiosk.settings.data_dir
 
     def close_admin(self) -> None:
         with self._lock:

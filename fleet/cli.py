@@ -21,10 +21,13 @@ import click
 from pydantic import ValidationError
 
 from firmware_app.sync import wire
+from fleet.database import is_url
 from fleet.ingest import Ingestor
 from fleet.release_cli import keys, release
 from fleet.releases import ReleaseStore, default_releases_dir
 from fleet.remote_config import parse_assignments, publish_retained
+from fleet.rollout_cli import group, rollout
+from fleet.rollout_engine import RolloutEngine
 from fleet.stats import since_day, summarise, text_lines, write_csv, write_png
 from fleet.store import FleetStore
 
@@ -33,25 +36,24 @@ from fleet.store import FleetStore
 @click.option(
     "--db",
     "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("fleet.db"),
+    default="fleet.db",
     envvar="FLEET_DB",
     show_default=True,
-    help="The backend's SQLite database (FLEET_DB).",
+    help="The backend's database: a SQLite file, or a postgresql://USER@HOST/DB URL (FLEET_DB).",
 )
 @click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING...")
 @click.pass_context
-def main(ctx: click.Context, db_path: Path, log_level: str) -> None:
+def main(ctx: click.Context, db_path: str, log_level: str) -> None:
     """Kestrel kiosk fleet backend."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ctx.obj = {"db_path": db_path}
+    ctx.obj = {"db_path": db_path if is_url(db_path) else Path(db_path)}
 
 
 @contextmanager
 def _store(ctx: click.Context, create: bool = False) -> Iterator[FleetStore]:
     """The database; only ``serve`` creates one (a report on a mistyped path should say so, not show nothing)."""
-    path: Path = ctx.obj["db_path"]
-    if not create and not path.is_file():
+    path: str | Path = ctx.obj["db_path"]
+    if not create and not is_url(path) and not Path(path).is_file():
         raise click.ClickException(f"no fleet database at {path} (`fleet serve` creates it; see --db)")
     store = FleetStore(path)
     try:
@@ -70,14 +72,19 @@ def serve(ctx: click.Context, host: str, port: int, group: str, client_id: str |
     """Ingest tickets and status until SIGTERM or Ctrl-C; run several to share the load."""
     with _store(ctx, create=True) as store:
         releases = ReleaseStore(default_releases_dir(ctx.obj["db_path"]))
-        ingestor = Ingestor(store, host, port, group=group, client_id=client_id, releases=releases)
+        rollouts = RolloutEngine(ctx.obj["db_path"], releases, host, port)
+        ingestor = Ingestor(store, host, port, group=group, client_id=client_id, releases=releases, rollouts=rollouts)
 
         def stop(signum: int, frame: FrameType | None) -> None:
             ingestor.stop()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        ingestor.serve_forever()
+        rollouts.start()
+        try:
+            ingestor.serve_forever()
+        finally:
+            rollouts.stop()
 
 
 def _echo(rows: list[dict[str, Any]], as_json: bool, line: str) -> None:
@@ -190,3 +197,5 @@ def config_set(ctx: click.Context, device: str, assignments: tuple[str, ...], ho
 
 main.add_command(keys)
 main.add_command(release)
+main.add_command(rollout)
+main.add_command(group)

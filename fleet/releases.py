@@ -29,6 +29,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from firmware_app.sync import wire
+from fleet.database import home
 from fleet.signing import sign_release
 
 RELEASE_FILE = "release.json"
@@ -51,9 +52,9 @@ class Release:
     manifest: wire.ReleaseManifestV1
 
 
-def default_releases_dir(db_path: Path) -> Path:
-    """``FLEET_RELEASES``, else a ``releases`` folder beside the backend's database."""
-    return Path(os.environ.get("FLEET_RELEASES") or db_path.parent / "releases")
+def default_releases_dir(db_path: str | Path) -> Path:
+    """``FLEET_RELEASES``, else a ``releases`` folder beside the backend's database (``fleet.database.home``)."""
+    return Path(os.environ.get("FLEET_RELEASES") or home(db_path) / "releases")
 
 
 def model_source(model_file: Path) -> ArtifactSource:
@@ -114,6 +115,11 @@ class ReleaseStore:
             signed = wire.parse(path.read_bytes(), wire.SignedReleaseV1)
             self._manifests[release_id] = wire.ReleaseManifestV1.model_validate(signed.manifest)
         return self._manifests[release_id]
+
+    def signed_bytes(self, release_id: str) -> bytes | None:
+        """The signed release exactly as stored, to publish; None when there is no such release."""
+        path = self.root / release_id / RELEASE_FILE
+        return path.read_bytes() if path.is_file() else None
 
     def releases(self) -> list[Release]:
         """Every complete release, oldest (lowest sequence) first."""

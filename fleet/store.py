@@ -1,26 +1,33 @@
-"""The backend's SQLite database: one row per ticket id however often it arrives, the devices' last status,
-their telemetry (one row per report), service analytics (the latest per device and day) and the remote
-configuration the fleet manager set for each.
+"""The backend's database (SQLite, or PostgreSQL via a URL: ``fleet.database``): one row per ticket id however
+often it arrives, the devices' last status, their telemetry (one row per report), service analytics (the latest
+per device and day) and the remote configuration the fleet manager set for each.
 
-WAL, ``synchronous=FULL``: a ticket is acknowledged to its kiosk only after ``add_ticket`` has returned, and by
+WAL, ``synchronous=FULL``: a ticket is acknowledged to its kiosk only after ``add_tickets`` has returned, and by
 then it is on disk, so the kiosk may delete its copy. Several ``fleet serve`` processes may share the file; the
 ticket id's primary key makes a second delivery (a re-send, or the same ticket at two processes) a no-op.
-The schema is numbered by ``PRAGMA user_version``: the backend shares no code with the kiosk's store.
+The schema is numbered (``PRAGMA user_version`` in SQLite): the backend shares no code with the kiosk's store.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
-from firmware_app.sync.wire import AnalyticsV1, RemoteConfigV1, SettingValue, StatusV1, TelemetryV1, TicketV1
+from firmware_app.sync.wire import (
+    AnalyticsV1,
+    RemoteConfigV1,
+    SettingValue,
+    StatusV1,
+    TelemetryV1,
+    TicketV1,
+    carried_attachments,
+)
+from fleet.database import Database, connect
 
 _SCHEMA: list[tuple[str, ...]] = [
     (
@@ -76,6 +83,62 @@ _SCHEMA: list[tuple[str, ...]] = [
             set_at TEXT NOT NULL
         )""",
     ),
+    (
+        # A ticket's files: "stored" (under the files folder, sha256 checked) or "missing" on the kiosk.
+        """CREATE TABLE attachments (
+            ticket_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            sha256 TEXT,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (ticket_id, name)
+        )""",
+    ),
+    (
+        # Rollouts (fleet/rollouts.py): the channel each kiosk reports, the fleet manager's groups, every
+        # device's latest report per release, and each rollout with its targets.
+        "ALTER TABLE devices ADD COLUMN channel TEXT",
+        """CREATE TABLE device_groups (
+            device_id TEXT NOT NULL,
+            group_name TEXT NOT NULL,
+            PRIMARY KEY (device_id, group_name)
+        )""",
+        """CREATE TABLE update_status (
+            device_id TEXT NOT NULL,
+            release_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT,
+            detail TEXT,
+            done INTEGER NOT NULL,
+            total INTEGER NOT NULL,
+            first_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (device_id, release_id)
+        )""",
+        """CREATE TABLE rollouts (
+            id INTEGER PRIMARY KEY,
+            release_id TEXT NOT NULL UNIQUE,
+            channel TEXT NOT NULL,
+            group_name TEXT,
+            canary_percent REAL NOT NULL,
+            max_failure_percent REAL NOT NULL,
+            state TEXT NOT NULL,
+            phase TEXT NOT NULL,
+            reason TEXT,
+            withdrawn INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE rollout_devices (
+            rollout_id INTEGER NOT NULL REFERENCES rollouts(id),
+            device_id TEXT NOT NULL,
+            canary INTEGER NOT NULL,
+            offered_at TEXT,
+            PRIMARY KEY (rollout_id, device_id)
+        )""",
+    ),
 ]
 
 
@@ -98,75 +161,78 @@ def _now() -> str:
 
 
 class FleetStore:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=10000")  # another `fleet serve` may be writing
-        self.db = Database(conn)
+    def __init__(self, target: str | Path) -> None:
+        """``target``: a SQLite file (created if need be) or a ``postgresql://`` URL (``fleet.database``)."""
+        self.db: Database = connect(target)
         self._migrate()
+
+    @property
+    def files_dir(self) -> Path:
+        """Where tickets' files are kept: ``FLEET_FILES``, else ``files`` beside the database (``fleet.files``)."""
+        return Path(os.environ.get("FLEET_FILES") or self.db.home / "files")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE: of two processes writing at once, one waits (busy_timeout) instead of failing."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        """One writer at a time: of two processes writing at once, one waits instead of failing."""
+        with self.db.transaction():
             yield
-        except BaseException:
-            if self.db.conn.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
 
     def _migrate(self) -> None:
         with self._transaction():  # two processes starting together: one migrates, the other then finds it done
-            current = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+            current = self.db.schema_version()
             for version, statements in enumerate(_SCHEMA[current:], start=current + 1):
                 for statement in statements:
                     self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {version}")
+                self.db.set_schema_version(version)
+
+    def add_tickets(self, batch: Sequence[tuple[TicketV1, bytes | bytearray]]) -> list[bool]:
+        """Store and commit tickets in one transaction, so one fsync covers the lot (``synchronous=FULL`` costs
+        milliseconds per commit, which per ticket would cap a backend far below its fleet's rate); for each
+        ticket, False when its id was already stored (a repeated delivery, or the same ticket twice in ``batch``)."""
+        now = _now()
+        new: list[bool] = []
+        with self._transaction():
+            for ticket, payload in batch:
+                cursor = self.db.execute(
+                    "INSERT INTO tickets (id, device_id, reference, type, priority, status, language, summary,"
+                    " created_at, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT(id) DO NOTHING",
+                    [
+                        ticket.id,
+                        ticket.device_id,
+                        ticket.reference,
+                        ticket.type,
+                        ticket.priority,
+                        ticket.status,
+                        ticket.language,
+                        ticket.summary,
+                        ticket.created_at.isoformat(),
+                        now,
+                        payload.decode(),
+                    ],
+                )
+                new.append(cursor.rowcount == 1)
+            for device_id in {ticket.device_id for ticket, _ in batch}:
+                self._seen(device_id, now)
+        return new
 
     def add_ticket(self, ticket: TicketV1, payload: bytes | bytearray) -> bool:
         """Store and commit one ticket; False when its id was already stored (a repeated delivery)."""
-        now = _now()
-        with self._transaction():
-            cursor = self.db.execute(
-                "INSERT INTO tickets (id, device_id, reference, type, priority, status, language, summary,"
-                " created_at, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(id) DO NOTHING",
-                [
-                    ticket.id,
-                    ticket.device_id,
-                    ticket.reference,
-                    ticket.type,
-                    ticket.priority,
-                    ticket.status,
-                    ticket.language,
-                    ticket.summary,
-                    ticket.created_at.isoformat(),
-                    now,
-                    payload.decode(),
-                ],
-            )
-            self.db.execute(
-                "INSERT INTO devices (device_id, first_seen_at) VALUES (?, ?) ON CONFLICT(device_id) DO NOTHING",
-                [ticket.device_id, now],
-            )
-        return cursor.rowcount == 1
+        return self.add_tickets([(ticket, payload)])[0]
 
     def set_status(self, device_id: str, status: StatusV1) -> None:
-        """The device's latest status; a status without a pack or a config report (a last will) keeps the last."""
+        """The device's latest status; a status without a pack, config report or channel keeps the last."""
         now = _now()
         pack = status.pack.model_dump_json() if status.pack else None
         report = status.config.model_dump_json() if status.config else None
         self.db.execute(
-            "INSERT INTO devices (device_id, state, versions, first_seen_at, status_at, pack, config_report)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO devices (device_id, state, versions, first_seen_at, status_at, pack, config_report, channel)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(device_id) DO UPDATE SET state = excluded.state, versions = excluded.versions,"
             " status_at = excluded.status_at, pack = COALESCE(excluded.pack, devices.pack),"
-            " config_report = COALESCE(excluded.config_report, devices.config_report)",
-            [device_id, status.state, json.dumps(status.versions), now, now, pack, report],
+            " config_report = COALESCE(excluded.config_report, devices.config_report),"
+            " channel = COALESCE(excluded.channel, devices.channel)",
+            [device_id, status.state, json.dumps(status.versions), now, now, pack, report, status.channel],
         )
 
     def add_telemetry(self, device_id: str, report: TelemetryV1, payload: bytes | bytearray) -> bool:
@@ -250,14 +316,28 @@ class FleetStore:
         return config
 
     def tickets(self, device_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """Newest first, as stored: the columns plus the ticket's whole wire payload under ``ticket``."""
+        """Newest first, as stored: the columns, the ticket's whole wire payload under ``ticket``, and what became
+        of each file it names under ``files`` ("stored", "missing" on the kiosk, or "pending")."""
         where = " WHERE device_id = ?" if device_id else ""
         params: list[object] = [device_id, limit] if device_id else [limit]
         rows = self.db.execute(
             f"SELECT {', '.join(_TICKET_COLUMNS)}, payload FROM tickets{where} ORDER BY created_at DESC, id LIMIT ?",
             params,
         ).fetchall()
-        return [{**dict(zip(_TICKET_COLUMNS, row, strict=False)), "ticket": json.loads(row[-1])} for row in rows]
+        ids = [row[0] for row in rows]
+        states = dict[tuple[str, str], str]()
+        if ids:
+            marks = ", ".join("?" for _ in ids)
+            found = self.db.execute(f"SELECT ticket_id, name, state FROM attachments WHERE ticket_id IN ({marks})", ids)
+            states = {(ticket_id, name): state for ticket_id, name, state in found.fetchall()}
+        return [
+            {
+                **dict(zip(_TICKET_COLUMNS, row, strict=False)),
+                "ticket": (ticket := json.loads(row[-1])),
+                "files": {name: states.get((row[0], name), "pending") for name in ticket["attachments"]},
+            }
+            for row in rows
+        ]
 
     def devices(self) -> list[dict[str, Any]]:
         """Each device's last status, its latest telemetry (queue depth, when), and its remote configuration."""
@@ -266,8 +346,8 @@ class FleetStore:
             " (SELECT COUNT(*) FROM tickets t WHERE t.device_id = d.device_id), pack, config_report,"
             " m.received_at, m.queue_depth, c.revision"
             " FROM devices d"
-            " LEFT JOIN telemetry m ON m.rowid = (SELECT rowid FROM telemetry WHERE device_id = d.device_id"
-            "  ORDER BY sent_at DESC LIMIT 1)"
+            " LEFT JOIN telemetry m ON m.device_id = d.device_id"
+            "  AND m.sent_at = (SELECT MAX(sent_at) FROM telemetry WHERE device_id = d.device_id)"
             " LEFT JOIN device_config c ON c.device_id = d.device_id"
             " ORDER BY d.device_id"
         ).fetchall()
@@ -298,6 +378,42 @@ class FleetStore:
                 queue_depth,
                 revision_set,
             ) in rows
+        ]
+
+    def add_attachment(self, device_id: str, ticket_id: str, name: str, sha256: str | None, size: int) -> None:
+        """Record a ticket's file as stored (with its ``sha256``) or as missing on the kiosk (None); a file that
+        arrives after it was reported missing replaces that record, never the other way round."""
+        with self._transaction():
+            self.db.execute(
+                "INSERT INTO attachments (ticket_id, name, device_id, state, size, sha256, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ticket_id, name) DO UPDATE SET state = excluded.state,"
+                " size = excluded.size, sha256 = excluded.sha256, received_at = excluded.received_at"
+                " WHERE attachments.state = 'missing' AND excluded.state = 'stored'",
+                [ticket_id, name, device_id, "stored" if sha256 else "missing", size, sha256, _now()],
+            )
+
+    def attachment_stored(self, ticket_id: str, name: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM attachments WHERE ticket_id = ? AND name = ? AND state = 'stored'", [ticket_id, name]
+        ).fetchone()
+        return row is not None
+
+    def delivered(self, device_id: str, ticket_ids: Sequence[str]) -> list[str]:
+        """Of ``ticket_ids``, those stored for ``device_id`` with every file they name recorded (stored or missing
+        on the kiosk): the ones its kiosk may now forget."""
+        marks = ", ".join("?" for _ in ticket_ids)
+        tickets = self.db.execute(
+            f"SELECT id, payload FROM tickets WHERE device_id = ? AND id IN ({marks})", [device_id, *ticket_ids]
+        ).fetchall()
+        recorded = self.db.execute(
+            f"SELECT ticket_id, name FROM attachments WHERE device_id = ? AND ticket_id IN ({marks})",
+            [device_id, *ticket_ids],
+        ).fetchall()
+        have = {(ticket_id, name) for ticket_id, name in recorded}
+        return [
+            ticket_id
+            for ticket_id, payload in tickets
+            if all((ticket_id, name) in have for name in carried_attachments(json.loads(payload)["attachments"]))
         ]
 
     def close(self) -> None:

@@ -19,12 +19,14 @@ from firmware_app.events import (
     NothingHeard,
     PartialTranscript,
     SpeakingChanged,
+    UpdateProgress,
     UtteranceCaptured,
     WakeWordDetected,
 )
 from firmware_app.screen_state import KioskController
 
 DEMO_PIN = "2468"  # the default staff PIN (provisioning sets a device's own)
+DOWNLOADING = UpdateProgress(release_id="r-2026-11-21", state="downloading", done=9, total=20)
 CARD_DIGITS = "4821"
 
 # What the customer says on the tour, in each language the kiosk speaks.
@@ -116,6 +118,7 @@ def tour(controller: KioskController, photo: np.ndarray, pin: str = DEMO_PIN) ->
         _step("admin_pin", c.open_admin, lambda: c.type_text(pin[:2])),
         _step("admin_pin-wrong_pin", lambda: c.type_text("00"), c.submit),
         _step("admin", lambda: c.type_text(pin), c.submit),
+        _step("admin-update", lambda: bus().publish(DOWNLOADING), c.tick),  # the updater's report, as it comes
     ]
     own_camera = c.camera is None
     if own_camera:
@@ -169,6 +172,8 @@ def _check(controller: KioskController, name: str) -> None:
     verdict = state.photo.verdict if state.photo else None
     if screen == "inspection" and (verdict == "analysing") != (variant == "analysing"):
         raise RuntimeError(f"the tour expected {name!r}, the photo's verdict is {verdict!r}")
+    if variant == "update" and (state.admin is None or state.admin.update is None):
+        raise RuntimeError("the tour expected the staff screen to show an update report")
     if variant == "idle_warning" and notice != "idle_warning":
         raise RuntimeError(f"the tour expected the idle warning, the notice is {notice!r}")
 

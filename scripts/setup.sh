@@ -14,8 +14,9 @@ extras="${1:-}"
 apt_packages=(python3 python3-venv python3-pip sqlite3 fonts-wqy-microhei portaudio19-dev espeak-ng flite)
 # xvfb: the UI benchmark also times frames really presented on an X server.
 [ "${1:-}" = "train" ] && apt_packages+=(xvfb)
-# mosquitto: the MQTT broker the sync tests start on a loopback port of their own (a kiosk itself needs none).
-[ -n "$extras" ] && apt_packages+=(mosquitto)
+# mosquitto: the MQTT broker the sync tests start on a loopback port of their own (a kiosk itself needs none);
+# postgresql: the server the fleet backend's PostgreSQL tests start in a folder of their own (initdb, pg_ctl).
+[ -n "$extras" ] && apt_packages+=(mosquitto postgresql)
 
 missing=()
 if command -v dpkg >/dev/null 2>&1; then

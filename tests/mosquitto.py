@@ -41,6 +41,10 @@ class Mosquitto:
             f"listener {self.port} {self.host}\n"
             "allow_anonymous true\n"
             "set_tcp_nodelay true\n"
+            # Mosquitto keeps 1,000 QoS 1 messages per client by default and drops the rest: a backend taking the
+            # tickets of several kiosks flushing their outboxes (500 in flight each) would lose deliveries to it,
+            # which the kiosks re-send only after their acknowledgement timeout. A fleet broker needs more.
+            "max_queued_messages 100000\n"
             "persistence true\n"
             f"persistence_location {folder}/\n"
             f"log_dest file {self.log}\n"

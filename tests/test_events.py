@@ -26,6 +26,7 @@ from firmware_app.events import (
     TicketRequested,
     Transcribed,
     Turn,
+    UpdateProgress,
     UserSaid,
     UtteranceCaptured,
     WakeWordDetected,
@@ -109,6 +110,7 @@ SAMPLES: list[Event] = [
         escalated="out_of_scope",
     ),
     SpeakingChanged(state="interrupted"),
+    UpdateProgress(release_id="r-2026-11-21", state="downloading", done=3, total=20),
 ]
 
 

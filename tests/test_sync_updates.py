@@ -4,8 +4,9 @@ Real keys and signatures, real chunk transfer, real files and links; the artifac
 "amelia" wake-word model (175 KB) under a new version, sent in small chunks so that a transfer has many. A
 model that fails its self-test is the same entry with bytes that are not a model. Faults: a wrong key, a
 manifest altered after signing, a wrong whole-artifact hash, corrupted chunks, a replayed older release, an
-expired one, one too big or for a newer kiosk or another channel, a kiosk killed with SIGKILL mid-download, and
-one that died between the switch and the end of its self-test.
+expired one, one too big or for a newer kiosk or another channel, a kiosk killed with SIGKILL mid-download and
+mid-install (while unpacking, and during the self-test), and one that died between the switch and the end of its
+self-test.
 """
 
 from __future__ import annotations
@@ -50,11 +51,13 @@ SHIPPED_MODELS = REPO_ROOT / "models" / "int8"
 MODEL = "amelia"
 
 
-def model_dir(tmp_path: Path, version: str, data: bytes | None = None) -> Path:
-    """A models folder holding amelia as ``version``: the shipped bytes, or ``data`` (which is not a model)."""
-    folder = tmp_path / f"amelia-{version}"
+def model_dir(tmp_path: Path, version: str, data: bytes | None = None, name: str = MODEL) -> Path:
+    """A models folder holding a shipped model as ``version``: its bytes (and assets), or ``data`` (not a model)."""
+    folder = tmp_path / f"{name}-{version}"
     folder.mkdir()
-    entry = load_manifest(SHIPPED_MODELS)[MODEL].model_dump()
+    entry = load_manifest(SHIPPED_MODELS)[name].model_dump()
+    for asset in (entry.get("assets") or {}).values():
+        shutil.copyfile(SHIPPED_MODELS / asset, folder / asset)
     if data is None:
         shutil.copyfile(SHIPPED_MODELS / entry["file"], folder / entry["file"])
     else:
@@ -192,6 +195,20 @@ def publish_retained(broker: Mosquitto, channel: str, payload: bytes) -> None:
     sender.publish(wire.release_topic(channel), payload, qos=1, retain=True).wait_for_publish(5)
     sender.disconnect()
     sender.loop_stop()
+
+
+def kiosk_env(broker: Mosquitto, public_key: Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``kiosk sync run`` process that takes updates, with short timers."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("KIOSK_")}
+    return env | {
+        "KIOSK_DEVICE_ID": DEVICE,
+        "KIOSK_SYNC__ENABLED": "true",
+        "KIOSK_SYNC__BROKER_PORT": str(broker.port),
+        "KIOSK_SYNC__RECONNECT_MIN_S": "0.05",
+        "KIOSK_SYNC__POLL_S": "0.05",
+        "KIOSK_UPDATES__PUBLIC_KEY": str(public_key),
+        **extra,
+    }
 
 
 def serving_version(data_dir: Path) -> str:
@@ -366,16 +383,7 @@ def test_a_download_killed_with_sigkill_resumes_from_the_missing_chunks(
     good = release(store, key, model_dir(tmp_path, "2.0.0"), chunk_size=512)
     total = len(good.manifest.artifacts[0].chunks)
     start_backend()
-    env = {name: value for name, value in os.environ.items() if not name.startswith("KIOSK_")}
-    env |= {
-        "KIOSK_DEVICE_ID": DEVICE,
-        "KIOSK_SYNC__ENABLED": "true",
-        "KIOSK_SYNC__BROKER_PORT": str(broker.port),
-        "KIOSK_SYNC__RECONNECT_MIN_S": "0.05",
-        "KIOSK_SYNC__POLL_S": "0.05",
-        "KIOSK_UPDATES__PUBLIC_KEY": str(public_key),
-        "KIOSK_UPDATES__WINDOW": "1",  # one chunk at a time: the kill lands mid-transfer
-    }
+    env = kiosk_env(broker, public_key, KIOSK_UPDATES__WINDOW="1")  # one chunk at a time: the kill lands mid-transfer
     command = [str(KIOSK), "--data-dir", str(tmp_path / "kiosk"), "sync", "run"]
 
     kiosk = subprocess.Popen(command, env=env)
@@ -460,3 +468,56 @@ def test_a_kiosk_that_died_during_the_self_test_rolls_back_at_the_next_start(
     publish_retained(broker, "stable", pending.signed.encode())
     time.sleep(0.5)
     assert observer.states(pending.manifest.release_id) == ["rolled_back"] and observer.requests == []
+
+
+@pytest.mark.parametrize(
+    ("moment", "outcome"),
+    [
+        # Killed while unpacking (nothing switched yet): the next start finds every chunk in staging and installs.
+        ("unpacking", ("installed", None)),
+        # Killed between the switch and the end of the self-test: the next start rolls back before loading a model.
+        ("self_test", ("rolled_back", "interrupted")),
+    ],
+)
+def test_a_kiosk_killed_with_sigkill_during_install_ends_with_one_version_serving(
+    moment: str,
+    outcome: tuple[str, str | None],
+    tmp_path: Path,
+    broker: Mosquitto,
+    keys: tuple[Ed25519PrivateKey, Path],
+    store: ReleaseStore,
+    observer: Statuses,
+    start_backend: Callable[[], Ingestor],
+) -> None:
+    """The intent model (23 MB, compiled by its self-test) makes both moments last long enough to land a kill in."""
+    key, public_key = keys
+    name = "intent-minilm-bank"
+    good = release(store, key, model_dir(tmp_path, "2.0.0", name=name), chunk_size=wire.MAX_CHUNK_BYTES)
+    release_id = good.manifest.release_id
+    start_backend()
+    data_dir = tmp_path / "kiosk"
+    updates = data_dir / "updates"
+    command = [str(KIOSK), "--data-dir", str(data_dir), "sync", "run"]
+
+    def at_the_moment() -> bool:
+        if moment == "self_test":
+            return (updates / PENDING).exists()
+        return (updates / "models" / "versions" / release_id).exists() and not (updates / PENDING).exists()
+
+    kiosk = subprocess.Popen(command, env=kiosk_env(broker, public_key))
+    try:
+        wait_until(at_the_moment, f"the install to reach its {moment}", timeout=30)
+        kiosk.send_signal(signal.SIGKILL)
+        kiosk.wait()
+        assert observer.states(release_id)[-1:] == ["verifying"], "the install finished before the kill"
+        kiosk = subprocess.Popen(command, env=kiosk_env(broker, public_key))
+        report = observer.outcome(release_id, timeout=30)
+    finally:
+        kiosk.send_signal(signal.SIGTERM)
+        kiosk.wait(timeout=10)
+    assert (report.state, report.reason) == outcome, report
+    expected = "2.0.0" if outcome[0] == "installed" else load_manifest(SHIPPED_MODELS)[name].version
+    settings = load_settings(data_dir=data_dir, device_id=DEVICE)
+    probe_model(settings.models_dir, name)
+    assert load_manifest(settings.models_dir)[name].version == expected
+    assert not (updates / PENDING).exists()

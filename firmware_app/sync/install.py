@@ -74,6 +74,19 @@ def _model_files(entry: dict[str, Any]) -> list[str]:
     return names
 
 
+def installed_releases(data_dir: Path) -> tuple[str, ...]:
+    """The releases the kiosk serves its models and pack from (the version folders the ``current`` links name),
+    for staff; empty while it serves what it shipped with, or was rolled back to."""
+    releases: list[str] = []
+    for kind in ("models", "packs"):
+        link = installed_link(data_dir, kind)
+        if link.is_symlink():
+            target = link.parent / os.readlink(link)
+            if target.parent == link.parent / "versions" and target.name not in releases:
+                releases.append(target.name)
+    return tuple(releases)
+
+
 @dataclass(frozen=True)
 class Staged:
     """A release unpacked into new version folders, not yet switched to."""

@@ -6,6 +6,8 @@ publishes due outbox rows at QoS 1, handles acknowledgements, and on a lost conn
 growing delay before trying again. The outbox, not paho's memory, is what makes delivery reliable: every row
 not yet acknowledged is published again on each new connection and after ``ack_timeout_s``, and the backend
 stores by ticket id, so a repeat costs a duplicate message, never a duplicate ticket.
+A ticket's photos follow it on every publish, in chunks (``attachments``), and the backend acknowledges the
+ticket only once they are stored as well.
 
 Status is retained on ``kiosk/v1/{device}/status``: "online" on every connect, "offline" as the last will
 (the broker publishes it when the link dies without a DISCONNECT: power cut, crash, network cut) and on a
@@ -38,8 +40,9 @@ from firmware_app.config import KioskSettings, SyncConfig
 from firmware_app.store import open_database
 from firmware_app.sync import wire
 from firmware_app.sync.analytics import active_days, daily_report
+from firmware_app.sync.attachments import attachment_messages, attachment_names
 from firmware_app.sync.backoff import Backoff
-from firmware_app.sync.outbox import Outbox
+from firmware_app.sync.outbox import Outbox, OutboxRow
 from firmware_app.sync.remote_config import RemoteConfig
 from firmware_app.sync.telemetry import HealthRecorder, installed_pack, model_versions, telemetry
 from firmware_app.sync.updates import Updater
@@ -49,6 +52,9 @@ log = logging.getLogger(__name__)
 # in SQLite for the next check, so a backlog of thousands of tickets never sits in RAM.
 MAX_QUEUED_PUBLISHES = 500
 GOODBYE_TIMEOUT_S = 2.0
+# File chunks (up to 128 KiB each) handed to paho and not yet acknowledged by the broker; past it the next ticket
+# with files waits, so a backlog of photos does not sit in RAM.
+MAX_FILE_CHUNKS_IN_FLIGHT = 32
 # The first report after a connect covers this many days of analytics (the kiosk may have been offline), later
 # ones today and yesterday (visits that were still going at midnight).
 ANALYTICS_CATCH_UP_DAYS = 7
@@ -76,6 +82,8 @@ class KioskSync:
         self._config_topic = wire.device_topic(device_id, "config")
         self._telemetry_topic = wire.device_topic(device_id, "telemetry")
         self._analytics_topic = wire.device_topic(device_id, "analytics")
+        self._attachments_topic = wire.device_topic(device_id, "attachments")
+        self._file_chunks: list[mqtt.MQTTMessageInfo] = []  # published file chunks the broker has not acknowledged
         self._next_report = 0.0  # time.monotonic() of the next telemetry; 0 right after a connect
         self._catch_up = True  # the next report covers ANALYTICS_CATCH_UP_DAYS
         self._tried = False  # a connection attempt has finished (failed, or succeeded and ended)
@@ -133,7 +141,8 @@ class KioskSync:
     def _status(self, state: Literal["online", "offline"]) -> bytes:
         report = self.remote_config.report if self.remote_config else None
         pack = installed_pack(self.outbox.db)
-        return wire.StatusV1(state=state, versions=self.versions, pack=pack, config=report).encode()
+        channel = self.updater.config.channel if self.updater else None
+        return wire.StatusV1(state=state, versions=self.versions, pack=pack, config=report, channel=channel).encode()
 
     def start(self) -> None:
         """Run the link on its own thread (inside the kiosk process)."""
@@ -197,18 +206,35 @@ class KioskSync:
                 log.error("outbox row can never be sent", extra={"row": row.id, "reason": exc.detail})
                 self.outbox.hold(row.id, exc.detail)
                 continue
-            if self._client.publish(row.topic, row.payload, qos=1).rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                break  # paho's queue is full or the link just dropped: the row stays due
+            if not self._publish_row(row):
+                break  # paho's queue is full, the link just dropped or files are still in flight: the row stays due
             published.append(row.id)
         self.outbox.mark_sent(published, now)
         return len(published)
+
+    def _publish_row(self, row: OutboxRow) -> bool:
+        """A ticket, then each of its files in chunks (``attachments``); the backend acknowledges the ticket once
+        it has committed all of them. False if paho did not take everything: the whole row goes again later."""
+        names = attachment_names(row.payload) if row.ticket_id else []
+        self._file_chunks = [info for info in self._file_chunks if not info.is_published()]
+        if names and len(self._file_chunks) >= MAX_FILE_CHUNKS_IN_FLIGHT:
+            return False
+        if self._client.publish(row.topic, row.payload, qos=1).rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return False
+        for name in names:
+            for payload in attachment_messages(self._data_dir, str(row.ticket_id), name):
+                info = self._client.publish(self._attachments_topic, payload, qos=1)
+                if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    return False
+                self._file_chunks.append(info)
+        return True
 
     def _publish_updates(self) -> None:
         """Update reports and chunk requests (``Updater.poll``), while online."""
         if self.updater is None or self._connected_at is None:
             return
         for topic, payload in self.updater.poll():
-            self._client.publish(topic, payload, qos=1)
+            self._client.publish(topic, payload, qos=1, retain=topic == self.updater.status_topic)
 
     def _report_if_due(self) -> None:
         """Telemetry, and the analytics of each recently active day, every ``telemetry_interval_s`` while online."""
@@ -247,6 +273,7 @@ class KioskSync:
         if isinstance(sock := client.socket(), socket.socket):  # small request/answer packets: no Nagle delays
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._next_report, self._catch_up = 0.0, True
+        self._file_chunks = []  # every due row is published again on this connection
         client.subscribe(self._acks_topic, qos=1)
         if self.remote_config is not None:
             client.subscribe(self._config_topic, qos=1)

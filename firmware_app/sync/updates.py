@@ -21,6 +21,7 @@ import logging
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -106,10 +107,13 @@ class Updater:
         self._key = load_public_key(settings.updates.public_key)
         self._installer = Installer(settings.data_dir, settings.models_dir, settings.pack_dir)
         self._release_topic = wire.release_topic(settings.updates.channel)
+        self._offer_topic = wire.device_topic(settings.device_id, "release")  # a rollout's offer to this kiosk
         self._chunk_topic = wire.device_topic(settings.device_id, "update/chunk")
         self._request_topic = wire.device_topic(settings.device_id, "update/request")
         self._status_topic = wire.device_topic(settings.device_id, "update/status")
         self._progress: list[bytes] = []  # in-memory reports (downloading, verifying, installing)
+        # Also told every report as it is made (the kiosk shows them to staff and reloads after an install).
+        self.on_report: Callable[[wire.UpdateStatusV1], None] | None = None
         self._transfer: _Transfer | None = None
         recover_interrupted_update(settings)
         self._state = _load_state(settings.data_dir)
@@ -120,8 +124,13 @@ class Updater:
         return cls(settings, version("kestrel-kiosk")) if settings.updates.public_key else None
 
     @property
-    def topics(self) -> tuple[str, str]:
-        return self._release_topic, self._chunk_topic
+    def topics(self) -> tuple[str, ...]:
+        return self._release_topic, self._offer_topic, self._chunk_topic
+
+    @property
+    def status_topic(self) -> str:
+        """Reports go here, retained: a backend that was down when the outcome came still learns it."""
+        return self._status_topic
 
     def reconnected(self) -> None:
         """Requests sent on a lost connection may never be answered: ask again right away."""
@@ -129,7 +138,7 @@ class Updater:
             self._transfer.in_flight.clear()
 
     def handle(self, topic: str, payload: bytes | bytearray) -> None:
-        if topic == self._release_topic:
+        if topic in (self._release_topic, self._offer_topic):
             self._on_release(payload)
         elif topic == self._chunk_topic:
             self._on_chunk(payload)
@@ -174,6 +183,8 @@ class Updater:
         return requests
 
     def _on_release(self, payload: bytes | bytearray) -> None:
+        if not payload:  # a retained release cleared (an offer withdrawn): nothing new to act on
+            return
         try:
             manifest = verified_manifest(payload, self._key)
         except UpdateRefused as exc:
@@ -299,3 +310,5 @@ class Updater:
             _save_state(self.data_dir, self._state)
         else:
             self._progress.append(status.encode())
+        if self.on_report is not None:
+            self.on_report(status)

@@ -26,29 +26,42 @@ from pydantic import (
     StrictBool,
     StrictFloat,
     StrictInt,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
 
 KIOSK_PREFIX = "kiosk/v1"
 FLEET_PREFIX = "fleet/v1"
-# Tickets carry a transcript but no photos (those will travel in chunks), so 256 KiB is generous; the same
-# limit guards every topic either end subscribes to.
+# Tickets carry a transcript but no photos (those travel apart, in chunks: AttachmentV1), so 256 KiB is
+# generous; the same limit guards every topic either end subscribes to.
 MAX_PAYLOAD_BYTES = 256 * 1024
 
 DeviceTopic = Literal[
-    "status", "telemetry", "tickets", "acks", "config", "analytics", "update/request", "update/chunk", "update/status"
-]
-DEVICE_TOPICS: tuple[DeviceTopic, ...] = (
     "status",
     "telemetry",
     "tickets",
+    "attachments",
     "acks",
     "config",
     "analytics",
     "update/request",
     "update/chunk",
     "update/status",
+    "release",
+]
+DEVICE_TOPICS: tuple[DeviceTopic, ...] = (
+    "status",
+    "telemetry",
+    "tickets",
+    "attachments",
+    "acks",
+    "config",
+    "analytics",
+    "update/request",
+    "update/chunk",
+    "update/status",
+    "release",  # -> device: a release offered to this kiosk alone (a rollout), retained
 )
 RejectReason = Literal["bad_topic", "oversized", "malformed", "wrong_schema", "unsupported_version", "invalid"]
 
@@ -178,7 +191,9 @@ class WirePart(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Count = Annotated[int, Field(ge=0)]
+# Bounded to SQLite's 64-bit INTEGER: the backend stores counts in columns, and a larger one would fail the store
+# instead of being refused by the wire (found by tests/test_sync_fuzz.py).
+Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
 Label = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -213,6 +228,8 @@ class StatusV1(WireModel):
     versions: dict[str, str] = Field(default_factory=dict, max_length=32)
     pack: PackV1 | None = None
     config: ConfigReportV1 | None = None
+    # The kiosk's ``[updates] channel`` (None: it takes no updates): rollouts target devices by it.
+    channel: Annotated[str, AfterValidator(_valid_name)] | None = None
 
 
 class LatencyV1(WirePart):
@@ -414,6 +431,55 @@ class UpdateStatusV1(WireModel):
     total: Count = 0
 
 
+# A ticket's file (a photo) is named by its path under the kiosk's data folder: 1-4 levels of plain names, so it
+# is also a safe path under the backend's files folder (no '..', no absolute path).
+_LEVEL = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+AttachmentName = Annotated[str, Field(pattern=rf"^{_LEVEL}(/{_LEVEL}){{0,3}}$")]
+MAX_ATTACHMENT_BYTES = 32 * 1024 * 1024  # a photo is a few hundred KB; the cap guards the backend's disk
+_ATTACHMENT_NAME: TypeAdapter[str] = TypeAdapter(AttachmentName)
+
+
+def carried_attachments(names: list[Any]) -> list[str]:
+    """The names in a ticket's ``attachments`` that the wire can carry: both ends wait for exactly these."""
+    carried = []
+    for name in names:
+        try:
+            carried.append(_ATTACHMENT_NAME.validate_python(name))
+        except ValidationError:
+            continue
+    return carried
+
+
+class AttachmentV1(WireModel):
+    """One chunk of a ticket's file on ``attachments`` (chunk ``index`` of ``count``, ``MAX_CHUNK_BYTES`` each
+    but the last, base64), with the whole file's ``size`` and ``sha256`` so the backend can check what it put
+    together; or ``missing``: the kiosk no longer has the file, so the ticket travels without it."""
+
+    SCHEMA: ClassVar[str] = "kiosk.attachment/1"
+
+    schema_id: Literal["kiosk.attachment/1"] = Field(default="kiosk.attachment/1", alias="schema")
+    ticket_id: TicketId
+    name: AttachmentName
+    missing: StrictBool = False
+    size: int = Field(default=0, ge=0, le=MAX_ATTACHMENT_BYTES)
+    sha256: Sha256 | None = None
+    index: int = Field(default=0, ge=0)
+    count: int = Field(default=0, ge=0)
+    data: str | None = Field(default=None, max_length=4 * -(-MAX_CHUNK_BYTES // 3))
+
+    @model_validator(mode="after")
+    def _a_chunk_or_missing(self) -> AttachmentV1:
+        if self.missing:
+            if self.data is not None or self.sha256 is not None or self.size or self.count:
+                raise ValueError("a missing attachment carries no data")
+            return self
+        if self.data is None or self.sha256 is None:
+            raise ValueError("a chunk needs data and the file's sha256")
+        if self.count != max(1, -(-self.size // MAX_CHUNK_BYTES)) or self.index >= self.count:
+            raise ValueError(f"chunk {self.index} of {self.count} for {self.size} bytes")
+        return self
+
+
 M = TypeVar("M", bound=WireModel)
 
 
@@ -429,7 +495,9 @@ def parse(payload: bytes | bytearray, model: type[M]) -> M:
     check_size(payload)
     try:
         data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        # RecursionError: nesting a few thousand deep fits well under the size limit and would otherwise escape
+        # the receiver's callback (and stop ``fleet serve``'s loop).
         raise WireError("malformed", f"not JSON: {type(exc).__name__}") from None
     if not isinstance(data, dict):
         raise WireError("malformed", f"a JSON {type(data).__name__}, not an object")

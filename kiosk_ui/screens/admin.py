@@ -1,5 +1,6 @@
 """The staff screens: the PIN pad behind the hidden "Staff" corner, and the kiosk's status (device, pack,
-models, sync, tickets, recent problems) with Restart pipeline and Close.
+models, the installed release and the updater's latest report, sync, tickets, recent problems) with Restart
+pipeline and Close.
 
 Wrong PINs and the lockout are shown by the standard notice banner; the PIN itself is only ever dots.
 """
@@ -10,7 +11,7 @@ import re
 
 import pygame
 
-from firmware_app.screen_state import AdminState, FormState
+from firmware_app.screen_state import AdminState, FormState, UpdateView
 from kiosk_ui.keypad import numpad, numpad_height
 from kiosk_ui.layout import columns, inset, split_bottom, split_left, split_top
 from kiosk_ui.render import line_height
@@ -121,12 +122,23 @@ def build_admin(ctx: BuildContext) -> list[Widget]:
     return widgets
 
 
+def _update_text(ctx: BuildContext, update: UpdateView | None) -> str:
+    """ "downloading r-12: 45%", "r-12 rolled back: self-test failed", "refused a release: bad signature"..."""
+    if update is None:
+        return ctx.t("update_none")
+    release = update.release_id or ctx.t("a_release")
+    reason = ctx.t(f"reason_{update.reason}") if update.reason else "—"
+    return ctx.t(f"update_{update.state}", release=release, percent=str(update.percent or 0), reason=reason)
+
+
 def _rows(ctx: BuildContext, admin: AdminState) -> list[tuple[str, str, str]]:
     sync = ctx.t(f"sync_{admin.sync}")
     return [
         ("device_id", ctx.t("device_id"), admin.device_id or "—"),
         ("pack", ctx.t("pack"), admin.pack or "—"),
         ("models", ctx.t("models"), "\n".join(admin.models) or "—"),
+        ("releases", ctx.t("releases"), ", ".join(admin.releases) or ctx.t("as_shipped")),
+        ("update", ctx.t("update"), _update_text(ctx, admin.update)),
         ("sync", ctx.t("sync"), sync),
         ("queue_depth", ctx.t("queue_depth"), str(admin.queue_depth)),
         ("tickets_today", ctx.t("tickets_today"), str(admin.tickets_today)),
@@ -140,6 +152,13 @@ def _label_width(ctx: BuildContext, rows: list[tuple[str, str, str]], width: int
 
 def _row_gap(ctx: BuildContext) -> int:
     return ctx.theme.gap // 2
+
+
+def _table_sizes(ctx: BuildContext) -> tuple[int, int, int]:
+    """The status's type sizes, largest first: body, small, and smaller still for large text on a small screen
+    (staff read it at arm's length, and every row must show)."""
+    theme = ctx.theme
+    return theme.text_px, theme.small_px, max(16, round(theme.small_px * 0.8))
 
 
 def _table_height(ctx: BuildContext, admin: AdminState, width: int, size: int) -> int:
@@ -157,9 +176,8 @@ def _table(ctx: BuildContext, admin: AdminState, rect: pygame.Rect) -> list[Widg
     """Label and value, one row each, in the body size (or the small size where the body size does not fit)."""
     theme = ctx.theme
     inner = inset(rect, theme.pad)
-    size = theme.text_px
-    if _table_height(ctx, admin, inner.width, size) > inner.height:
-        size = theme.small_px
+    sizes = _table_sizes(ctx)
+    size = next((s for s in sizes if _table_height(ctx, admin, inner.width, s) <= inner.height), sizes[-1])
     rows = _rows(ctx, admin)
     label_w = _label_width(ctx, rows, inner.width, size)
     step = line_height(size)
