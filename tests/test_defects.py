@@ -1,5 +1,6 @@
-"""The steel_surface product profile: real dev-split photos get their class, photos of something else are not
-forced into a class, unreadable files fail clearly, and the int8 file gives the same answer on both runtimes."""
+"""The steel_surface and magnetic_tile product profiles: real dev-split photos get their class (and a defect-free
+tile is not flagged), photos of something else are not forced into a class, unreadable files fail clearly, and the
+int8 file gives the same answer on both runtimes."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from tests.conftest import FIXTURES
 
 PHOTOS = sorted((FIXTURES / "defects").glob("neu_*.jpg"))
 PROFILE = "steel_surface"
+TILE_PHOTOS = sorted((FIXTURES / "defects").glob("tile_*.jpg"))
+TILE = "magnetic_tile"
 
 
 def true_label(path: Path) -> str:
@@ -27,9 +30,19 @@ def true_label(path: Path) -> str:
     return path.stem.removeprefix("neu_").rsplit("_", 1)[0]
 
 
+def tile_label(path: Path) -> str:
+    """``tile_blowhole_exp1_num_40410.jpg`` -> ``blowhole``."""
+    return path.stem.split("_")[1]
+
+
 @pytest.fixture(scope="module")
 def classifier(settings: KioskSettings) -> DefectClassifier:
     return DefectClassifier(settings.models_dir, PROFILE)
+
+
+@pytest.fixture(scope="module")
+def tile_classifier(settings: KioskSettings) -> DefectClassifier:
+    return DefectClassifier(settings.models_dir, TILE)
 
 
 def blank_wall(size: int = 480) -> np.ndarray:
@@ -67,6 +80,34 @@ def test_something_else_is_not_recognised(classifier: DefectClassifier, image: n
     result = classifier.classify(image)
     assert result.label == NOT_RECOGNISED
     assert not result.defective and result.boxes == []
+
+
+@pytest.mark.parametrize("path", TILE_PHOTOS, ids=lambda p: p.name)
+def test_tile_photos_get_their_class_and_only_defects_are_flagged(
+    tile_classifier: DefectClassifier, path: Path
+) -> None:
+    image = load_image(path)
+    result = tile_classifier.classify(image)
+    label = tile_label(path)
+    assert result.label == label
+    assert result.defective == (label != "free")  # ok_labels: a defect-free tile is not a defect
+    assert result.heatmap.shape == image.shape[:2]
+    if result.defective:
+        assert result.defect_score > 0.5 and len(result.boxes) == 1
+    else:
+        assert result.defect_score < 0.5 and result.boxes == []
+
+
+@pytest.mark.parametrize(
+    "image",
+    [blank_wall(), np.random.default_rng(5).integers(0, 256, (300, 300, 3), dtype=np.uint8)],
+    ids=["blank-wall", "noise"],
+)
+def test_tile_profile_does_not_force_something_else_into_a_class(
+    tile_classifier: DefectClassifier, image: np.ndarray
+) -> None:
+    result = tile_classifier.classify(image)
+    assert result.label == NOT_RECOGNISED and not result.defective and result.boxes == []
 
 
 def test_int8_model_agrees_on_openvino_and_onnxruntime(classifier: DefectClassifier, settings: KioskSettings) -> None:

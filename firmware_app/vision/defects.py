@@ -5,7 +5,8 @@ defective", thresholds). The model's last class is ``not_recognised``: it was tr
 (walls, noise, drawings, a natural photo, the other product). It has three outputs, so the kiosk needs no second
 model to locate or reject:
 
-- ``logits`` [1, C]: global average pool of the class activation maps (the classifier);
+- ``logits`` [1, C]: the class activation maps pooled (the classifier): their mean, or for profiles with tiny
+  defects (magnetic tile) half mean, half max, so that one hot cell of the map is not outvoted;
 - ``cam`` [1, C, 7, 7]: the class activation maps themselves (where the evidence for each class lies);
 - ``similarity`` [1, C]: cosine similarity of the pooled backbone features to each class's training mean.
 

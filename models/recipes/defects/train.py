@@ -3,10 +3,13 @@
 Speed on a kiosk-class CPU: the frozen early blocks are run once per image view (``--views`` augmented copies of
 each training image, the first unaugmented) and cached; training then only runs the last blocks, with random
 flips of the cached 14x14 feature maps as extra augmentation. Class imbalance (magnetic tile: 420 free vs 22
-fray) is handled with inverse-frequency class weights in the loss. One extra last class, ``not_recognised``, is
-trained on pictures of other things (``outliers.py``) so that the kiosk can refuse them.
+fray) is handled with (softened) inverse-frequency class weights in the loss; tiny defects (a tile's blowhole)
+want ``--pool mix`` (see ``model.py``). One extra last class, ``not_recognised``, is trained on pictures of other
+things (``outliers.py``) so that the kiosk can refuse them.
 
-    python models/recipes/defects/train.py --profile steel_surface --out build/defects
+    python models/recipes/defects/train.py --profile steel_surface --out build/defects --epochs 10 --views 3
+    python models/recipes/defects/train.py --profile magnetic_tile --out build/defects --epochs 12 --views 3 \
+        --weight-power 0.5 --pool mix
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch
 from data import PROFILES, split, tensor_batch, tensor_images
 from model import FROZEN_BLOCKS, CamNet, FrozenStem, TrainableTop, backbone
 from outliers import outliers
+from sklearn.metrics import f1_score, roc_auc_score
 from torch import nn
 
 
@@ -51,10 +55,23 @@ def flip_features(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(top: TrainableTop, features: torch.Tensor, labels: torch.Tensor) -> float:
+def predict(top: TrainableTop, features: torch.Tensor) -> torch.Tensor:
     top.eval()
-    logits = torch.cat([top(features[i : i + 64])[0] for i in range(0, len(features), 64)])
-    return float((logits.argmax(1) == labels).float().mean())
+    return torch.cat([top(features[i : i + 64])[0] for i in range(0, len(features), 64)])
+
+
+def dev_scores(logits: torch.Tensor, labels: torch.Tensor, ok: list[int]) -> dict[str, float]:
+    """Dev accuracy and macro-F1 (argmax over the product's classes), and defect-vs-ok AUROC where defined."""
+    logits = logits[:, :-1]
+    predicted = logits.argmax(1).numpy()
+    result = {
+        "dev_accuracy": float((predicted == labels.numpy()).mean()),
+        "dev_macro_f1": float(f1_score(labels.numpy(), predicted, average="macro")),
+    }
+    if ok:
+        defect_score = 1 - logits.softmax(1)[:, ok].sum(1)
+        result["dev_defect_auroc"] = float(roc_auc_score(~np.isin(labels.numpy(), ok), defect_score.numpy()))
+    return result
 
 
 def main() -> None:
@@ -70,6 +87,9 @@ def main() -> None:
         "--weight-power", type=float, default=1.0, help="Class weights (1/frequency)**power; 0.5 softens them."
     )
     parser.add_argument("--frozen-blocks", type=int, default=FROZEN_BLOCKS, help="Blocks kept at ImageNet weights.")
+    parser.add_argument(
+        "--pool", choices=["mean", "mix"], default="mean", help="Logits from the CAM: its mean, or mean and peak."
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -82,8 +102,10 @@ def main() -> None:
 
     net = backbone().eval()
     stem = FrozenStem(net, args.frozen_blocks).eval()
-    for parameter in stem.parameters():
-        parameter.requires_grad_(False)
+    # Only the stem's own layers: ``stem.parameters()`` is the whole backbone (it holds ``net``), and freezing
+    # that left the "trained" last blocks at ImageNet weights, so only the 1x1 CAM layer learned.
+    for layer in (net._conv_stem, net._bn0, *net._blocks[: args.frozen_blocks]):
+        layer.requires_grad_(False)
     rng = np.random.default_rng(args.seed)
     classes = len(profile.labels) + 1  # the last one is not_recognised
     train_paths = [p for p, _ in train]
@@ -95,12 +117,13 @@ def main() -> None:
     train_y = torch.tensor(([y for _, y in train] + [classes - 1] * len(others)) * args.views)
     dev_x = stem_features(stem, [p for p, _ in dev], None)
     dev_y = torch.tensor([y for _, y in dev])
+    ok = [profile.labels.index(label) for label in profile.ok_labels]
     eval_others = [image for group in outliers(profile, "eval").values() for image in group]
     ood_x = stem_features(stem, eval_others, None)
     cache_s = time.perf_counter() - start
     print(f"cached {len(train_x)} train views and {len(dev_x)} dev images in {cache_s:.0f} s", flush=True)
 
-    top = TrainableTop(net, classes, args.frozen_blocks)
+    top = TrainableTop(net, classes, args.frozen_blocks, args.pool)
     counts = torch.bincount(train_y, minlength=classes).float()
     weights = (counts.sum() / (len(counts) * counts)) ** args.weight_power
     loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=0.05)
@@ -128,11 +151,9 @@ def main() -> None:
             optimizer.step()
             scheduler.step()
             total += float(loss.detach()) * len(index)
-        accuracy = evaluate(top, dev_x, dev_y)
-        rejected = evaluate(top, ood_x, torch.full((len(ood_x),), classes - 1))
-        history.append(
-            {"epoch": epoch + 1, "loss": total / len(train_x), "dev_accuracy": accuracy, "ood_rejected": rejected}
-        )
+        rejected = float((predict(top, ood_x).argmax(1) == classes - 1).float().mean())
+        scores = dev_scores(predict(top, dev_x), dev_y, ok)
+        history.append({"epoch": epoch + 1, "loss": total / len(train_x), **scores, "ood_rejected": rejected})
         print(json.dumps(history[-1]), flush=True)
 
     top.eval()
