@@ -25,6 +25,7 @@ from bench import (
     bench_photo_quality,
     bench_sentiment,
     bench_sync,
+    bench_systemd,
     bench_ui,
     bench_vision,
     bench_wakeword,
@@ -135,6 +136,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str
     "asr": (bench_asr.run, bench_asr.report_section),
     "vision": (bench_vision.run, bench_vision.report_section),
     "sync": (bench_sync.run, bench_sync.report_section),
+    "systemd": (bench_systemd.run, bench_systemd.report_section),
 }
 
 

@@ -6,6 +6,7 @@ Machine-readable output (JSON lines) goes to stdout; logs go to stderr.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -16,10 +17,13 @@ from firmware_app.app import Kiosk, build_nlu
 from firmware_app.asr.cli import asr, listen
 from firmware_app.audio.cli import audio, wake
 from firmware_app.config import KioskSettings, load_settings
+from firmware_app.doctor import doctor
 from firmware_app.events import Language, Reply
 from firmware_app.inference.manifest import ModelIntegrityError
 from firmware_app.logs import configure_logging
 from firmware_app.packs import PackError, load_pack
+from firmware_app.privacy_cli import audit_command, privacy
+from firmware_app.service_notify import Watchdog
 from firmware_app.sync.cli import sync
 from firmware_app.vision.cli import vision
 
@@ -130,7 +134,9 @@ def run(ctx: click.Context, window: str | None, photos: Path | None, audio: Path
     from kiosk_ui.main import build_ui
 
     size = _window_size(window) if window else None
-    ui = build_ui(_settings(ctx), window=size, photos=photos, audio=audio, listen=True)
+    watchdog = Watchdog.from_environment()  # systemd's READY/WATCHDOG/STOPPING; a no-op outside a service
+    ui = build_ui(_settings(ctx), window=size, photos=photos, audio=audio, listen=True, watchdog=watchdog)
+    signal.signal(signal.SIGTERM, lambda *_: ui.stop())  # systemctl stop: finish the frame, close in order
     try:
         ui.run()
     finally:
@@ -264,3 +270,6 @@ main.add_command(asr)
 main.add_command(listen)
 main.add_command(vision)
 main.add_command(sync)
+main.add_command(doctor)
+main.add_command(privacy)
+main.add_command(audit_command)

@@ -161,11 +161,22 @@ class SyncConfig(BaseModel):
     batch: int = Field(default=100, ge=1)  # rows published per check
     # Health (queue depth, latencies, errors, disk) and service analytics are reported this often while online.
     telemetry_interval_s: float = Field(default=60.0, ge=0.5)
+    # TLS with this kiosk's certificate (``kiosk-provision`` writes all three); None: plain MQTT, for a test or
+    # development broker only, as the fleet broker has no plain listener.
+    ca_file: Path | None = None  # the fleet CA: the only issuer trusted for the broker's certificate
+    cert_file: Path | None = None  # this kiosk's certificate; its common name is the device id
+    key_file: Path | None = None
 
     @model_validator(mode="after")
     def _delays_in_order(self) -> SyncConfig:
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("[sync] reconnect_min_s must not exceed reconnect_max_s")
+        return self
+
+    @model_validator(mode="after")
+    def _tls_all_or_nothing(self) -> SyncConfig:
+        if len({self.ca_file is None, self.cert_file is None, self.key_file is None}) > 1:
+            raise ValueError("[sync] ca_file, cert_file and key_file go together: all three or none")
         return self
 
 
@@ -182,6 +193,23 @@ class UpdatesConfig(BaseModel):
     max_artifact_bytes: int = Field(default=256 * 1024 * 1024, gt=0)  # a bigger artifact is refused, not fetched
     window: int = Field(default=8, ge=1)  # chunk requests in flight at once
     chunk_timeout_s: float = Field(default=5.0, gt=0)  # a chunk not answered by then is asked for again
+
+
+class PrivacyConfig(BaseModel):
+    """Retention of customers' words and technicians' photos, and the disk-space guard (``firmware_app.retention``).
+
+    Counted from the backend's acknowledgement, never from filing: a ticket the fleet has not stored keeps
+    everything, however old."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transcript_retention_days: float = Field(default=30.0, ge=0)  # transcript, entities and summary text
+    photo_retention_days: float = Field(default=30.0, ge=0)
+    purge_interval_s: float = Field(default=3600.0, gt=0)  # the retention pass runs at start and this often
+    # Below this much free space in the data dir, acknowledged tickets' photos are pruned early, oldest first.
+    low_disk_mb: int = Field(default=512, ge=0)
+    # Below this, a new photo is refused ("storage full") rather than half written.
+    photo_floor_mb: int = Field(default=64, ge=0)
 
 
 def installed_link(data_dir: Path, kind: Literal["models", "packs"]) -> Path:
@@ -211,6 +239,7 @@ class KioskSettings(BaseSettings):
     vision: VisionConfig = VisionConfig()
     sync: SyncConfig = SyncConfig()
     updates: UpdatesConfig = UpdatesConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
     @model_validator(mode="after")
     def _installed_updates_win(self) -> KioskSettings:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import sqlite3
 import threading
 import time
 import uuid
@@ -22,6 +23,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from firmware_app import audit
 from firmware_app.app import Kiosk
 from firmware_app.asr.types import Grammar
 from firmware_app.dialogue.session import Session
@@ -48,6 +50,7 @@ from firmware_app.packs import GuidanceEntry, ProfileGuidance, Slot, Text
 from firmware_app.pinyin_input import PinyinInput, for_pack
 from firmware_app.privacy import mask_for_display
 from firmware_app.staff_pin import PinLock
+from firmware_app.storage import MB, ensure_room, is_disk_full
 from firmware_app.sync.install import installed_releases
 from firmware_app.vision.capture import ImageError, PhotoSource, downscale, save_photo
 from firmware_app.vision.defects import NOT_RECOGNISED
@@ -784,7 +787,10 @@ class KioskController:
             self.open_camera()
 
     def _file_photo_ticket(self, note: str) -> None:
-        """The photo and, when the model ran, its annotated copy, with the verdict and the note."""
+        """The photo and, when the model ran, its annotated copy, with the verdict and the note. On a full disk
+        (under ``[privacy] photo_floor_mb`` before writing, or ENOSPC / SQLite "disk is full" while writing)
+        nothing is filed, this ticket's files are removed, and the technician keeps the photo and the note on
+        screen with a "storage full" notice: earlier tickets and photos are untouched."""
         photo = self._state.photo
         if photo is None or photo.image is None:
             return
@@ -792,23 +798,33 @@ class KioskController:
         ticket_id = str(uuid.uuid4())
         data_dir = self.kiosk.settings.data_dir
         attachments = [f"photos/{ticket_id}.jpg"]
-        save_photo(photo.image, data_dir / attachments[0])
         inspection = photo.recognition.inspection if photo.recognition is not None else None
-        if photo.recognition is not None:
-            attachments.append(f"photos/{ticket_id}-annotated.jpg")
-            save_photo(photo.recognition.annotated, data_dir / attachments[1])
-        created = self.kiosk.file_ticket(
-            TicketRequested(
-                ticket_id=ticket_id,
-                ticket_type="technician_photo",
-                priority="normal",
-                summary=f"Technician photo, {summary(photo.profile, inspection)}. Note: {note}",
-                language=session.language,
-                session_id=session.id,
-                attachments=tuple(attachments),
-                inspection=inspection,
+        try:
+            ensure_room(data_dir, self.kiosk.settings.privacy.photo_floor_mb * MB)
+            save_photo(photo.image, data_dir / attachments[0])
+            if photo.recognition is not None:
+                attachments.append(f"photos/{ticket_id}-annotated.jpg")
+                save_photo(photo.recognition.annotated, data_dir / attachments[1])
+            created = self.kiosk.file_ticket(
+                TicketRequested(
+                    ticket_id=ticket_id,
+                    ticket_type="technician_photo",
+                    priority="normal",
+                    summary=f"Technician photo, {summary(photo.profile, inspection)}. Note: {note}",
+                    language=session.language,
+                    session_id=session.id,
+                    attachments=tuple(attachments),
+                    inspection=inspection,
+                )
             )
-        )
+        except (OSError, sqlite3.OperationalError) as exc:
+            if not is_disk_full(exc):
+                raise
+            for name in attachments:
+                (data_dir / name).unlink(missing_ok=True)
+            log.error("photo not filed: storage full", extra={"error": str(exc)})
+            self._set(notice="storage_full")
+            return
         self._add_bubble("customer", note, "touch")
         text = _PHOTO_FILED[session.language].format(reference=created.reference)
         card = AnswerCard(title=_PHOTO_TITLE[session.language], body=text, reference=created.reference)
@@ -923,6 +939,7 @@ class KioskController:
         form = self._state.form
         assert form is not None
         verdict = self._pin_lock.check(pin, self._clock())
+        audit.record(self.kiosk.db, "staff", f"staff_pin_{verdict}")
         if verdict != "ok":
             log.warning("wrong staff PIN" if verdict == "wrong" else "staff PIN refused: locked after wrong tries")
             self._set(notice="wrong_pin" if verdict == "wrong" else "locked", form=replace(form, draft=""))
@@ -953,6 +970,7 @@ class KioskController:
         with self._lock:
             self._touched()
             log.info("pipeline restart requested from the staff screen")
+            audit.record(self.kiosk.db, "staff", "pipeline_restart")
             self._reload_pipeline()
             self._set(admin=self._admin_state(), notice="restarted")
 
@@ -975,6 +993,8 @@ class KioskController:
 
     def close_admin(self) -> None:
         with self._lock:
+            if self._state.screen == "admin":
+                audit.record(self.kiosk.db, "staff", "staff_screen_closed")
             self._reset_to_attract()
 
     def detach(self) -> None:

@@ -165,6 +165,21 @@ def _m007_visits(db: Database) -> None:
     db.execute("CREATE INDEX visit_topics_session ON visit_topics(session_id)")
 
 
+def _m008_privacy(db: Database) -> None:
+    """Retention and erasure: when the backend acknowledged each ticket (retention counts from there, never from
+    filing), when its words and its photos were removed, and an audit log the app can only append to."""
+    db.execute("ALTER TABLE tickets ADD COLUMN synced_at TEXT")
+    db.execute("ALTER TABLE tickets ADD COLUMN transcript_purged_at TEXT")
+    db.execute("ALTER TABLE tickets ADD COLUMN photos_pruned_at TEXT")
+    db.execute("CREATE INDEX tickets_synced_at ON tickets(synced_at)")
+    db.execute("CREATE INDEX audit_log_at ON audit_log(at)")
+    for verb in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log"
+            " BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+        )
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [
     _m001_core,
     _m002_knowledge,
@@ -173,6 +188,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [
     _m005_ticket_inspection,
     _m006_outbox_delivery,
     _m007_visits,
+    _m008_privacy,
 ]
 
 

@@ -166,6 +166,12 @@ class VoicePipeline:
         """Run the listening loop on its own thread (a microphone delivers audio in real time)."""
         self.thread = start_in_background(self.listener)
 
+    def progress(self) -> int | None:
+        """Frames heard so far while the listening loop runs (the service watchdog checks it moves), None once it
+        has ended (its source finished or was closed), which is not a hang."""
+        alive = self.thread is not None and self.thread.is_alive()
+        return self.listener.frames_seen if alive else None
+
     def wait_until_quiet(self, timeout_s: float = 30.0) -> bool:
         """Wait until every reply has been spoken (True at once for a silent kiosk)."""
         return self.replies is None or self.replies.wait_until_quiet(timeout_s)

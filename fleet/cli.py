@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -21,6 +22,8 @@ import click
 from pydantic import ValidationError
 
 from firmware_app.sync import wire
+from fleet.broker_tls import tls_options
+from fleet.ca_cli import broker_config, ca
 from fleet.database import is_url
 from fleet.ingest import Ingestor
 from fleet.release_cli import keys, release
@@ -67,13 +70,18 @@ def _store(ctx: click.Context, create: bool = False) -> Iterator[FleetStore]:
 @click.option("--port", default=1883, show_default=True)
 @click.option("--group", default="fleet", show_default=True, help="Shared-subscription group of the ingest processes.")
 @click.option("--client-id", default=None, help="MQTT client id (default: fleet-HOST-PID).")
+@tls_options
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, group: str, client_id: str | None) -> None:
+def serve(
+    ctx: click.Context, host: str, port: int, group: str, client_id: str | None, tls: ssl.SSLContext | None
+) -> None:
     """Ingest tickets and status until SIGTERM or Ctrl-C; run several to share the load."""
     with _store(ctx, create=True) as store:
         releases = ReleaseStore(default_releases_dir(ctx.obj["db_path"]))
-        rollouts = RolloutEngine(ctx.obj["db_path"], releases, host, port)
-        ingestor = Ingestor(store, host, port, group=group, client_id=client_id, releases=releases, rollouts=rollouts)
+        rollouts = RolloutEngine(ctx.obj["db_path"], releases, host, port, tls=tls)
+        ingestor = Ingestor(
+            store, host, port, group=group, client_id=client_id, releases=releases, rollouts=rollouts, tls=tls
+        )
 
         def stop(signum: int, frame: FrameType | None) -> None:
             ingestor.stop()
@@ -174,8 +182,11 @@ def config() -> None:
 @click.argument("assignments", nargs=-1, required=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="MQTT broker.")
 @click.option("--port", default=1883, show_default=True)
+@tls_options
 @click.pass_context
-def config_set(ctx: click.Context, device: str, assignments: tuple[str, ...], host: str, port: int) -> None:
+def config_set(
+    ctx: click.Context, device: str, assignments: tuple[str, ...], host: str, port: int, tls: ssl.SSLContext | None
+) -> None:
     """Set KEY=VALUE settings of DEVICE (``KEY=`` returns a key to the kiosk's own value) and publish them."""
     try:
         topic = wire.device_topic(device, "config")
@@ -189,13 +200,15 @@ def config_set(ctx: click.Context, device: str, assignments: tuple[str, ...], ho
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
         raise click.ClickException(f"not a valid configuration: {problems}") from None
     try:
-        publish_retained(host, port, topic, remote.encode())
+        publish_retained(host, port, topic, remote.encode(), tls=tls)
     except (OSError, TimeoutError) as exc:
         raise click.ClickException(f"revision {remote.revision} saved but not published ({exc}); run again") from None
     click.echo(f"{device}: revision {remote.revision} published {json.dumps(remote.settings)}")
 
 
 main.add_command(keys)
+main.add_command(ca)
+main.add_command(broker_config)
 main.add_command(release)
 main.add_command(rollout)
 main.add_command(group)

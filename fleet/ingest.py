@@ -31,6 +31,7 @@ import logging
 import os
 import queue
 import socket
+import ssl
 import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware_app.sync import wire
+from firmware_app.sync.tls import use_tls
 from fleet.files import AttachmentFiles, FileRefused
 from fleet.releases import ReleaseStore
 from fleet.rollout_engine import RolloutEngine
@@ -80,6 +82,7 @@ class Ingestor:
         client_id: str | None = None,
         releases: ReleaseStore | None = None,
         rollouts: RolloutEngine | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.store = store
         self.files = AttachmentFiles(store.files_dir)
@@ -105,6 +108,7 @@ class Ingestor:
             protocol=mqtt.MQTTv5,
         )
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        use_tls(self._client, tls)
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self._client.connect_async(host, port, keepalive=30, clean_start=True)

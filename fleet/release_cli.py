@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import ssl
 from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from firmware_app.sync import wire
+from fleet.broker_tls import tls_options
 from fleet.releases import ArtifactSource, Release, ReleaseStore, default_releases_dir, model_source, pack_source
 from fleet.remote_config import publish_retained
 from fleet.signing import generate_keys, load_private_key
@@ -118,15 +120,18 @@ def create(
 @click.argument("release_id")
 @click.option("--host", default="127.0.0.1", show_default=True, help="MQTT broker.")
 @click.option("--port", default=1883, show_default=True)
+@tls_options
 @click.pass_context
-def publish(ctx: click.Context, release_id: str, host: str, port: int) -> None:
+def publish(ctx: click.Context, release_id: str, host: str, port: int, tls: ssl.SSLContext | None) -> None:
     """Publish RELEASE_ID now, retained on its channel (`fleet serve` does so for the newest at each connect)."""
     store: ReleaseStore = ctx.obj["releases"]
     found = next((r for r in store.releases() if r.manifest.release_id == release_id), None)
     if found is None:
         raise click.ClickException(f"no release {release_id!r} in {store.root}")
     try:
-        publish_retained(host, port, wire.release_topic(found.manifest.channel), found.signed.encode(), "fleet-release")
+        publish_retained(
+            host, port, wire.release_topic(found.manifest.channel), found.signed.encode(), "fleet-release", tls
+        )
     except (OSError, TimeoutError) as exc:
         raise click.ClickException(f"not published: {exc}") from None
     click.echo(f"{release_id} published on {wire.release_topic(found.manifest.channel)}")

@@ -8,6 +8,7 @@ live and reports what it did in its status, which ``fleet devices`` shows.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Sequence
 
@@ -15,6 +16,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from firmware_app.sync.tls import use_tls
 from firmware_app.sync.wire import SettingValue
 
 TIMEOUT_S = 10.0
@@ -39,9 +41,17 @@ def _value(text: str) -> SettingValue:
     return value if isinstance(value, bool | int | float | str) else text
 
 
-def publish_retained(host: str, port: int, topic: str, payload: bytes, client_id: str = "fleet-config") -> None:
+def publish_retained(
+    host: str,
+    port: int,
+    topic: str,
+    payload: bytes,
+    client_id: str = "fleet-config",
+    tls: ssl.SSLContext | None = None,
+) -> None:
     """Publish once at QoS 1 with the retain flag and wait for the broker's PUBACK; OSError or TimeoutError."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    use_tls(client, tls)
     connected = threading.Event()
     refused: list[ReasonCode] = []
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import ssl
 import threading
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware_app.sync import wire
+from firmware_app.sync.tls import use_tls
 from fleet.releases import ReleaseStore
 from fleet.rollouts import Publish, advance, channel_payloads, managed_channels, retained_offers
 from fleet.store import FleetStore
@@ -38,6 +40,7 @@ class RolloutEngine:
         port: int,
         interval_s: float = 2.0,
         client_id: str | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.releases = releases
         self.interval_s = interval_s
@@ -53,6 +56,7 @@ class RolloutEngine:
             protocol=mqtt.MQTTv5,
         )
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        use_tls(self._client, tls)
         self._client.on_connect = self._on_connect
         self._client.connect_async(host, port, keepalive=30, clean_start=True)
 

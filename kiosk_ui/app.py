@@ -118,6 +118,7 @@ class KioskUI:
         self._last_animation = 0.0
         self._running = True
         self.on_close: list[Callable[[], None]] = []  # what else stops with the window (the listening loop)
+        self.on_loop: list[Callable[[], None]] = []  # called every iteration of ``run`` (the service watchdog)
         self.rebuild_if_needed()
 
     @property
@@ -302,7 +303,13 @@ class KioskUI:
         while self._running and (deadline is None or time.monotonic() < deadline):
             self.pump()
             self.frame()
+            for hook in self.on_loop:
+                hook()
             clock.tick(FPS)
+
+    def stop(self) -> None:
+        """End ``run`` after the current frame (SIGTERM from systemd); safe from a signal handler."""
+        self._running = False
 
     def close(self) -> None:
         self._running = False

@@ -17,7 +17,9 @@ from firmware_app.app import Kiosk
 from firmware_app.audio.sinks import Speaker
 from firmware_app.audio.sources import AudioDeviceError, AudioSource, MicrophoneSource, WavSource
 from firmware_app.config import KioskSettings
+from firmware_app.retention import Housekeeper
 from firmware_app.screen_state import KioskController
+from firmware_app.service_notify import Watchdog
 from firmware_app.vision.capture import CameraSource, ImageFileSource, PhotoSource
 from firmware_app.voice import attach_voice
 from kiosk_ui.app import KioskUI
@@ -71,9 +73,11 @@ def build_ui(
     listen: bool = False,
     synchronous: bool = False,
     today: Callable[[], datetime.date] = datetime.date.today,
+    watchdog: Watchdog | None = None,
 ) -> KioskUI:
     """The controller on a fresh kiosk, and the window (full screen unless ``window`` gives a size). With
-    ``listen`` the microphone (or ``audio``) feeds the listening loop on its own thread."""
+    ``listen`` the microphone (or ``audio``) feeds the listening loop on its own thread. A ``watchdog`` (systemd's,
+    for ``kiosk run``) is ticked by the UI loop and also watches the listening loop."""
     choose_video_driver()  # SDL reads it when the display opens
     controller = KioskController(
         lambda: Kiosk(settings, today=today), camera=open_camera(settings, photos), today=today
@@ -81,11 +85,19 @@ def build_ui(
     fullscreen = window is None and settings.ui.fullscreen
     size = window or settings.ui.window_size
     ui = KioskUI(controller, size, fullscreen=fullscreen, synchronous=synchronous)
+    housekeeper = Housekeeper(settings)  # retention and the disk guard, at start and then periodically
+    housekeeper.start()
+    ui.on_close.append(housekeeper.stop)
     source = open_microphone(settings, audio) if listen or audio is not None else None
     if source is not None:
         voice = attach_voice(controller, source, open_speaker(settings))
         voice.start()
         ui.on_close.append(voice.close)
+        if watchdog is not None:
+            watchdog.watch("listening", voice.progress)
+    if watchdog is not None:
+        ui.on_loop.append(watchdog.tick)
+        ui.on_close.insert(0, watchdog.notifier.stopping)
     return ui
 
 

@@ -134,6 +134,10 @@ STRINGS: dict[str, dict[Language, str]] = {
     "pin_prompt": {"en": "Enter the staff PIN", "zh": "请输入员工密码"},
     "wrong_pin": {"en": "Wrong PIN. Try again.", "zh": "密码错误，请重试。"},
     "locked": {"en": "Too many wrong PINs. Wait a minute.", "zh": "错误次数过多，请稍后再试。"},
+    "storage_full": {
+        "en": "Storage full: the photo was not saved. Please ask a member of staff.",
+        "zh": "存储空间已满，照片未保存。请联系工作人员。",
+    },
     "admin_title": {"en": "Kiosk status", "zh": "设备状态"},
     "device_id": {"en": "Device", "zh": "设备"},
     "pack": {"en": "Knowledge pack", "zh": "知识包"},

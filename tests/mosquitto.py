@@ -28,16 +28,19 @@ def free_port() -> int:
 class Mosquitto:
     host = "127.0.0.1"
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, port: int | None = None) -> None:
         if MOSQUITTO is None:
             raise FileNotFoundError("mosquitto is not installed")
         self.folder = folder
-        self.port = free_port()
+        self.port = port or free_port()
         self._process: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True, exist_ok=True)
         self.log = folder / "mosquitto.log"
         self.config = folder / "mosquitto.conf"
-        self.config.write_text(
+        self.config.write_text(self.config_text(), encoding="utf-8")
+
+    def config_text(self) -> str:
+        return (
             f"listener {self.port} {self.host}\n"
             "allow_anonymous true\n"
             "set_tcp_nodelay true\n"
@@ -46,12 +49,11 @@ class Mosquitto:
             # which the kiosks re-send only after their acknowledgement timeout. A fleet broker needs more.
             "max_queued_messages 100000\n"
             "persistence true\n"
-            f"persistence_location {folder}/\n"
+            f"persistence_location {self.folder}/\n"
             f"log_dest file {self.log}\n"
             "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
             # Run as root (a CI container), mosquitto would switch to the 'mosquitto' user, who cannot write here.
-            f"user {getpass.getuser()}\n",
-            encoding="utf-8",
+            f"user {getpass.getuser()}\n"
         )
 
     def start(self, timeout: float = 5.0) -> None:
@@ -76,3 +78,18 @@ class Mosquitto:
             self._process.send_signal(signal.SIGTERM)
             self._process.wait(timeout=10)
         self._process = None
+
+
+class GeneratedMosquitto(Mosquitto):
+    """The broker exactly as ``fleet broker-config`` configured it (``generated``, for ``port`` on loopback), plus
+    what a test needs: every log line (connections, TLS failures, ACL denials) in ``self.log``, and this user."""
+
+    def __init__(self, folder: Path, generated: Path, port: int) -> None:
+        self.generated = generated
+        super().__init__(folder, port)
+
+    def config_text(self) -> str:
+        return self.generated.read_text() + f"log_dest file {self.log}\nlog_type all\nuser {getpass.getuser()}\n"
+
+    def log_lines(self) -> list[str]:
+        return self.log.read_text(encoding="utf-8", errors="replace").splitlines() if self.log.exists() else []

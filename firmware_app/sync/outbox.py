@@ -2,16 +2,17 @@
 
 Rows are written by their owners (``TicketStore`` writes a ticket and its row in one transaction); the sync
 only reads them, stamps each publish (``attempts``, ``last_sent_at``) and deletes a row when the backend's
-acknowledgement names its ticket. Nothing else deletes a row, so a ticket survives crashes, reboots and lost
-messages until the backend has committed it. A row the wire could never carry is held (``last_error``) for
-staff to see instead of being re-sent forever.
+acknowledgement names its ticket. Nothing else deletes a row (but a customer's erasure on request,
+``firmware_app.erasure``), so a ticket survives crashes, reboots and lost messages until the backend has
+committed it. A row the wire could never carry is held (``last_error``) for staff to see instead of being
+re-sent forever.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
@@ -59,12 +60,20 @@ class Outbox:
         """Stop sending a row that can never be delivered; it stays for staff (``last_error`` says why)."""
         self.db.execute("UPDATE outbox SET last_error = ? WHERE id = ?", [reason, row_id])
 
-    def acknowledge(self, ticket_ids: Sequence[str]) -> int:
-        """Delete the rows of tickets the backend has committed; returns how many went (0 for a repeated ack)."""
+    def acknowledge(self, ticket_ids: Sequence[str], at: datetime | None = None) -> int:
+        """Delete the rows of tickets the backend has committed and stamp the tickets ``synced_at`` (once: a
+        repeated ack keeps the first), in one transaction, since retention counts from that stamp; returns how
+        many rows went (0 for a repeated ack)."""
         marks = ", ".join("?" for _ in ticket_ids)
+        stamp = _stamp(at or datetime.now(UTC))
         with transaction(self.db):
             cursor = self.db.execute(f"DELETE FROM outbox WHERE ticket_id IN ({marks})", list(ticket_ids))
-        return cursor.rowcount
+            deleted = cursor.rowcount
+            self.db.execute(
+                f"UPDATE tickets SET synced_at = ? WHERE synced_at IS NULL AND id IN ({marks})",
+                [stamp, *ticket_ids],
+            )
+        return deleted
 
     def depth(self) -> int:
         """Rows waiting for an acknowledgement, held ones included."""

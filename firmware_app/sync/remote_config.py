@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from firmware_app import audit
 from firmware_app.config import KioskSettings
 from firmware_app.sync import wire
 
@@ -91,14 +93,25 @@ class RemoteConfig:
             self._assign(config, values)
             keys = sorted(config.settings)
             log.info("remote configuration applied", extra={"revision": config.revision, "keys": keys})
+            self._audit("remote_config_applied", {"revision": config.revision, "keys": keys})
         self.report = wire.ConfigReportV1(revision=config.revision, state="applied")
         return self.report
 
     def refuse(self, revision: int | None, reason: str) -> wire.ConfigReportV1:
         """Report a configuration that was not applied (also one the wire refused); the one in force stays."""
         log.warning("remote configuration refused", extra={"revision": revision, "reason": reason})
+        if self.report is None or (self.report.revision, self.report.state) != (revision, "refused"):
+            self._audit("remote_config_refused", {"revision": revision, "reason": reason[:300]})
         self.report = wire.ConfigReportV1(revision=revision, state="refused", reason=reason[:300])
         return self.report
+
+    def _audit(self, action: str, detail: Mapping[str, Any]) -> None:
+        """An audit entry for a change the fleet made (or tried), written after the file (not in the database, so
+        not in one transaction with it); a database that cannot take it does not undo the configuration."""
+        try:
+            audit.record_to(self.settings.database_path, "fleet", action, detail)
+        except sqlite3.Error:
+            log.exception("audit entry for the remote configuration not written")
 
     def _assign(self, config: wire.RemoteConfigV1, values: Mapping[str, Any]) -> None:
         for key, value in values.items():

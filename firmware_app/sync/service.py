@@ -45,6 +45,7 @@ from firmware_app.sync.backoff import Backoff
 from firmware_app.sync.outbox import Outbox, OutboxRow
 from firmware_app.sync.remote_config import RemoteConfig
 from firmware_app.sync.telemetry import HealthRecorder, installed_pack, model_versions, telemetry
+from firmware_app.sync.tls import client_context, use_tls
 from firmware_app.sync.updates import Updater
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ class KioskSync:
     def _new_client(self) -> mqtt.Client:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.device_id, protocol=mqtt.MQTTv5)
         client.max_queued_messages_set(MAX_QUEUED_PUBLISHES)
+        use_tls(client, client_context(self.config.ca_file, self.config.cert_file, self.config.key_file))
         client.will_set(self._status_topic, self._status("offline"), qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

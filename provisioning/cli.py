@@ -1,0 +1,114 @@
+"""``kiosk-provision``: enrol this device in the fleet, install its certificate, rotate its key.
+
+With the fleet CA at hand (``--ca-dir``: a bench, a test, a fleet manager enrolling devices on their own
+machine) one command does everything; otherwise ``init`` writes a request for ``fleet ca issue`` and
+``install-cert`` finishes once the certificate comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from cryptography import x509
+
+from fleet import pki
+from provisioning.identity import Device, ProvisionError
+from provisioning.layout import KIOSK_USER, Layout, Owner
+
+_DIR = click.Path(file_okay=False, path_type=Path)
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_CA_DIR = click.option("--ca-dir", type=_DIR, help="The fleet CA folder: sign here and now (bench or test setup).")
+_DAYS = click.option("--days", default=pki.DEVICE_DAYS, show_default=True, help="Certificate validity with --ca-dir.")
+
+
+@click.group()
+@click.option("--root", type=_DIR, default=Path("/"), show_default=True, help="Install under ROOT/etc/kiosk.")
+@click.option("--user", default=KIOSK_USER, show_default=True, help="The service user that reads the key.")
+@click.pass_context
+def main(ctx: click.Context, root: Path, user: str) -> None:
+    """Provision this kiosk for the fleet (identity, TLS, kiosk.toml)."""
+    owner = Owner.resolve(user)
+    ctx.obj = Device(Layout(root.resolve()), owner)
+    ctx.call_on_close(lambda: click.echo(f"ownership: {owner.note}", err=True))
+
+
+@main.command()
+@click.option("--device-id", required=True, help="The kiosk's id: its certificate's CN and its MQTT topics.")
+@click.option("--broker-host", required=True, help="The broker's name or IP, as in its certificate.")
+@click.option("--broker-port", default=8883, show_default=True)
+@click.option("--update-key", type=_FILE, required=True, help="The fleet's release public key (`fleet keys`).")
+@click.option("--ca-cert", type=_FILE, help="The fleet CA certificate (default with --ca-dir: its ca.pem).")
+@_CA_DIR
+@_DAYS
+@click.option("--force", is_flag=True, help="Replace an existing identity and kiosk.toml.")
+@click.pass_obj
+def init(
+    device: Device,
+    device_id: str,
+    broker_host: str,
+    broker_port: int,
+    update_key: Path,
+    ca_cert: Path | None,
+    ca_dir: Path | None,
+    days: int,
+    force: bool,
+) -> None:
+    """Create this kiosk's key and certificate request and write kiosk.toml (signed at once with --ca-dir)."""
+    if ca_cert is None:
+        if ca_dir is None:
+            raise click.UsageError("give --ca-cert (the fleet CA certificate) or --ca-dir")
+        ca_cert = ca_dir / pki.CA_CERT
+    with _refusals():
+        csr = device.init(device_id, broker_host, broker_port, ca_cert, update_key, force)
+    _finish(device, csr, ca_dir, days)
+
+
+@main.command()
+@_CA_DIR
+@_DAYS
+@click.pass_obj
+def rotate(device: Device, ca_dir: Path | None, days: int) -> None:
+    """A new key and certificate; the current ones stay in use until the new pair is installed."""
+    with _refusals():
+        csr = device.rotate()
+    _finish(device, csr, ca_dir, days)
+
+
+@main.command("install-cert")
+@click.argument("cert_path", type=_FILE)
+@click.pass_obj
+def install_cert(device: Device, cert_path: Path) -> None:
+    """Install the certificate the fleet signed for the pending request."""
+    with _refusals():
+        _install(device, x509.load_pem_x509_certificate(cert_path.read_bytes()))
+
+
+def _finish(device: Device, csr: x509.CertificateSigningRequest, ca_dir: Path | None, days: int) -> None:
+    """Sign and install now with the CA, or say where the request is and what the fleet manager runs next."""
+    if ca_dir is None:
+        request = Layout.csr(device.layout.pending)
+        click.echo(f"request for {pki.common_name(csr)}: {request}; on the fleet side:")
+        click.echo(f"  fleet ca issue --csr {request.name}  then here: kiosk-provision install-cert CERT")
+        return
+    with _refusals():
+        _install(device, pki.FleetCa.load(ca_dir).issue(csr, days))
+
+
+def _install(device: Device, cert: x509.Certificate) -> None:
+    folder = device.install_cert(cert)
+    click.echo(
+        f"{pki.common_name(cert)}: certificate {cert.serial_number:x} valid to {cert.not_valid_after_utc:%Y-%m-%d}"
+        f" in {folder}; configuration {device.layout.config}"
+    )
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """ProvisionError and a CA's refusal (ValueError, no CA there) as a one-line error, not a traceback."""
+    try:
+        yield
+    except (ProvisionError, ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None

@@ -1,0 +1,107 @@
+"""``kiosk doctor`` on this machine, and on a device with each of the problems it is meant to catch."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+import socket
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from firmware_app.cli import main
+from firmware_app.config import REPO_ROOT, load_settings
+from firmware_app.doctor import Check, _clock, format_table, run_checks
+from firmware_app.store import MIGRATIONS, open_database
+
+MODELS = REPO_ROOT / "models" / "int8"
+
+
+def _by_name(checks: list[Check]) -> dict[str, Check]:
+    return {check.name: check for check in checks}
+
+
+def _kiosk_db(data_dir: Path) -> Path:
+    db = open_database(data_dir / "kiosk.db")
+    db.execute("CREATE TABLE filler (id INTEGER PRIMARY KEY, text TEXT)")
+    db.conn.executemany("INSERT INTO filler (text) VALUES (?)", [("x" * 200,) for _ in range(2000)])
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return data_dir / "kiosk.db"
+
+
+def test_a_healthy_kiosk_passes_the_model_and_database_checks(tmp_path: Path) -> None:
+    _kiosk_db(tmp_path)
+    checks = run_checks(load_settings(data_dir=tmp_path))
+    models = [check for check in checks if check.name.startswith("model ")]
+    assert {"model intent-minilm-bank", "model intent-minilm-bank/tokenizer", "model pcb/crop_net"} <= {
+        check.name for check in models
+    }
+    assert all(check.status == "OK" for check in models), models
+    assert _by_name(checks)["database"] == Check("database", "OK", f"integrity ok, schema {len(MIGRATIONS)}")
+    assert not [check for check in checks if check.status == "FAIL"], format_table(checks)
+
+
+def test_a_damaged_model_fails_with_its_fix_and_exit_code_1(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(MODELS, models)
+    damaged = models / "pcb.crops.int8.onnx"  # an asset, checked against the manifest's assets_sha256
+    damaged.write_bytes(damaged.read_bytes()[:-10] + b"0123456789")
+    result = CliRunner().invoke(
+        main, ["--data-dir", str(tmp_path / "data"), "doctor", "--json"], env={"KIOSK_MODELS_DIR": str(models)}
+    )
+    assert result.exit_code == 1, result.output
+    checks = _by_name([Check(**row) for row in json.loads(result.output)])
+    assert checks["model pcb/crop_net"].status == "FAIL"
+    assert "manifest says 933c43670936" in checks["model pcb/crop_net"].detail
+    assert "reinstall the models" in checks["model pcb/crop_net"].fix
+    assert checks["model pcb"].status == "OK"
+
+
+def test_a_corrupt_database_fails_with_how_to_salvage_it(tmp_path: Path) -> None:
+    path = _kiosk_db(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 4096] = b"\xff" * 4096  # a b-tree page in the middle
+    path.write_bytes(bytes(data))
+    check = _by_name(run_checks(load_settings(data_dir=tmp_path)))["database"]
+    assert check.status == "FAIL", check
+    assert ".recover" in check.fix and "stop kiosk.service" in check.fix
+
+    path.write_bytes(b"not a database at all" * 100)
+    check = _by_name(run_checks(load_settings(data_dir=tmp_path)))["database"]
+    assert check.status == "FAIL" and "not a database" in check.detail
+
+
+def test_a_nearly_full_disk_warns() -> None:
+    settings = load_settings(data_dir=Path("/nonexistent/kiosk"))  # the first existing parent is measured
+    check = _by_name(run_checks(settings, min_free_mb=10**9))["disk"]
+    assert check.status == "WARN" and "below 1000000000 MB" in check.detail
+    assert "journalctl --vacuum-size" in check.fix
+
+
+def test_an_unreachable_broker_fails_when_sync_is_on(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = load_settings(data_dir=tmp_path, sync={"enabled": True, "broker_port": port})
+    result = CliRunner().invoke(
+        main,
+        ["--data-dir", str(tmp_path), "doctor"],
+        env={"KIOSK_SYNC__ENABLED": "true", "KIOSK_SYNC__BROKER_PORT": str(port)},
+    )
+    assert result.exit_code == 1
+    assert "FAIL  broker" in result.output and "fix: check the network" in result.output
+    check = _by_name(run_checks(settings))["broker"]
+    assert check.status == "FAIL" and "refused" in check.detail.lower()
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        settings.sync.broker_port = listening.getsockname()[1]
+        assert _by_name(run_checks(settings))["broker"].status == "OK"
+
+
+def test_a_clock_in_the_past_fails() -> None:
+    checks = list(_clock(lambda: datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)))
+    assert checks[0].status == "FAIL" and "set the time" in checks[0].fix

@@ -1,0 +1,386 @@
+"""Provisioning for real: a broker configured by ``fleet broker-config``, kiosks enrolled by ``kiosk-provision``.
+
+One Mosquitto for the module runs the generated config (TLS listener, client certificates, ACL) on a free
+loopback port, logging everything. The tests show that a provisioned kiosk, started from the ``kiosk.toml``
+provisioning wrote, connects, files a ticket that ``fleet serve`` (with its own client certificate) stores and
+acknowledges, and shows online in ``fleet devices``; that one device can neither publish nor read under
+another's prefix (the broker answers a forged publish with reason code 135, not authorized); and that an
+unknown certificate, an expired one and a plain-text connection are refused, each with the broker's reason
+printed from its log and asserted on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import socket
+import sqlite3
+import ssl
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from click.testing import CliRunner
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from firmware_app.config import load_settings
+from firmware_app.store import open_database
+from firmware_app.sync import wire
+from firmware_app.sync.service import KioskSync
+from firmware_app.sync.tls import client_context
+from firmware_app.tickets.store import TicketStore
+from fleet import pki
+from fleet.broker_config import BACKEND_PUBLISHES, DEVICE_PUBLISHES
+from provisioning.cli import main as kiosk_provision
+from tests.mosquitto import MOSQUITTO, GeneratedMosquitto, free_port
+from tests.test_sync_broker import FleetProcess, file_tickets, wait_until
+
+pytestmark = pytest.mark.skipif(
+    MOSQUITTO is None, reason="the mosquitto broker is not installed (scripts/setup.sh test installs it)"
+)
+
+BIN = Path(sys.executable).parent  # the console scripts installed with the package
+# An MQTT 5 CONNECT (clean start, keep-alive 60 s, client id "abc"): what a client sends first once TLS is up.
+CONNECT = bytes.fromhex("101000044d5154540502003c000003616263")
+CONNACK = 0x20
+
+
+@dataclass(frozen=True)
+class Fleet:
+    ca: Path
+    update_key: Path
+    broker: GeneratedMosquitto
+    kiosks: dict[str, Path]  # device id -> its provisioned /etc/kiosk
+
+    def backend_tls(self) -> ssl.SSLContext:
+        context = client_context(self.ca / pki.CA_CERT, self.ca / pki.BACKEND_CERT, self.ca / pki.BACKEND_KEY)
+        assert context is not None
+        return context
+
+    def new_log_lines(self, mark: int, needle: str) -> list[str]:
+        """Broker log lines after line ``mark`` containing ``needle``, once there is one (printed for the record)."""
+        found: list[str] = []
+
+        def logged() -> bool:
+            found[:] = [line for line in self.broker.log_lines()[mark:] if needle in line]
+            return bool(found)
+
+        wait_until(logged, f"{needle!r} in the broker log", timeout=5)
+        print("broker:", *found, sep="\n  ")
+        return found
+
+
+def run(*args: object) -> str:
+    done = subprocess.run([str(arg) for arg in args], capture_output=True, text=True, timeout=60)
+    print(f"$ {' '.join(str(arg) for arg in args)}\n{done.stdout}{done.stderr}")
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def provision(root: Path, *args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "kiosk-provision"), "--root", str(root), *map(str, args)], capture_output=True, text=True
+    )
+
+
+def identity(etc: Path) -> ssl.SSLContext:
+    """The TLS identity a provisioned kiosk's kiosk.toml names."""
+    current = etc / "identity" / "current"
+    context = client_context(etc / "fleet-ca.pem", current / "cert.pem", current / "key.pem")
+    assert context is not None
+    return context
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """The fleet side (one command each: CA, release key, broker config) and two kiosks (one command each)."""
+    folder = tmp_path_factory.mktemp("fleet")
+    ca, keys, port = folder / "ca", folder / "keys", free_port()
+    run(BIN / "fleet", "ca", "init", "--out", ca, "--host", "127.0.0.1", "--host", "localhost")
+    run(BIN / "fleet", "keys", "generate", "--out", keys)
+    config = folder / "broker-config"
+    run(BIN / "fleet", "broker-config", "--ca-dir", ca, "--out", config, "--port", port, "--bind", "127.0.0.1")
+    broker = GeneratedMosquitto(folder / "broker", config / "mosquitto.conf", port)
+    broker.start()
+    kiosks = {}
+    for device_id in ("kiosk-a", "kiosk-b"):
+        root = folder / device_id
+        enrolled = provision(
+            root, "init", "--device-id", device_id, "--broker-host", "127.0.0.1", "--broker-port", port,
+            "--update-key", keys / "release-signing.pub", "--ca-dir", ca,
+        )  # fmt: skip
+        print(enrolled.stdout, enrolled.stderr)
+        assert enrolled.returncode == 0, enrolled.stderr
+        kiosks[device_id] = root / "etc" / "kiosk"
+    yield Fleet(ca, keys / "release-signing.pub", broker, kiosks)
+    broker.stop()
+
+
+class Client:
+    """A paho MQTT 5 client with a TLS identity on its own network thread, recording what the broker sends."""
+
+    def __init__(self, fleet: Fleet, name: str, context: ssl.SSLContext) -> None:
+        self.raw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
+        self.raw.tls_set_context(context)
+        self.messages: list[tuple[str, bytes]] = []
+        self.pubacks: dict[int, ReasonCode] = {}
+        connected, self._subscribed = threading.Event(), threading.Event()
+        self.raw.on_connect = lambda *args: connected.set()
+        self.raw.on_subscribe = lambda *args: self._subscribed.set()
+        self.raw.on_publish = lambda client, userdata, mid, reason, props: self.pubacks.__setitem__(mid, reason)
+        self.raw.on_message = lambda client, userdata, message: self.messages.append(
+            (message.topic, bytes(message.payload))
+        )
+        self.raw.connect(fleet.broker.host, fleet.broker.port)
+        self.raw.loop_start()
+        assert connected.wait(5), f"{name} could not connect"
+
+    def subscribe(self, *topics: str) -> None:
+        self._subscribed.clear()
+        self.raw.subscribe([(topic, 1) for topic in topics])
+        assert self._subscribed.wait(5), f"no SUBACK for {topics}"
+
+    def publish(self, topic: str, payload: bytes) -> ReasonCode:
+        """Publish at QoS 1 and return the reason code of the broker's PUBACK."""
+        info = self.raw.publish(topic, payload, qos=1)
+        wait_until(lambda: info.mid in self.pubacks, f"PUBACK for {topic}", timeout=5)
+        return self.pubacks[info.mid]
+
+    def received(self, topic: str) -> list[bytes]:
+        return [payload for got, payload in self.messages if got == topic]
+
+    def close(self) -> None:
+        self.raw.disconnect()
+        self.raw.loop_stop()
+
+
+def test_the_acl_covers_exactly_the_wire_topics() -> None:
+    assert set(DEVICE_PUBLISHES) | set(BACKEND_PUBLISHES) == set(wire.DEVICE_TOPICS)
+    assert not set(DEVICE_PUBLISHES) & set(BACKEND_PUBLISHES)
+
+
+def test_the_generated_broker_has_only_the_tls_listener(fleet: Fleet) -> None:
+    config = fleet.broker.generated.read_text()
+    assert [line for line in config.splitlines() if line.startswith("listener")] == [
+        f"listener {fleet.broker.port} 127.0.0.1"
+    ]
+    for line in ("allow_anonymous false", "require_certificate true", "use_identity_as_username true"):
+        assert line in config.splitlines()
+
+
+def test_a_provisioned_kiosk_connects_syncs_and_is_online(
+    fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    etc = fleet.kiosks["kiosk-a"]
+    monkeypatch.setenv("FLEET_MQTT_CA", str(fleet.ca / pki.CA_CERT))  # `fleet serve` inherits these
+    monkeypatch.setenv("FLEET_MQTT_CERT", str(fleet.ca / pki.BACKEND_CERT))
+    monkeypatch.setenv("FLEET_MQTT_KEY", str(fleet.ca / pki.BACKEND_KEY))
+    monkeypatch.setenv("KIOSK_CONFIG", str(etc / "kiosk.toml"))
+    settings = load_settings(data_dir=tmp_path / "kiosk")
+    assert settings.device_id == "kiosk-a" and settings.sync.enabled
+    assert settings.sync.cert_file == etc / "identity" / "current" / "cert.pem"
+    assert settings.updates.public_key == etc / "update-key.pem"
+    mark = len(fleet.broker.log_lines())
+    fleet_db = tmp_path / "fleet.db"
+    backend = FleetProcess(fleet.broker, fleet_db, tmp_path / "fleet.log")
+    db = open_database(settings.database_path)
+    sync = KioskSync.from_settings(settings)
+    sync.start()
+    try:
+        (ticket_id,) = file_tickets(TicketStore(db, settings.device_id), 1)
+
+        def acknowledged() -> bool:
+            return db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+
+        wait_until(acknowledged, "the backend's acknowledgement (outbox emptied)")
+        with sqlite3.connect(fleet_db) as conn:
+            assert [row[0] for row in conn.execute("SELECT id FROM tickets")] == [ticket_id]
+        (device,) = [
+            json.loads(line) for line in run(BIN / "fleet", "--db", fleet_db, "devices", "--json").splitlines()
+        ]
+        assert (device["device_id"], device["state"], device["tickets"]) == ("kiosk-a", "online", 1)
+    finally:
+        sync.stop()
+        backend.stop()
+        db.close()
+    fleet.new_log_lines(mark, "u'fleet-backend'")
+    fleet.new_log_lines(mark, "as kiosk-a (p5")
+    assert not [line for line in fleet.broker.log_lines()[mark:] if "Denied" in line]  # the real sync needs no more
+
+
+def test_a_device_cannot_publish_or_read_under_another_devices_prefix(fleet: Fleet) -> None:
+    a = Client(fleet, "kiosk-a", identity(fleet.kiosks["kiosk-a"]))
+    b = Client(fleet, "kiosk-b", identity(fleet.kiosks["kiosk-b"]))
+    backend = Client(fleet, "fleet-acl-test", fleet.backend_tls())
+    try:
+        a.subscribe(f"{wire.KIOSK_PREFIX}/#", wire.device_topic("kiosk-b", "acks"))  # granted, yet...
+        b.subscribe(wire.device_topic("kiosk-b", "acks"))
+        backend.subscribe(wire.device_filter("tickets"))
+        mark = len(fleet.broker.log_lines())
+        forged = a.publish(wire.device_topic("kiosk-b", "tickets"), b"a forged ticket")
+        release = a.publish(wire.release_topic("stable"), b"a forged release")
+        own = a.publish(wire.device_topic("kiosk-a", "tickets"), b"a's own ticket")
+        print(f"PUBACK: B's prefix {forged} ({forged.value}), releases {release} ({release.value}), own {own}")
+        assert (forged.value, release.value, own.value) == (135, 135, 0)
+        assert [payload for _, payload in backend.messages] == [b"a's own ticket"]
+        denied = fleet.new_log_lines(mark, "Denied PUBLISH from kiosk-a")
+        assert len(denied) == 2 and "kiosk/v1/kiosk-b/tickets" in denied[0]
+        assert len(fleet.new_log_lines(mark, "rc135)")) == 2  # "Sending PUBACK to kiosk-a (m2, rc135)"
+
+        # ...a reads nothing of b: b's status and b's acknowledgement are routed before a's own acknowledgement,
+        # so once a has that, anything of b's would have reached it already.
+        assert b.publish(wire.device_topic("kiosk-b", "status"), b"b online").value == 0
+        backend.publish(wire.device_topic("kiosk-b", "acks"), b"ack for b")
+        backend.publish(wire.device_topic("kiosk-a", "acks"), b"ack for a")
+        wait_until(lambda: a.received(wire.device_topic("kiosk-a", "acks")) == [b"ack for a"], "a's own ack")
+        wait_until(lambda: b.received(wire.device_topic("kiosk-b", "acks")) == [b"ack for b"], "b's ack")
+        assert [topic for topic, _ in a.messages if "/kiosk-b/" in topic] == []
+    finally:
+        for client in (a, b, backend):
+            client.close()
+
+
+def attempt(fleet: Fleet, context: ssl.SSLContext | None) -> str:
+    """Connect (over TLS with ``context``, or in plain text) and send CONNECT; what the client got back."""
+    with socket.create_connection((fleet.broker.host, fleet.broker.port), timeout=5) as raw:
+        try:
+            if context is None:
+                raw.sendall(CONNECT)
+                answer = raw.recv(64)
+            else:
+                with context.wrap_socket(raw, server_hostname=fleet.broker.host) as tls:
+                    # TLS 1.3 checks the client's certificate after the handshake: a refusal is an alert that
+                    # arrives unasked, and sending first could meet a closed socket instead of reading it.
+                    tls.settimeout(1.0)
+                    try:
+                        answer = tls.recv(64)
+                    except TimeoutError:  # accepted: the broker waits for CONNECT
+                        tls.settimeout(5.0)
+                        tls.sendall(CONNECT)
+                        answer = tls.recv(64)
+        except (ssl.SSLError, ConnectionResetError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+    return f"answer {answer!r}"
+
+
+def device_identity(folder: Path, authority: pki.FleetCa, fleet: Fleet, **issue: object) -> ssl.SSLContext:
+    """A key and certificate for "kiosk-a" signed by ``authority`` (``issue``: validity), trusting the fleet CA."""
+    folder.mkdir(parents=True, exist_ok=True)
+    key = pki.new_key()
+    cert = authority.issue(pki.device_csr("kiosk-a", key), **issue)  # type: ignore[arg-type]
+    pki.write_private_key(folder / "key.pem", key)
+    (folder / "cert.pem").write_bytes(pki.cert_pem(cert))
+    context = client_context(fleet.ca / pki.CA_CERT, folder / "cert.pem", folder / "key.pem")
+    assert context is not None
+    return context
+
+
+def test_the_broker_answers_a_valid_certificate(fleet: Fleet) -> None:
+    """The control for the refusals below: the same raw CONNECT with kiosk-a's own certificate gets a CONNACK."""
+    answer = attempt(fleet, identity(fleet.kiosks["kiosk-a"]))
+    assert answer.startswith("answer b' "), answer  # 0x20: CONNACK
+
+
+@pytest.mark.parametrize(
+    ("case", "client_sees", "broker_says"),
+    [
+        ("unknown CA", "ALERT_UNKNOWN_CA", "certificate verify failed"),
+        ("expired", "ALERT_CERTIFICATE_EXPIRED", "certificate verify failed"),
+        ("plain text", "", "wrong version number"),
+    ],
+)
+def test_refused_connections(fleet: Fleet, tmp_path: Path, case: str, client_sees: str, broker_says: str) -> None:
+    if case == "unknown CA":  # a CA of its own, naming a real device
+        context: ssl.SSLContext | None = device_identity(
+            tmp_path / "id", pki.FleetCa.init(tmp_path / "other-ca", ("127.0.0.1",)), fleet
+        )
+    elif case == "expired":  # signed by the fleet CA, valid for 30 days in 2020
+        context = device_identity(
+            tmp_path / "id", pki.FleetCa.load(fleet.ca), fleet, days=30, not_before=datetime(2020, 1, 1, tzinfo=UTC)
+        )
+    else:
+        context = None
+    mark = len(fleet.broker.log_lines())
+    answer = attempt(fleet, context)
+    print(f"{case}: the client saw {answer}")
+    assert not answer.startswith("answer b' ")  # no CONNACK
+    assert client_sees in answer
+    (line, *_) = fleet.new_log_lines(mark, broker_says)
+    assert "OpenSSL Error" in line or "Client connection from 127.0.0.1 failed" in line
+
+
+def test_provisioning_sets_permissions_refuses_to_overwrite_and_rotates(fleet: Fleet, tmp_path: Path) -> None:
+    user = "nobody"  # an existing user stands for the kiosk user: as root, the key is handed to it
+    runner = CliRunner()
+    base = ["--root", str(tmp_path), "--user", user]
+    init = [*base, "init", "--device-id", "kiosk-p", "--broker-host", "127.0.0.1"]
+    init += ["--update-key", str(fleet.update_key), "--ca-dir", str(fleet.ca)]
+    first = runner.invoke(kiosk_provision, init)
+    print(first.output)
+    assert first.exit_code == 0, first.output
+    etc = tmp_path / "etc" / "kiosk"
+    current = etc / "identity" / "current"
+    generation = current.resolve()
+    modes = {
+        etc: 0o750,
+        etc / "identity": 0o750,
+        generation: 0o750,
+        generation / "key.pem": 0o600,
+        generation / "cert.pem": 0o644,
+        etc / "kiosk.toml": 0o640,
+        etc / "fleet-ca.pem": 0o644,
+        etc / "update-key.pem": 0o644,
+    }
+    assert {path: stat.S_IMODE(path.stat().st_mode) for path in modes} == modes
+    if os.geteuid() == 0:
+        kiosk_user = pwd.getpwnam(user)
+        assert (generation / "key.pem").stat().st_uid == kiosk_user.pw_uid
+        assert etc.stat().st_gid == kiosk_user.pw_gid and etc.stat().st_uid == 0
+    else:
+        assert "not root" in first.output
+
+    again = runner.invoke(kiosk_provision, init)
+    assert again.exit_code == 1 and "already provisioned" in again.output and current.resolve() == generation
+
+    config = (etc / "kiosk.toml").read_text()
+    rotated = runner.invoke(kiosk_provision, [*base, "rotate", "--ca-dir", str(fleet.ca)])
+    assert rotated.exit_code == 0, rotated.output
+    assert current.resolve() != generation and not generation.exists()  # the old pair went once the new was in
+    assert (etc / "kiosk.toml").read_text() == config  # it names identity/current, which moved
+    assert stat.S_IMODE((current / "key.pem").stat().st_mode) == 0o600
+
+    # Without the CA: a request, the current pair in use meanwhile; a certificate for another key is refused.
+    in_use = current.resolve()
+    assert runner.invoke(kiosk_provision, [*base, "rotate"]).exit_code == 0
+    pending = etc / "identity" / "pending"
+    assert (pending / "request.csr").is_file() and current.resolve() == in_use
+    authority = pki.FleetCa.load(fleet.ca)
+    foreign = tmp_path / "foreign.pem"
+    foreign.write_bytes(pki.cert_pem(authority.issue(pki.device_csr("kiosk-p", pki.new_key()))))
+    refused = runner.invoke(kiosk_provision, [*base, "install-cert", str(foreign)])
+    assert refused.exit_code == 1 and "not for the pending key" in refused.output
+    signed = tmp_path / "signed.pem"
+    run(BIN / "fleet", "ca", "issue", "--ca-dir", fleet.ca, "--csr", pending / "request.csr", "--out", signed)
+    installed = runner.invoke(kiosk_provision, [*base, "install-cert", str(signed)])
+    assert installed.exit_code == 0, installed.output
+    assert current.resolve() != in_use and not pending.exists()
+
+
+def test_the_ca_signs_only_device_ids(tmp_path: Path) -> None:
+    """The CN is the broker username the ACL trusts: the backend's name, or a wildcard, would widen it."""
+    authority = pki.FleetCa.init(tmp_path / "ca", ("127.0.0.1",))
+    with pytest.raises(ValueError, match="backend"):
+        authority.issue(pki.device_csr(pki.BACKEND_IDENTITY, pki.new_key()))
+    with pytest.raises(ValueError, match="not a valid id"):
+        pki.device_csr("kiosk/#", pki.new_key())
+    assert stat.S_IMODE((tmp_path / "ca" / pki.CA_KEY).stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "ca").stat().st_mode) == 0o700
