@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from firmware_app.secret_store import DEFAULT_KEY_PATH
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEVICE_CONFIG_PATH = Path("/etc/kiosk/kiosk.toml")
 PCB_PROFILE = "pcb"  # the pairwise profile: a photo compared with a golden template, not classified
@@ -123,7 +125,7 @@ class VisionConfig(BaseModel):
 
     # Classification profiles, each a model in the manifest (``models/int8/manifest.json``); the first is the
     # camera's default. A new product is a manifest entry and a name here, nothing in the code.
-    profiles: list[str] = Field(default=["steel_surface"], min_length=1)
+    profiles: list[str] = Field(default=["steel_surface", "magnetic_tile"], min_length=1)
     # The defect-free board the pairwise ``pcb`` profile compares photos with; the profile is offered only
     # when one is configured, since without it there is nothing to compare against.
     pcb_template: Path | None = None
@@ -165,7 +167,9 @@ class SyncConfig(BaseModel):
     # development broker only, as the fleet broker has no plain listener.
     ca_file: Path | None = None  # the fleet CA: the only issuer trusted for the broker's certificate
     cert_file: Path | None = None  # this kiosk's certificate; its common name is the device id
-    key_file: Path | None = None
+    key_file: Path | None = None  # plain PEM, or sealed (``*.sealed``: firmware_app.secret_store) as provisioned
+    # What opens a sealed key_file with the key-file backend (systemd-creds needs nothing here).
+    sealing_key_file: Path = DEFAULT_KEY_PATH
 
     @model_validator(mode="after")
     def _delays_in_order(self) -> SyncConfig:

@@ -210,7 +210,7 @@ def test_database_path_is_inside_data_dir(clean_env: Path, data_dir: str) -> Non
 def test_vision_offers_the_classifiers_and_pcb_only_with_a_template(
     clean_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert load_settings().vision.active_profiles == ("steel_surface",)
+    assert load_settings().vision.active_profiles == ("steel_surface", "magnetic_tile")
     assert load_settings().vision.inference_threads == 1
     write_config(
         tmp_path,

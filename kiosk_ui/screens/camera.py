@@ -121,8 +121,8 @@ def build_camera(ctx: BuildContext) -> list[Widget]:
         words_rect, take_rect = split_bottom(side, take_h, gap * 2)
     widgets: list[Widget] = []
     if photo is not None and len(photo.profiles) > 1:
-        chips_rect, preview_rect = split_top(preview_rect, theme.touch, gap * 2)
-        widgets += _profile_choice(ctx, chips_rect, photo)
+        chips, preview_rect = _profile_choice(ctx, preview_rect, photo)
+        widgets += chips
     widgets += _preview(ctx, preview_rect, image)
     widgets += _words(ctx, words_rect, title, hint)
     widgets.append(button(take_rect, ctx.t("take_photo"), "take_photo", ("capture",), "primary"))
@@ -130,28 +130,42 @@ def build_camera(ctx: BuildContext) -> list[Widget]:
     return widgets
 
 
-def _profile_choice(ctx: BuildContext, rect: pygame.Rect, photo: PhotoState) -> list[Widget]:
-    """ "Product" and one button per active profile, the chosen one highlighted: which model will judge the
-    photo. Shown only when there is a choice."""
-    theme = ctx.theme
+def _profile_choice(ctx: BuildContext, area: pygame.Rect, photo: PhotoState) -> tuple[list[Widget], pygame.Rect]:
+    """ "Product" and one button per active profile across the top of ``area``, the chosen one highlighted: which
+    model will judge the photo. Shown only when there is a choice. The label sits beside the buttons when their
+    names fit on one line there, else above them (a narrow screen, large text), and the buttons grow to two
+    lines when even the full width is not enough. Returns the widgets and what is left of ``area``."""
+    theme, gap = ctx.theme, ctx.theme.gap
+    names = [name.get(ctx.state.language) for _, name in photo.profiles]
     label_text = ctx.t("product")
-    label_w = font(theme.font_path, theme.text_px, True).size(label_text)[0] + theme.gap
-    label_rect, buttons_rect = split_left(rect, label_w, theme.gap)
+    label_w = font(theme.font_path, theme.text_px, True).size(label_text)[0] + gap
+
+    def fit_in(width: int, lines: int) -> bool:
+        cell_w = (width - gap * (len(names) - 1)) // len(names) - 2 * theme.pad
+        return all(len(ctx.lines(name, theme.text_px, cell_w, True)) <= lines for name in names)
+
+    label_h = line_height(theme.text_px)
+    if fit_in(area.width - label_w - gap, 1):
+        row, rest = split_top(area, theme.touch, gap * 2)
+        label_rect, buttons_rect = split_left(row, label_w, gap)
+        label_rect = pygame.Rect(label_rect.x, row.centery - label_h // 2, label_rect.width, label_h)
+    else:
+        lines = 1 if fit_in(area.width, 1) else 2
+        label_rect, rest = split_top(area, label_h, gap)
+        buttons_rect, rest = split_top(rest, max(theme.touch, lines * label_h + 2 * theme.pad), gap * 2)
     label = Widget("label", label_rect, label_text, id="camera:product", style="heading", size_px=theme.text_px)
-    label.rect.height = line_height(theme.text_px)
-    label.rect.centery = rect.centery
-    cells = columns(buttons_rect, len(photo.profiles), theme.gap)
+    cells = columns(buttons_rect, len(names), gap)
     chips = [
         button(
             cell,
-            name.get(ctx.state.language),
+            name,
             f"profile:{profile}",
             ("choose_profile", profile),
             "selected" if profile == photo.profile else "secondary",
         )
-        for (profile, name), cell in zip(photo.profiles, cells, strict=True)
+        for (profile, _), name, cell in zip(photo.profiles, names, cells, strict=True)
     ]
-    return [label, *chips]
+    return [label, *chips], rest
 
 
 def _bottom_band(rect: pygame.Rect, height: int, gap: int) -> tuple[pygame.Rect, pygame.Rect]:
