@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from firmware_app import audit
+from firmware_app import audit, durable
 from firmware_app.screen_state import KioskController
-from firmware_app.vision import capture
 from firmware_app.vision.capture import load_image
 from kiosk_ui.strings import t
 from tests.conftest import FIXTURES
@@ -96,7 +95,7 @@ def test_enospc_while_saving_the_photo_is_a_clear_storage_full_and_loses_nothing
             raise OSError(errno.ENOSPC, "No space left on device")
         real_fsync(handle)
 
-    monkeypatch.setattr(capture.os, "fsync", disk_fills)
+    monkeypatch.setattr(durable.os, "fsync", disk_fills)
     controller.submit()
     assert len(calls) == 2
     assert_refused_cleanly(controller, before, tickets)
@@ -120,6 +119,6 @@ def test_other_write_errors_are_not_called_storage_full(
     def broken(handle: int) -> None:
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(capture.os, "fsync", broken)
+    monkeypatch.setattr(durable.os, "fsync", broken)
     with pytest.raises(OSError, match="Input/output"):
         controller.submit()

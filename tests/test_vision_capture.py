@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from firmware_app import durable
 from firmware_app.vision import capture
 from firmware_app.vision.capture import (
     MAX_PHOTO_SIDE_PX,
@@ -267,7 +268,7 @@ def test_save_photo_failing_at_the_rename_keeps_the_old_file_and_leaves_no_tempo
     def power_cut(src: object, dst: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(capture.os, "replace", power_cut)
+    monkeypatch.setattr(durable.os, "replace", power_cut)
     with pytest.raises(OSError, match="No space left"):
         save_photo(load_image(GOOD_PHOTOS[-1]), path)
     assert path.read_bytes() == before
@@ -279,7 +280,7 @@ def test_save_photo_failing_while_writing_leaves_no_temporary(tmp_path: Path, mo
     def failing_fsync(fd: int) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(capture.os, "fsync", failing_fsync)
+    monkeypatch.setattr(durable.os, "fsync", failing_fsync)
     with pytest.raises(OSError, match="Input/output error"):
         save_photo(load_image(GOOD_PHOTOS[0]), tmp_path / "photo.jpg")
     assert list(tmp_path.iterdir()) == []

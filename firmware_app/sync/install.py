@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from firmware_app.config import installed_link
+from firmware_app.durable import fsync_folder, write_bytes_atomically
 from firmware_app.inference.manifest import MANIFEST_NAME, ModelIntegrityError, load_manifest, verified_model_path
 from firmware_app.inference.probe import ProbeFailed, probe_model
 from firmware_app.packs import PackError, load_pack
@@ -37,25 +38,6 @@ from firmware_app.sync.trust import UpdateRefused
 
 Kind = Literal["models", "packs"]
 PENDING = "pending.json"
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves the old content or the new, never a torn file."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    _sync_dir(path.parent)
-
-
-def _sync_dir(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _place(source: Path, target: Path) -> None:
@@ -164,7 +146,7 @@ class Installer:
         """Record where the links point (``pending.json``), then point them at the staged versions."""
         previous = {kind: str(self.active(kind)) for kind in staged.folders}
         marker = {"release_id": staged.release_id, "sequence": staged.sequence, "previous": previous}
-        write_atomically(self.root / PENDING, json.dumps(marker).encode())
+        write_bytes_atomically(self.root / PENDING, json.dumps(marker).encode())
         for kind, folder in staged.folders.items():
             self._point(kind, folder)
 
@@ -175,7 +157,7 @@ class Installer:
         temporary.unlink(missing_ok=True)
         os.symlink(target, temporary)
         os.replace(temporary, link)
-        _sync_dir(link.parent)
+        fsync_folder(link.parent)
 
     def self_test(self, staged: Staged) -> None:
         """Load what the release installed through the links, as the kiosk will, and run each probe."""

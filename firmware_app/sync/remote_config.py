@@ -18,7 +18,6 @@ applied again at start, before anything reads the settings. A refused message le
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from firmware_app import audit
 from firmware_app.config import KioskSettings
+from firmware_app.durable import write_bytes_atomically
 from firmware_app.sync import wire
 
 log = logging.getLogger(__name__)
@@ -140,10 +140,4 @@ class RemoteConfig:
 
     def _save(self, config: wire.RemoteConfigV1) -> None:
         """Write atomically: a power cut leaves the old file or the new one, never half of one."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        with temporary.open("wb") as handle:
-            handle.write(config.encode())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
+        write_bytes_atomically(self.path, config.encode())

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from firmware_app.config import KioskSettings, UpdatesConfig
+from firmware_app.durable import write_bytes_atomically
 from firmware_app.sync import wire
-from firmware_app.sync.install import Installer, write_atomically
+from firmware_app.sync.install import Installer
 from firmware_app.sync.transfer import Download
 from firmware_app.sync.trust import UpdateRefused, check_applicable, load_public_key, verified_manifest
 
@@ -52,7 +53,7 @@ def _load_state(data_dir: Path) -> dict[str, Any]:
 
 def _save_state(data_dir: Path, state: dict[str, Any]) -> None:
     _state_path(data_dir).parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(_state_path(data_dir), json.dumps(state).encode())
+    write_bytes_atomically(_state_path(data_dir), json.dumps(state).encode())
 
 
 def recover_interrupted_update(settings: KioskSettings) -> str | None:

@@ -11,8 +11,6 @@ decoded at 1/2, 1/4 or 1/8 scale (JPEG decoders do this without building the ful
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -21,7 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from firmware_app.durable import fsync_folder
+from firmware_app.durable import write_bytes_atomically
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 MAX_PHOTO_SIDE_PX = 1024  # photos are kept downscaled: enough to inspect, small enough to sync
@@ -154,15 +152,4 @@ def save_photo(image: np.ndarray, path: Path) -> None:
     )
     if not ok:
         raise ImageError(f"could not encode the photo for {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(encoded.tobytes())
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    fsync_folder(path.parent)
+    write_bytes_atomically(path, encoded.tobytes())
