@@ -25,6 +25,9 @@ import click
 
 from firmware_app.config import KioskSettings, SyncConfig
 from firmware_app.inference.manifest import ModelIntegrityError, load_manifest, sha256_file
+from firmware_app.secret_store import SecretError
+from firmware_app.storage import MB, free_bytes
+from firmware_app.sync.tls import client_context
 
 Status = Literal["OK", "WARN", "FAIL"]
 DEFAULT_MIN_FREE_MB = 1024
@@ -179,20 +182,28 @@ def _database(path: Path) -> Check:
 
 
 def _broker(sync: SyncConfig) -> Check:
+    """The kiosk's own TLS context (``tls.client_context``, sealed key and all), so a pass here means the link can
+    connect with exactly what it will present."""
     if not sync.enabled:
         return Check("broker", "OK", "[sync] enabled = false: tickets stay in the outbox")
     where = f"{sync.broker_host}:{sync.broker_port}"
-    tls = sync.ca_file is not None
+    try:
+        context = client_context(sync.ca_file, sync.cert_file, sync.key_file, sync.sealing_key_file)
+    except (OSError, ssl.SSLError, SecretError) as error:
+        return Check(
+            "broker",
+            "FAIL",
+            f"TLS identity: {error}",
+            "provision this device again (kiosk-provision) so that [sync] key_file, cert_file and "
+            "sealing_key_file are its own",
+        )
     fix = f"check the network and that the broker listens on {where}" + (
-        " with the fleet CA's certificate (kiosk-provision, then `kiosk doctor` again)" if tls else ""
+        " with the fleet CA's certificate (kiosk-provision, then `kiosk doctor` again)" if context is not None else ""
     )
     try:
         with socket.create_connection((sync.broker_host, sync.broker_port), timeout=BROKER_TIMEOUT_S) as raw:
-            if not tls:
+            if context is None:
                 return Check("broker", "OK", f"{where} accepts TCP connections (plain MQTT)")
-            context = ssl.create_default_context(cafile=sync.ca_file)
-            if sync.cert_file is not None:
-                context.load_cert_chain(sync.cert_file, sync.key_file)
             with context.wrap_socket(raw, server_hostname=sync.broker_host) as secure:
                 return Check("broker", "OK", f"{where} TLS handshake ok ({secure.version()})")
     except (OSError, ssl.SSLError) as error:
@@ -233,7 +244,7 @@ def _clock(now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(
 
 def _disk(data_dir: Path, min_free_mb: int) -> Check:
     existing = next(p for p in (data_dir, *data_dir.parents) if p.exists())  # before the first start
-    free_mb = shutil.disk_usage(existing).free // (1 << 20)
+    free_mb = free_bytes(data_dir) // MB
     if free_mb < min_free_mb:
         return Check(
             "disk",

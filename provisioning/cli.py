@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 import click
 from cryptography import x509
 
+from firmware_app.secret_store import Backend
 from fleet import pki
 from provisioning.identity import Device, ProvisionError
 from provisioning.layout import KIOSK_USER, Layout, Owner
@@ -27,11 +29,19 @@ _DAYS = click.option("--days", default=pki.DEVICE_DAYS, show_default=True, help=
 @click.group()
 @click.option("--root", type=_DIR, default=Path("/"), show_default=True, help="Install under ROOT/etc/kiosk.")
 @click.option("--user", default=KIOSK_USER, show_default=True, help="The service user that reads the key.")
+@click.option(
+    "--sealing",
+    type=click.Choice(["auto", "systemd-creds", "keyfile"]),
+    default="auto",
+    show_default=True,
+    help="How the device key is sealed: auto is systemd-creds as root where installed, else a key file.",
+)
 @click.pass_context
-def main(ctx: click.Context, root: Path, user: str) -> None:
+def main(ctx: click.Context, root: Path, user: str, sealing: str) -> None:
     """Provision this kiosk for the fleet (identity, TLS, kiosk.toml)."""
     owner = Owner.resolve(user)
-    ctx.obj = Device(Layout(root.resolve()), owner)
+    backend: Backend | None = None if sealing == "auto" else cast(Backend, sealing)
+    ctx.obj = Device(Layout(root.resolve()), owner, backend)
     ctx.call_on_close(lambda: click.echo(f"ownership: {owner.note}", err=True))
 
 

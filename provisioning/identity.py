@@ -7,6 +7,10 @@ fleet CA and makes it current in one atomic step: the ``current`` symlink is rep
 finds the old key and certificate or the new pair, never a mix, and the old pair is removed only once the new
 one is in place. A first provisioning's ``kiosk.toml`` waits in ``pending`` too and appears with the
 certificate, so a kiosk never starts with a configuration naming files that are not there yet.
+
+The key is sealed with ``firmware_app.secret_store`` as it is made (systemd-creds as root where available, else
+an AES key in ``keys/``), so the plain key exists only in memory: a copy of the card, or of ``etc/kiosk`` without
+``keys/``, holds no usable identity.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from firmware_app import secret_store
+from firmware_app.sync.tls import SEALED_KEY_NAME
 from firmware_app.sync.trust import load_public_key
 from firmware_app.sync.wire import validate_device_id
 from fleet import pki
@@ -32,9 +39,10 @@ class ProvisionError(Exception):
 
 
 class Device:
-    def __init__(self, layout: Layout, owner: Owner) -> None:
+    def __init__(self, layout: Layout, owner: Owner, sealing: secret_store.Backend | None = None) -> None:
         self.layout = layout
         self.owner = owner
+        self.sealing = sealing  # None: secret_store.detect_backend()
 
     def init(
         self, device_id: str, broker_host: str, broker_port: int, ca_cert: Path, update_key: Path, force: bool
@@ -68,7 +76,7 @@ class Device:
         pending = self.layout.pending
         if not Layout.key(pending).is_file():
             raise ProvisionError(f"no pending request in {pending} (`kiosk-provision init` or `rotate` makes one)")
-        self._check(cert, pki.load_key(Layout.key(pending)), x509.load_pem_x509_csr(Layout.csr(pending).read_bytes()))
+        self._check(cert, self._pending_key(), x509.load_pem_x509_csr(Layout.csr(pending).read_bytes()))
         folder = self.layout.identity / f"{cert.serial_number:x}"
         self.owner.folder(folder, 0o750)
         os.replace(Layout.key(pending), Layout.key(folder))  # same file system: the 0600 key is never copied
@@ -104,9 +112,33 @@ class Device:
         self.owner.folder(pending, 0o700)
         key = pki.new_key()
         csr = pki.device_csr(device_id, key)
-        pki.write_private_key(Layout.key(pending), key)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        try:
+            used = secret_store.encrypt_bytes(
+                pem, Layout.key(pending), SEALED_KEY_NAME, self.layout.sealing_key, self.sealing
+            )
+        except secret_store.SecretError as exc:
+            raise ProvisionError(str(exc)) from None
+        if used == "keyfile":  # the service opens the key itself, so the sealing key must be the kiosk user's
+            self.owner.folder(self.layout.keys, 0o750)
+            self.owner.secret(self.layout.sealing_key)
         pki.write_file(Layout.csr(pending), csr.public_bytes(serialization.Encoding.PEM), 0o644)
         return csr
+
+    def _pending_key(self) -> pki.PrivateKey:
+        """The pending key, opened in memory only, to check the certificate against it."""
+        try:
+            pem = secret_store.decrypt_to_memory(
+                Layout.key(self.layout.pending), SEALED_KEY_NAME, self.layout.sealing_key
+            )
+        except secret_store.SecretError as exc:
+            raise ProvisionError(str(exc)) from None
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ProvisionError(f"{Layout.key(self.layout.pending)} is not an EC private key")
+        return key
 
     def _check(self, cert: x509.Certificate, key: pki.PrivateKey, csr: x509.CertificateSigningRequest) -> None:
         """The certificate is for the pending key and device id, issued by the installed fleet CA, not expired."""

@@ -25,6 +25,7 @@ def render(layout: Layout, device_id: str, broker_host: str, broker_port: int) -
         f"ca_file = {json.dumps(str(layout.ca_cert))}",
         f"cert_file = {json.dumps(str(Layout.cert(current)))}",
         f"key_file = {json.dumps(str(Layout.key(current)))}",
+        f"sealing_key_file = {json.dumps(str(layout.sealing_key))}",
         "",
         "[updates]",
         f"public_key = {json.dumps(str(layout.update_key))}",

@@ -7,10 +7,12 @@ Everything lives under ``{root}/etc/kiosk`` (root ``/`` on a device, a temporary
     update-key.pem           0644  the fleet's release-signing public key
     identity/                0750
       current -> <serial>          the certificate in use: a symlink swapped in one rename
-      <serial>/              0750  key.pem (0600, the kiosk user's), cert.pem (0644)
-      pending/               0700  key.pem and request.csr while the fleet signs a request
+      <serial>/              0750  key.sealed (0600, the kiosk user's), cert.pem (0644)
+      pending/               0700  key.sealed and request.csr while the fleet signs a request
+    keys/secrets.key         0600  opens key.sealed with the key-file backend (absent with systemd-creds)
 
-``kiosk.toml`` names ``identity/current/...``, so a rotation changes the link, never the configuration. Run as
+The device key is sealed (``firmware_app.secret_store``) from the moment it is made: no plain private key is ever
+written. ``kiosk.toml`` names ``identity/current/...``, so a rotation changes the link, never the configuration. Run as
 root with a ``kiosk`` user present, the key files belong to that user and the folders to group ``kiosk``, so
 the service (and nobody else but root) can read its key; otherwise ownership is left as it is and ``Owner``
 says so.
@@ -22,6 +24,8 @@ import os
 import pwd
 from dataclasses import dataclass
 from pathlib import Path
+
+from firmware_app.sync.tls import SEALED_SUFFIX
 
 KIOSK_USER = "kiosk"  # the service user scripts/setup.sh creates
 
@@ -63,9 +67,19 @@ class Layout:
         """The kiosk.toml of a first provisioning waiting for its certificate: put in place with it."""
         return self.pending / "kiosk.toml"
 
+    @property
+    def keys(self) -> Path:
+        return self.etc / "keys"
+
+    @property
+    def sealing_key(self) -> Path:
+        """The key-file backend's AES key: a copy of the rest of ``etc`` without it cannot open the device key."""
+        return self.keys / "secrets.key"
+
     @staticmethod
     def key(folder: Path) -> Path:
-        return folder / "key.pem"
+        """The device's private key, sealed: the suffix tells ``tls.client_context`` to open it."""
+        return folder / f"key{SEALED_SUFFIX}"
 
     @staticmethod
     def cert(folder: Path) -> Path:

@@ -13,7 +13,10 @@ from click.testing import CliRunner
 from firmware_app.cli import main
 from firmware_app.config import REPO_ROOT, load_settings
 from firmware_app.doctor import Check, _clock, format_table, run_checks
+from firmware_app.secret_store import encrypt_bytes
 from firmware_app.store import MIGRATIONS, open_database
+from firmware_app.sync.tls import SEALED_KEY_NAME
+from fleet import pki
 
 MODELS = REPO_ROOT / "models" / "int8"
 
@@ -100,6 +103,31 @@ def test_an_unreachable_broker_fails_when_sync_is_on(tmp_path: Path) -> None:
         listening.listen()
         settings.sync.broker_port = listening.getsockname()[1]
         assert _by_name(run_checks(settings))["broker"].status == "OK"
+
+
+def test_a_sealed_key_that_cannot_be_opened_fails_the_broker_check(tmp_path: Path) -> None:
+    """The doctor builds the link's own TLS context: a sealed key whose sealing key is gone fails before any
+    connection, with what to do, instead of a handshake error that would blame the network."""
+    authority = pki.FleetCa.init(tmp_path / "ca", ("127.0.0.1",))
+    key = pki.new_key()
+    (tmp_path / "cert.pem").write_bytes(pki.cert_pem(authority.issue(pki.device_csr("kiosk-d", key))))
+    pki.write_private_key(tmp_path / "key.pem", key)
+    sealing_key = tmp_path / "keys" / "secrets.key"
+    encrypt_bytes((tmp_path / "key.pem").read_bytes(), tmp_path / "key.sealed", SEALED_KEY_NAME, sealing_key, "keyfile")
+    tls = {"ca_file": tmp_path / "ca" / pki.CA_CERT, "cert_file": tmp_path / "cert.pem"}
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        sync = {"enabled": True, "broker_port": port, **tls, "sealing_key_file": sealing_key}
+        sealed = load_settings(data_dir=tmp_path, sync={**sync, "key_file": tmp_path / "key.sealed"})
+        plain = load_settings(data_dir=tmp_path, sync={**sync, "key_file": tmp_path / "key.pem"})
+        sealing_key.unlink()
+        check = _by_name(run_checks(sealed))["broker"]
+        assert check.status == "FAIL" and "TLS identity: no secrets key at" in check.detail
+        assert "kiosk-provision" in check.fix
+        # A plain key still loads; the listener here is no TLS broker, so the handshake itself fails.
+        assert "TLS identity" not in _by_name(run_checks(plain))["broker"].detail
 
 
 def test_a_clock_in_the_past_fails() -> None:

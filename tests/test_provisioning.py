@@ -6,7 +6,9 @@ provisioning wrote, connects, files a ticket that ``fleet serve`` (with its own 
 acknowledges, and shows online in ``fleet devices``; that one device can neither publish nor read under
 another's prefix (the broker answers a forged publish with reason code 135, not authorized); and that an
 unknown certificate, an expired one and a plain-text connection are refused, each with the broker's reason
-printed from its log and asserted on.
+printed from its log and asserted on. The kiosks' keys are sealed with the key-file backend (``--sealing keyfile``:
+systemd-creds would depend on the test machine's host key): no plain private key is left on disk, and a copy of
+the provisioned root without its sealing key cannot connect.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shutil
 import socket
 import sqlite3
 import ssl
@@ -33,6 +36,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware_app.config import load_settings
+from firmware_app.secret_store import SecretError
 from firmware_app.store import open_database
 from firmware_app.sync import wire
 from firmware_app.sync.service import KioskSync
@@ -88,16 +92,25 @@ def run(*args: object) -> str:
 
 def provision(root: Path, *args: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BIN / "kiosk-provision"), "--root", str(root), *map(str, args)], capture_output=True, text=True
+        [str(BIN / "kiosk-provision"), "--root", str(root), "--sealing", "keyfile", *map(str, args)],
+        capture_output=True,
+        text=True,
     )
 
 
 def identity(etc: Path) -> ssl.SSLContext:
     """The TLS identity a provisioned kiosk's kiosk.toml names."""
     current = etc / "identity" / "current"
-    context = client_context(etc / "fleet-ca.pem", current / "cert.pem", current / "key.pem")
+    context = client_context(
+        etc / "fleet-ca.pem", current / "cert.pem", current / "key.sealed", etc / "keys" / "secrets.key"
+    )
     assert context is not None
     return context
+
+
+def plain_private_keys(root: Path) -> list[Path]:
+    """Files under ``root`` holding a plain PEM private key: provisioning must leave none."""
+    return [path for path in root.rglob("*") if path.is_file() and b"PRIVATE KEY-----" in path.read_bytes()]
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +201,9 @@ def test_a_provisioned_kiosk_connects_syncs_and_is_online(
     settings = load_settings(data_dir=tmp_path / "kiosk")
     assert settings.device_id == "kiosk-a" and settings.sync.enabled
     assert settings.sync.cert_file == etc / "identity" / "current" / "cert.pem"
+    assert settings.sync.key_file == etc / "identity" / "current" / "key.sealed"
+    assert settings.sync.sealing_key_file == etc / "keys" / "secrets.key"
+    assert plain_private_keys(etc.parent.parent) == []
     assert settings.updates.public_key == etc / "update-key.pem"
     mark = len(fleet.broker.log_lines())
     fleet_db = tmp_path / "fleet.db"
@@ -215,6 +231,28 @@ def test_a_provisioned_kiosk_connects_syncs_and_is_online(
     fleet.new_log_lines(mark, "u'fleet-backend'")
     fleet.new_log_lines(mark, "as kiosk-a (p5")
     assert not [line for line in fleet.broker.log_lines()[mark:] if "Denied" in line]  # the real sync needs no more
+
+
+def test_a_copied_root_without_its_sealing_key_cannot_connect(
+    fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a copy of the card's /etc/kiosk without keys/ (a backup, a cloned image) gets: no identity, a clear
+    error at start, and another device's sealing key does not open it either."""
+    root = tmp_path / "copy"
+    shutil.copytree(fleet.kiosks["kiosk-a"].parent.parent, root, symlinks=True, ignore=shutil.ignore_patterns("keys"))
+    etc = root / "etc" / "kiosk"
+    (etc / "kiosk.toml").write_text(
+        (fleet.kiosks["kiosk-a"] / "kiosk.toml").read_text().replace(str(fleet.kiosks["kiosk-a"]), str(etc))
+    )
+    monkeypatch.setenv("KIOSK_CONFIG", str(etc / "kiosk.toml"))
+    settings = load_settings(data_dir=tmp_path / "kiosk")
+    assert settings.sync.sealing_key_file == etc / "keys" / "secrets.key"
+    with pytest.raises(SecretError, match=r"no secrets key at .*provision the device first"):
+        KioskSync.from_settings(settings)
+    current = etc / "identity" / "current"
+    other_key = fleet.kiosks["kiosk-b"] / "keys" / "secrets.key"
+    with pytest.raises(SecretError, match="cannot open secret 'tls-key'"):
+        client_context(etc / "fleet-ca.pem", current / "cert.pem", current / "key.sealed", other_key)
 
 
 def test_a_device_cannot_publish_or_read_under_another_devices_prefix(fleet: Fleet) -> None:
@@ -321,7 +359,7 @@ def test_refused_connections(fleet: Fleet, tmp_path: Path, case: str, client_see
 def test_provisioning_sets_permissions_refuses_to_overwrite_and_rotates(fleet: Fleet, tmp_path: Path) -> None:
     user = "nobody"  # an existing user stands for the kiosk user: as root, the key is handed to it
     runner = CliRunner()
-    base = ["--root", str(tmp_path), "--user", user]
+    base = ["--root", str(tmp_path), "--user", user, "--sealing", "keyfile"]
     init = [*base, "init", "--device-id", "kiosk-p", "--broker-host", "127.0.0.1"]
     init += ["--update-key", str(fleet.update_key), "--ca-dir", str(fleet.ca)]
     first = runner.invoke(kiosk_provision, init)
@@ -334,8 +372,10 @@ def test_provisioning_sets_permissions_refuses_to_overwrite_and_rotates(fleet: F
         etc: 0o750,
         etc / "identity": 0o750,
         generation: 0o750,
-        generation / "key.pem": 0o600,
+        generation / "key.sealed": 0o600,
         generation / "cert.pem": 0o644,
+        etc / "keys": 0o750,
+        etc / "keys" / "secrets.key": 0o600,
         etc / "kiosk.toml": 0o640,
         etc / "fleet-ca.pem": 0o644,
         etc / "update-key.pem": 0o644,
@@ -343,7 +383,8 @@ def test_provisioning_sets_permissions_refuses_to_overwrite_and_rotates(fleet: F
     assert {path: stat.S_IMODE(path.stat().st_mode) for path in modes} == modes
     if os.geteuid() == 0:
         kiosk_user = pwd.getpwnam(user)
-        assert (generation / "key.pem").stat().st_uid == kiosk_user.pw_uid
+        assert (generation / "key.sealed").stat().st_uid == kiosk_user.pw_uid
+        assert (etc / "keys" / "secrets.key").stat().st_uid == kiosk_user.pw_uid
         assert etc.stat().st_gid == kiosk_user.pw_gid and etc.stat().st_uid == 0
     else:
         assert "not root" in first.output
@@ -356,7 +397,7 @@ def test_provisioning_sets_permissions_refuses_to_overwrite_and_rotates(fleet: F
     assert rotated.exit_code == 0, rotated.output
     assert current.resolve() != generation and not generation.exists()  # the old pair went once the new was in
     assert (etc / "kiosk.toml").read_text() == config  # it names identity/current, which moved
-    assert stat.S_IMODE((current / "key.pem").stat().st_mode) == 0o600
+    assert stat.S_IMODE((current / "key.sealed").stat().st_mode) == 0o600
 
     # Without the CA: a request, the current pair in use meanwhile; a certificate for another key is refused.
     in_use = current.resolve()
@@ -373,6 +414,7 @@ def test_provisioning_sets_permissions_refuses_to_overwrite_and_rotates(fleet: F
     installed = runner.invoke(kiosk_provision, [*base, "install-cert", str(signed)])
     assert installed.exit_code == 0, installed.output
     assert current.resolve() != in_use and not pending.exists()
+    assert plain_private_keys(tmp_path) == []  # sealed from the start: not even the pending key was plain
 
 
 def test_the_ca_signs_only_device_ids(tmp_path: Path) -> None:

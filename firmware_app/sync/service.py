@@ -124,7 +124,10 @@ class KioskSync:
     def _new_client(self) -> mqtt.Client:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.device_id, protocol=mqtt.MQTTv5)
         client.max_queued_messages_set(MAX_QUEUED_PUBLISHES)
-        use_tls(client, client_context(self.config.ca_file, self.config.cert_file, self.config.key_file))
+        context = client_context(
+            self.config.ca_file, self.config.cert_file, self.config.key_file, self.config.sealing_key_file
+        )
+        use_tls(client, context)
         client.will_set(self._status_topic, self._status("offline"), qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
