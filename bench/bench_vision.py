@@ -154,9 +154,12 @@ def pcb_worker(data_dir: Path) -> dict[str, Any]:
     folder = data_dir / "deeppcb"
     if not folder.is_dir():
         return {"profile": PCB, "skipped": f"no data set at {folder}"}
+    entry = next(e for e in json.loads((MODELS / "manifest.json").read_text())["models"] if e["name"] == PCB)
+    files = [entry["file"], *entry.get("assets", {}).values()]
     return {
         "profile": PCB,
-        "model_bytes": (MODELS / "pcb.trees.npz").stat().st_size,
+        "model_files": files,
+        "model_bytes": sum((MODELS / name).stat().st_size for name in files),
         **evaluate(folder, "dev"),
         "pinned_to_one_core": True,
     }
@@ -212,7 +215,7 @@ def _classification_rows(r: dict[str, Any]) -> list[str]:
 def _pcb_rows(r: dict[str, Any]) -> list[str]:
     per_type = ", ".join(f"{k} {v['f_score']:.3f}" for k, v in r["per_type"].items())
     return [
-        f"### pcb (pcb.trees.npz, {r['model_bytes'] / 1e6:.2f} MB)",
+        f"### pcb ({' + '.join(r['model_files'])}, {r['model_bytes'] / 1e6:.2f} MB)",
         "",
         "| measure | value |",
         "|---|---|",
