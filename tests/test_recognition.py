@@ -94,7 +94,7 @@ def test_a_board_that_matches_its_template_has_no_defect(recognizer: Recognizer)
 
 def test_only_active_profiles_are_recognised(recognizer: Recognizer) -> None:
     with pytest.raises(ValueError, match="not active"):
-        recognizer.recognise("magnetic_tile", noise_photo())
+        recognizer.recognise("pcb", noise_photo())  # pcb is offered only with a template
 
 
 def test_a_corrupt_model_makes_recognition_unavailable_until_it_is_restored(
