@@ -92,9 +92,12 @@ def test_a_board_that_matches_its_template_has_no_defect(recognizer: Recognizer)
     assert summary("pcb", inspection) == "pcb: no defect"
 
 
-def test_only_active_profiles_are_recognised(recognizer: Recognizer) -> None:
+def test_only_active_profiles_are_recognised() -> None:
+    steel_only = Recognizer(VisionConfig(profiles=["steel_surface"]), MODELS)
     with pytest.raises(ValueError, match="not active"):
-        recognizer.recognise("pcb", noise_photo())  # pcb is offered only with a template
+        steel_only.recognise("magnetic_tile", noise_photo())
+    with pytest.raises(ValueError, match="not active"):
+        steel_only.recognise("pcb", noise_photo())  # offered only with a template
 
 
 def test_a_corrupt_model_makes_recognition_unavailable_until_it_is_restored(
