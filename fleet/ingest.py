@@ -28,7 +28,6 @@ chunk) or reported missing by its kiosk, so the kiosk keeps the ticket until not
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import socket
 import ssl
@@ -38,12 +37,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware_app.sync import wire
-from firmware_app.sync.tls import use_tls
 from fleet.files import AttachmentFiles, FileRefused
+from fleet.link import backend_client
 from fleet.releases import ReleaseStore
 from fleet.rollout_engine import RolloutEngine
 from fleet.rollouts import channel_payloads, record_update
@@ -102,13 +100,7 @@ class Ingestor:
                 # Retained, like status (a kiosk's outcome must reach a backend that was down): a plain subscription.
                 (wire.device_filter("update/status"), 1),
             ]
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"fleet-{socket.gethostname()}-{os.getpid()}",
-            protocol=mqtt.MQTTv5,
-        )
-        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
-        use_tls(self._client, tls)
+        self._client = backend_client("ingest", client_id, tls)
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self._client.connect_async(host, port, keepalive=30, clean_start=True)

@@ -11,19 +11,16 @@ database, not what was published, is the truth.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import ssl
 import threading
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware_app.sync import wire
-from firmware_app.sync.tls import use_tls
+from fleet.link import backend_client
 from fleet.releases import ReleaseStore
 from fleet.rollouts import Publish, advance, channel_payloads, managed_channels, retained_offers
 from fleet.store import FleetStore
@@ -50,13 +47,7 @@ class RolloutEngine:
         self._stop = threading.Event()
         self._managed = frozenset[str]()  # the channels whose topics this engine last cleared
         self._thread = threading.Thread(target=self._run, name="fleet-rollouts", daemon=True)
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"fleet-rollouts-{socket.gethostname()}-{os.getpid()}",
-            protocol=mqtt.MQTTv5,
-        )
-        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
-        use_tls(self._client, tls)
+        self._client = backend_client("rollouts", client_id, tls)
         self._client.on_connect = self._on_connect
         self._client.connect_async(host, port, keepalive=30, clean_start=True)
 

@@ -331,7 +331,12 @@ def test_pause_resume_and_abort_with_a_group_and_an_offline_canary(
     wait_until(lambda: watcher.outcome(online_canary, good) == "installed", "the online canary to install")
     assert set(watcher.offered) == canaries
 
-    lines = {line.split()[0]: line.split()[1:] for line in backend.cli("rollout", "status", "1").splitlines()[1:]}
+    def status_lines() -> dict[str, list[str]]:
+        return {line.split()[0]: line.split()[1:] for line in backend.cli("rollout", "status", "1").splitlines()[1:]}
+
+    # The backend stores the kiosk's report a moment after the kiosk sends it (its own writer thread).
+    wait_until(lambda: status_lines()[online_canary][:2] == ["canary", "installed"], "the backend to record it")
+    lines = status_lines()
     assert lines[online_canary][:2] == ["canary", "installed"] and lines[offline][:2] == ["canary", "offered"]
     assert [lines[device] for device in lobby if device not in canaries] == [["pending", "-"]] * 2
     assert outsider not in lines

@@ -16,7 +16,7 @@ import json
 import re
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any, ClassVar, Literal, TypeVar, cast
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, cast, get_args
 
 from pydantic import (
     AfterValidator,
@@ -48,21 +48,9 @@ DeviceTopic = Literal[
     "update/request",
     "update/chunk",
     "update/status",
-    "release",
-]
-DEVICE_TOPICS: tuple[DeviceTopic, ...] = (
-    "status",
-    "telemetry",
-    "tickets",
-    "attachments",
-    "acks",
-    "config",
-    "analytics",
-    "update/request",
-    "update/chunk",
-    "update/status",
     "release",  # -> device: a release offered to this kiosk alone (a rollout), retained
-)
+]
+DEVICE_TOPICS: tuple[DeviceTopic, ...] = get_args(DeviceTopic)
 RejectReason = Literal["bad_topic", "oversized", "malformed", "wrong_schema", "unsupported_version", "invalid"]
 
 # Letters, digits, '.', '_' and '-': stricter than MQTT needs (no '+', '#', '/', '$', spaces or NUL), so an id
