@@ -171,10 +171,11 @@ DEMO_STEPS: list[tuple[str, list[Step]]] = [
         [
             tap("touch_to_start"),
             tap("home:camera"),
+            tap("profile:magnetic_tile"),  # the sample part (kiosk_ui/assets/photos) is a magnetic tile
             tap("take_photo"),
             Step("wait"),
             tap("file_photo"),
-            Step("photo_note", "Scratch on the housing"),
+            Step("photo_note", "Crack across the tile"),
             tap("key:submit"),
             Step("wait"),
         ],
