@@ -130,11 +130,9 @@ def _models(models_dir: Path) -> Iterator[Check]:
         yield Check("models", "FAIL", str(error), fix)
         return
     for entry in entries.values():
-        extra = entry.model_extra or {}
         files = [(entry.name, entry.file, entry.sha256)]
         files += [
-            (f"{entry.name}/{asset}", name, extra.get("assets_sha256", {}).get(asset))
-            for asset, name in entry.assets.items()
+            (f"{entry.name}/{asset}", name, entry.assets_sha256.get(asset)) for asset, name in entry.assets.items()
         ]
         for label, name, expected in files:
             yield _file_hash(f"model {label}", models_dir / name, expected, fix)

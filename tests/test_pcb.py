@@ -101,7 +101,7 @@ def test_manifest_entry_matches_the_shipped_files() -> None:
     assert sha256_file(pcb.MODEL_PATH) == entry.sha256
     crop_file = pcb.MODEL_PATH.parent / entry.assets["crop_net"]
     assert crop_file.name == pcb.CROP_MODEL_NAME
-    assert sha256_file(crop_file) == (entry.model_extra or {})["assets_sha256"]["crop_net"]
+    assert sha256_file(crop_file) == entry.assets_sha256["crop_net"]
 
 
 def test_a_tampered_crop_network_is_refused(tmp_path: Path) -> None:

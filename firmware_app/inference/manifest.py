@@ -33,6 +33,7 @@ class ModelEntry(BaseModel):
     labels: list[str] = []
     thresholds: dict[str, float] = {}
     assets: dict[str, str] = {}
+    assets_sha256: dict[str, str] = {}  # by asset name, for assets that must be checked like the model file
     metrics: dict[str, Any] = {}
 
 

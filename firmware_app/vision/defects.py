@@ -18,6 +18,7 @@ the known classes with each other). The threshold is set by the recipe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ INPUT_SIZE = 224
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 NOT_RECOGNISED = "not_recognised"
+BOX_COLOUR = (255, 0, 0)  # RGB red
 HOT_FRACTION = 0.5  # the box surrounds the heat map's region above this share of its peak
 
 
@@ -89,11 +91,16 @@ def annotate(image: np.ndarray, result: DefectResult, alpha: float = 0.4) -> np.
     out = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     if result.defective:
         out = cv2.addWeighted(out, 1 - alpha, colours, alpha, 0)
-    thickness = max(1, round(max(out.shape[:2]) / 200))
-    for box in result.boxes:
-        x1, y1, x2, y2 = (int(v) for v in box["box"])  # type: ignore[attr-defined]
-        cv2.rectangle(out, (x1, y1), (x2 - 1, y2 - 1), (255, 0, 0), thickness)
+    draw_rectangles(out, [tuple(int(v) for v in box["box"]) for box in result.boxes])  # type: ignore[attr-defined]
     return out
+
+
+def draw_rectangles(image: np.ndarray, boxes: Sequence[Sequence[int]]) -> None:
+    """Draw a red rectangle round each [x1, y1, x2, y2) box on the RGB ``image``, in place, thick enough to see
+    on the kiosk's screen at any photo size."""
+    thickness = max(1, round(max(image.shape[:2]) / 200))
+    for x1, y1, x2, y2 in boxes:
+        cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), BOX_COLOUR, thickness)
 
 
 class DefectClassifier:

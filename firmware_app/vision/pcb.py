@@ -587,7 +587,7 @@ def verify_model_files(model_path: Path, crop_model_path: Path) -> None:
         entry, _ = verified_model_path(model_path.parent, MANIFEST_ENTRY)
     except ModelIntegrityError as error:
         raise PcbError(str(error)) from error
-    expected = (entry.model_extra or {}).get("assets_sha256", {}).get(CROP_ASSET)
+    expected = entry.assets_sha256.get(CROP_ASSET)
     if entry.file != model_path.name or entry.assets.get(CROP_ASSET) != crop_model_path.name:
         raise PcbError(f"{model_path.parent}: the manifest's {MANIFEST_ENTRY!r} entry does not list these files")
     if expected != sha256_file(crop_model_path):

@@ -23,14 +23,13 @@ import numpy as np
 
 from firmware_app.config import PCB_PROFILE, VisionConfig
 from firmware_app.events import DefectBox, Inspection
-from firmware_app.inference.manifest import ModelEntry, ModelIntegrityError, verified_model_path
+from firmware_app.inference.manifest import ModelEntry, ModelIntegrityError, load_manifest
 from firmware_app.vision.capture import ImageError, decode_image
-from firmware_app.vision.defects import NOT_RECOGNISED, DefectClassifier, annotate
+from firmware_app.vision.defects import NOT_RECOGNISED, DefectClassifier, annotate, draw_rectangles
 from firmware_app.vision.pcb import PcbDetector, binarise
 
 log = logging.getLogger(__name__)
 
-BOX_COLOUR = (255, 0, 0)  # RGB; the same red as ``defects.annotate``
 NO_DEFECT = "none"  # the pcb profile's label when the board matches its template
 
 
@@ -50,9 +49,13 @@ class _PcbProfile:
     """The golden template as a copper mask and the verified tree ensemble, loaded together."""
 
     def __init__(self, models_dir: Path, template: Path) -> None:
-        self.entry, model_path = verified_model_path(models_dir, PCB_PROFILE)
+        entries = load_manifest(models_dir)
+        if PCB_PROFILE not in entries:
+            raise ModelIntegrityError(f"model {PCB_PROFILE!r} is not in the manifest of {models_dir}")
+        self.entry = entries[PCB_PROFILE]
         self.template = binarise(decode_image(template, cv2.IMREAD_GRAYSCALE), name=str(template))
-        self.detector = PcbDetector(model_path, self.entry.thresholds.get("min_score", 0.4))
+        # The detector checks both of its files against the manifest (the trees and the crop network).
+        self.detector = PcbDetector(models_dir / self.entry.file, self.entry.thresholds.get("min_score", 0.4))
 
     def recognise(self, image: np.ndarray) -> Recognition:
         test = binarise(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), name="photo")
@@ -140,10 +143,7 @@ class Recognizer:
 def draw_boxes(image: np.ndarray, boxes: tuple[DefectBox, ...]) -> np.ndarray:
     """The photo with a red rectangle round each defect (a board has several, each of its own kind)."""
     out = image.copy()
-    thickness = max(1, round(max(out.shape[:2]) / 200))
-    for box in boxes:
-        x1, y1, x2, y2 = box.box
-        cv2.rectangle(out, (x1, y1), (x2 - 1, y2 - 1), BOX_COLOUR, thickness)
+    draw_rectangles(out, [box.box for box in boxes])
     return out
 
 
