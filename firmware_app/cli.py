@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -165,8 +166,7 @@ def nlu_predict(ctx: click.Context) -> None:
     """Read one utterance per line on stdin; write one JSON object per line."""
     settings = _settings(ctx)
     engine = build_nlu(settings, load_pack(settings.pack_dir))
-    stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
-    for line in stdin:
+    for line in _stdin_lines():
         started = time.perf_counter()
         result = engine.understand(line.rstrip("\n")).result
         record = {
@@ -201,6 +201,28 @@ def nlu_eval(ctx: click.Context, csv_path: Path) -> None:
     engine = build_nlu(settings, load_pack(settings.pack_dir))
     rows = read_labelled_csv(csv_path)
     click.echo(json.dumps(evaluate_rows(engine, rows), indent=1))
+
+
+@main.command()
+@click.pass_context
+def converse(ctx: click.Context) -> None:
+    """Scripted visits, one JSON object per stdin line; one JSON line per turn (CONVERSATION_TESTS.md).
+
+    Tickets go to a scratch database unless --data-dir is given."""
+    from firmware_app.converse import Conversations, dumps
+
+    data_dir = ctx.find_root().params.get("data_dir")
+    conversations = Conversations(_settings(ctx), data_dir)
+    try:
+        for record in conversations.play(_stdin_lines()):
+            click.echo(dumps(record))
+    finally:
+        conversations.close()
+
+
+def _stdin_lines() -> TextIO:
+    """Standard input as text that cannot raise on bad bytes (invalid UTF-8 becomes U+FFFD)."""
+    return open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
 
 
 @main.group()
@@ -273,3 +295,7 @@ main.add_command(sync)
 main.add_command(doctor)
 main.add_command(privacy)
 main.add_command(audit_command)
+
+
+if __name__ == "__main__":
+    main()

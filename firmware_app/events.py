@@ -197,6 +197,7 @@ class TicketRequested(Event):
     # Files that travel with the ticket (a technician's photo and its annotated copy), relative to the data dir.
     attachments: tuple[str, ...] = ()
     inspection: Inspection | None = None  # a technician's photo that went through the defect model
+    fields: dict[str, str] = field(default_factory=dict)  # a flow's slot values (card_last4, date, time, topic)
 
 
 @dataclass(frozen=True)

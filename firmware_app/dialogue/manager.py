@@ -329,6 +329,7 @@ class DialogueManager:
                 flow.ticket.priority,
                 summary,
                 entities=tuple(state.entities),
+                fields={name: slot.value for name, slot in state.slots.items()},
             )
         )
         session.flow = None
@@ -384,6 +385,7 @@ class DialogueManager:
         priority: Priority,
         summary: str,
         entities: tuple[Entity, ...] = (),
+        fields: dict[str, str] | None = None,
     ) -> TicketRequested:
         return TicketRequested(
             ticket_id=ticket_id,
@@ -396,6 +398,7 @@ class DialogueManager:
             entities=entities,
             sentiment=session.sentiment,
             transcript=tuple(session.transcript),
+            fields=fields or {},
         )
 
     # --- helpers -----------------------------------------------------------------------------------------
