@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -323,3 +324,9 @@ _NESTED: dict[tuple[str, str], type] = {
     ("TicketRequested", "inspection"): Inspection,
     ("Inspection", "boxes"): DefectBox,
 }
+
+
+def reference_for(ticket_id: str, digits: int = 8) -> str:
+    """Short code a customer can read out: ``KB-`` and the first hex digits of the UUID (the ticket store adds
+    digits in the rare case another ticket already has these)."""
+    return "KB-" + uuid.UUID(ticket_id).hex[:digits].upper()

@@ -135,6 +135,9 @@ class Messages(BaseModel):
     empty_input: Text
     too_long: Text
     follow_up_missing: Text
+    full_card_number: Text
+    handoff_pending: Text
+    sorry_frustrated: Text
 
 
 class PackManifest(BaseModel):

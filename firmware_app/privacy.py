@@ -24,14 +24,20 @@ EMAIL_RE = re.compile(r"(?<![\w.%+-])[\w.%+-]+@(?:[a-z0-9-]+\.)+[a-z]{2,}\b", _F
 
 
 def iter_phone_numbers(text: str, region: str) -> Iterator[tuple[int, int, str]]:
-    """Yield (start, end, E.164) for every valid phone number libphonenumber finds in `text`.
+    """Yield (start, end, E.164) for every phone number libphonenumber finds in `text`.
 
     Leniency VALID (the library default) rejects digit runs that merely could be numbers, such as
-    amounts, dates and account numbers, which the looser POSSIBLE leniency would happily accept.
+    amounts, dates and account numbers, which the looser POSSIBLE leniency would happily accept. A number
+    written as phone numbers are (a leading + or 0 and at least ten digits) is taken at POSSIBLE too: ranges
+    kept for drama and testing (07700 900xxx) and newly issued ones are not "valid" yet still someone's phone.
     """
-    for match in phonenumbers.PhoneNumberMatcher(text, region):
-        e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-        yield match.start, match.end, e164
+    found = [(m.start, m.end, m.number) for m in phonenumbers.PhoneNumberMatcher(text, region)]
+    for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
+        digits = sum(c.isdigit() for c in match.raw_string)
+        if match.raw_string[:1] in "+0" and digits >= 10 and all(match.end <= s or match.start >= e for s, e, _ in found):
+            found.append((match.start, match.end, match.number))
+    for start, end, number in sorted(found, key=lambda f: f[0]):
+        yield start, end, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 _CARD_MIN_DIGITS, _CARD_MAX_DIGITS = 13, 19
@@ -63,6 +69,23 @@ _ID_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 # A run of digits with single spaces or dashes between them; a leading "+" marks a phone number instead.
 _DIGIT_RUN = re.compile(r"(?<![\d+])\d(?:[ -]?\d)*")
+
+
+def mask_card_numbers(text: str) -> tuple[str, list[str]]:
+    """``text`` with every full card number (13-19 digits) shown as "•••• 1234", and the endings found.
+
+    The kiosk reads a customer's words through this before anything keeps them, so a card number typed or said
+    in full is never stored, logged or sent, while its last four digits still identify the card."""
+    endings: list[str] = []
+
+    def mask(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group())
+        if not _CARD_MIN_DIGITS <= len(digits) <= _CARD_MAX_DIGITS:
+            return match.group()
+        endings.append(digits[-4:])
+        return mask_card_last4(digits[-4:])
+
+    return _DIGIT_RUN.sub(mask, text), endings
 
 
 def _redact_card_number(match: re.Match[str]) -> str:
@@ -117,17 +140,10 @@ def mask_for_display(text: str, *, region: str = "GB") -> str:
     """What the screen may show of a customer's words: card numbers as "•••• 1234", phone numbers and e-mail
     addresses masked as in ``mask_contact``; everything else unchanged."""
     text = EMAIL_RE.sub(lambda m: mask_contact(m.group()), text)
-    text = _DIGIT_RUN.sub(_mask_card_number, text)
+    text, _endings = mask_card_numbers(text)
     pieces: list[str] = []
     position = 0
     for start, end, e164 in iter_phone_numbers(text, region):
         pieces += [text[position:start], mask_contact(e164)]
         position = end
     return "".join(pieces) + text[position:]
-
-
-def _mask_card_number(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group())
-    if _CARD_MIN_DIGITS <= len(digits) <= _CARD_MAX_DIGITS:
-        return mask_card_last4(digits[-4:])
-    return match.group()

@@ -497,7 +497,7 @@ class KioskController:
         with self._lock:
             self._touched()
             session = self._require_session()
-            self._show_reply(self.kiosk.hand_off(session, "customer tapped Talk to a person"))
+            self._show_reply(self.kiosk.hand_off(session, "asked"))
 
     def start_typing(self) -> None:
         """The home screen's "Type a question": the keyboard with nothing typed yet."""

@@ -46,6 +46,7 @@ class FlowStep:
     kind: Literal["prompt", "confirm", "done"]
     awaiting: str | None
     finished: bool = False
+    repeated: bool = False  # the same question again: the answer did not fit
 
 
 def display_date(day: datetime.date, language: Language) -> str:
@@ -88,6 +89,9 @@ class FlowRunner:
                 return FlowStep(flow.ask_change.get(language), "prompt", "change")
             return FlowStep(render(flow.confirm.get(language), state.slots), "confirm", "confirm")
         if state.awaiting == "change" and not changed:
+            if "affirm" in acts:  # "yes, that's right" after all: confirm what is there
+                state.awaiting = "confirm"
+                return FlowStep(render(flow.confirm.get(language), state.slots), "confirm", "confirm")
             return FlowStep(flow.ask_change.get(language), "prompt", "change")
         if state.awaiting not in state.slots and state.awaiting != "change":
             return self._reprompt(state, _slot(flow, state.awaiting), language)
@@ -95,18 +99,18 @@ class FlowRunner:
 
     def _reprompt(self, state: FlowState, slot: Slot, language: Language) -> FlowStep:
         state.awaiting = slot.name
-        return FlowStep(slot.reprompt.get(language), "prompt", slot.name)
+        return FlowStep(slot.reprompt.get(language), "prompt", slot.name, repeated=True)
 
     def is_aside(self, state: FlowState, nlu: NluResult, acts: frozenset[str]) -> bool:
         """Whether this utterance is a question on the side rather than an answer to the flow: it gives no
         value for any slot, is not a yes/no, and the flow is not waiting for free text."""
         flow = self.pack.flow(state.flow_id)
         assert flow is not None
-        if acts & {"affirm", "deny"} or state.awaiting in ("confirm", "change"):
+        if acts & {"affirm", "deny"}:
             return False
-        if _slot(flow, state.awaiting).kind == "text":
-            return False
-        return all(self._value_for(slot, nlu, allow_text=False) is None for slot in flow.slots)
+        if state.awaiting not in ("confirm", "change") and _slot(flow, state.awaiting).kind == "text":
+            return looks_like_question(nlu.text)  # a text slot takes any words, so only a clear question is aside
+        return all(self._value_for(slot, nlu, allow_text=False, awaited=False) is None for slot in flow.slots)
 
     def _next(self, flow: Flow, state: FlowState, language: Language) -> FlowStep:
         missing = next((s for s in flow.slots if s.name not in state.slots), None)
@@ -126,7 +130,8 @@ class FlowRunner:
         changed: set[str] = set()
         refused: Slot | None = None
         for slot in flow.slots:
-            value = self._value_for(slot, nlu, allow_text=slot.name == awaiting)
+            awaited = slot.name == awaiting or (awaiting is None and state.awaiting in ("confirm", "change"))
+            value = self._value_for(slot, nlu, allow_text=slot.name == awaiting, awaited=awaited)
             if value is None:
                 continue
             if not self._valid(slot, value, state, today):
@@ -139,13 +144,17 @@ class FlowRunner:
         state.entities = list({(e.kind, e.value): e for e in [*state.entities, *nlu.entities]}.values())
         return changed, refused
 
-    def _value_for(self, slot: Slot, nlu: NluResult, allow_text: bool) -> str | None:
+    def _value_for(self, slot: Slot, nlu: NluResult, allow_text: bool, awaited: bool) -> str | None:
+        """The value this utterance gives ``slot``; ``awaited``: the kiosk just asked for it (or to confirm it),
+        so a bare four-digit number is a card ending ("it's 9903", "no wait, 4812 not 4821")."""
         if slot.kind == "text":
             return nlu.text if allow_text and len(nlu.text) >= 3 else None
         if slot.kind == "choice":
             return _choice(slot, nlu.text)
         kinds = set(slot.kind.split("|"))
         entity = next((e for e in nlu.entities if e.kind in kinds), None)
+        if entity is None and awaited and "card_last4" in kinds:
+            return bare_four_digits(nlu.text)
         return entity.value if entity else None
 
     def _valid(self, slot: Slot, value: str, state: FlowState, today: datetime.date) -> bool:
@@ -168,6 +177,23 @@ class FlowRunner:
         if set(slot.kind.split("|")) & {"phone", "email"}:
             return mask_contact(value)
         return value
+
+
+_BARE_FOUR_DIGITS = re.compile(r"(?<![\d.,:£$€¥])(?<!not )(?<!不是)(\d{4})(?![\d.,:%]|\s?(?:pounds?|quid|euros?|dollars?|元|块|镑))", re.I)
+_QUESTION = re.compile(
+    r"\?\s*$|^\W*(how|what|when|where|why|which|who|can|could|do|does|is|are|will|would|should)\b|[吗呢？]|多久|多少|几|怎么|什么|哪",
+    re.I,
+)
+
+
+def bare_four_digits(text: str) -> str | None:
+    """The first four-digit number in ``text`` that is not an amount, a time or the one being corrected."""
+    match = _BARE_FOUR_DIGITS.search(text)
+    return match.group(1) if match else None
+
+
+def looks_like_question(text: str) -> bool:
+    return bool(_QUESTION.search(text))
 
 
 def _slot(flow: Flow, name: str) -> Slot:

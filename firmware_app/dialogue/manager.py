@@ -35,11 +35,21 @@ from firmware_app.events import (
     ReplyKind,
     TicketCreated,
     TicketRequested,
+    reference_for,
 )
 from firmware_app.nlu.engine import Understanding
 from firmware_app.packs import Flow, Pack
 
 OOS = "oos"
+# Acts that start a flow by themselves (the flow's ``trigger_acts``), checked in this order.
+FLOW_ACTS = ("block_card", "complaint", "book_appointment")
+# Why a colleague was fetched: the reason code on the HandoffRequested event, and the ticket summary's words.
+HANDOFF_REASONS = {
+    "asked": "the customer asked for a person",
+    "out_of_scope_twice": "two questions in a row were outside what the kiosk can answer",
+    "frustration": "the customer is frustrated",
+    "not_understood": "the kiosk did not understand the customer's answers",
+}
 # A short question that leans on the previous one: "and how long does that take?", "what about abroad?"
 _FOLLOW_UP = re.compile(
     r"^\W*(and|also|so|what about|how about|then)\b"
@@ -134,17 +144,22 @@ class DialogueManager:
         session.add_turn("customer", nlu.text, nlu.intent if nlu.intent != OOS else None)
         if not nlu.text:
             return self._say(session, self._reply(session, self.message("empty_input", nlu.language), "info"))
-        unhappy = nlu.frustrated or nlu.sentiment == "negative"
-        if unhappy:
+        if nlu.frustrated or nlu.sentiment == "negative":
             session.sentiment = "negative"
-        result = self._decide(session, understanding)
-        if unhappy or result.reply.kind == "out_of_scope":
-            session.troubled_turns += 1
-        if result.reply.kind != "handoff" and session.troubled_turns >= self.config.troubled_turns_before_handoff:
-            result = self.hand_off(session, "customer unhappy or not understood")
+        session.frustrated_turns += nlu.frustrated
+        if session.handed_off:
+            result = self._after_hand_off(session, understanding)
+        elif "human" in understanding.acts:
+            result = self.hand_off(session, "asked")
+        elif nlu.frustrated and session.frustrated_turns >= self.config.troubled_turns_before_handoff:
+            result = self.hand_off(session, "frustration")
+        else:
+            result = self._decide(session, understanding)
+        notes = [self.message("full_card_number", nlu.language)] if understanding.full_card_number else []
         if understanding.truncated:
-            note = self.message("too_long", nlu.language)
-            text = sentences(nlu.language, note, result.reply.text)
+            notes.append(self.message("too_long", nlu.language))
+        if notes:
+            text = sentences(nlu.language, *notes, result.reply.text)
             result = TurnResult(replace(result.reply, text=text, speech=text), result.events)
         return self._say(session, result.reply, result.events)
 
@@ -176,8 +191,6 @@ class DialogueManager:
     def _decide(self, session: Session, understanding: Understanding) -> TurnResult:
         nlu, acts = understanding.result, understanding.acts
         language = nlu.language
-        if "human" in acts:
-            return self.hand_off(session, "customer asked for a person")
         if nlu.dialogue_act == "goodbye":
             session.flow = None
             session.ended = True
@@ -186,13 +199,13 @@ class DialogueManager:
             if "cancel" in acts:
                 return self._cancel_flow(session)
             return self._flow_step(session, understanding)
-        if nlu.dialogue_act == "cancel":
-            return TurnResult(self._reply(session, self.message("nothing_to_cancel", language), "info"))
-        for act in ("complaint", "book_appointment"):
+        for act in FLOW_ACTS:
             if act in acts:
                 flow = next(f for f in self.pack.flows if act in f.trigger_acts)
-                return self._start_flow(session, flow, understanding)
-        if nlu.dialogue_act in ("thanks", "greeting") and nlu.intent == OOS:
+                return self._start_flow(session, flow, understanding, answer_id=_flow_intent(flow, nlu.intent))
+        if nlu.dialogue_act == "cancel":
+            return TurnResult(self._reply(session, self.message("nothing_to_cancel", language), "info"))
+        if nlu.dialogue_act in ("thanks", "greeting") and (nlu.intent == OOS or nlu.confidence < CONFIDENT_ASIDE):
             name = "thanks" if nlu.dialogue_act == "thanks" else "how_can_i_help"
             return TurnResult(self._reply(session, self.message(name, language), "info"))
         follow_up = self._follow_up(session, understanding)
@@ -204,6 +217,40 @@ class DialogueManager:
                 return TurnResult(self._answer_reply(session, general, None))
             return self._answer_intent(session, nlu.intent, understanding)
         return self._not_in_scope(session, understanding)
+
+    def _after_hand_off(self, session: Session, understanding: Understanding) -> TurnResult:
+        """A colleague is on the way: questions still get answers, but no flow starts and no ticket is filed."""
+        nlu = understanding.result
+        if nlu.dialogue_act == "goodbye":
+            session.ended = True
+            return TurnResult(self._reply(session, self.message("goodbye", nlu.language), "done"))
+        if nlu.dialogue_act == "thanks" and nlu.intent == OOS:
+            return TurnResult(self._reply(session, self.message("handoff_pending", nlu.language), "info"))
+        answer = self._answer_without_flow(session, understanding)
+        if answer is not None:
+            return answer
+        return TurnResult(self._reply(session, self.message("handoff_pending", nlu.language), "info"))
+
+    def _answer_without_flow(
+        self, session: Session, understanding: Understanding, min_confidence: float = UNSURE_INTENT_CONFIDENCE
+    ) -> TurnResult | None:
+        """The knowledge entry of a confident in-scope question, or a good FAQ match; None when neither fits."""
+        nlu = understanding.result
+        if nlu.intent != OOS and nlu.confidence >= min_confidence:
+            hit = self.answers.get(nlu.intent, nlu.language)
+            if hit is not None:
+                return TurnResult(self._answer_reply(session, hit, nlu.intent))
+        faq = self._faq_match(understanding)
+        return TurnResult(self._answer_reply(session, faq, None)) if faq is not None else None
+
+    def _faq_match(self, understanding: Understanding) -> Answer | None:
+        """The best general FAQ entry (not an intent's answer) when it is similar enough to the question."""
+        nlu = understanding.result
+        if understanding.embedding is None:
+            return None
+        hits = self.answers.search(nlu.text, nlu.language, limit=3, query_vector=understanding.embedding)
+        best = next((h for h in hits if h.kind == "faq"), None)
+        return best if best is not None and best.similarity >= self.faq_answer_similarity else None
 
     def _general_faq_over_intent(self, understanding: Understanding) -> Answer | None:
         """A branch question the intent model squeezed into a banking intent ("can I pay in a cheque?" is not
@@ -266,9 +313,11 @@ class DialogueManager:
             session.consecutive_oos = 0
             session.last_intent = None
             return TurnResult(self._answer_reply(session, good, None))
+        if nlu.frustrated:  # venting, not a question: it counts towards frustration, not out-of-scope
+            return TurnResult(self._reply(session, self.message("sorry_frustrated", nlu.language), "info"))
         session.consecutive_oos += 1
         if session.consecutive_oos >= self.config.oos_turns_before_handoff:
-            return self.hand_off(session, "not understood twice in a row")
+            return self.hand_off(session, "out_of_scope_twice")
         text = self.message("out_of_scope", nlu.language)
         suggestions = tuple(h.question for h in hits)
         if suggestions:
@@ -308,13 +357,14 @@ class DialogueManager:
         flow = self.pack.flow(state.flow_id)
         assert flow is not None
         nlu = understanding.result
-        if (
-            nlu.intent not in (OOS, *flow.trigger_intents)
-            and nlu.confidence >= CONFIDENT_ASIDE
-            and self.flows.is_aside(state, nlu, understanding.acts)
-        ):
-            return self._answer_aside(session, flow, nlu.intent)
+        if self.flows.is_aside(state, nlu, understanding.acts):
+            aside = self._answer_without_flow(session, understanding, min_confidence=CONFIDENT_ASIDE)
+            if aside is not None and aside.reply.intent not in flow.trigger_intents:
+                return self._back_to_flow(session, flow, aside.reply)
         step = self.flows.step(state, nlu, understanding.acts, self.today())
+        session.unclear_turns += step.repeated
+        if step.repeated and session.unclear_turns >= self.config.troubled_turns_before_handoff:
+            return self.hand_off(session, "not_understood")
         if not step.finished:
             return TurnResult(
                 self._reply(session, step.text, step.kind, flow=flow.id, input_hint=_input_hint(flow, step.awaiting))
@@ -339,39 +389,50 @@ class DialogueManager:
             self._reply(session, text, "done", card=card, flow=flow.id, ticket_id=created.ticket_id), [created]
         )
 
-    def _answer_aside(self, session: Session, flow: Flow, intent: str) -> TurnResult:
-        """Answer a confident side question, then remind the customer what the flow is still waiting for."""
-        hit = self.answers.get(intent, session.language)
+    def _back_to_flow(self, session: Session, flow: Flow, answer: Reply) -> TurnResult:
+        """A side question was answered: remind the customer what the flow is still waiting for."""
         state = session.flow
-        assert hit is not None and state is not None
-        slot = next(s for s in flow.slots if s.name == state.awaiting)
-        reminder = self.message("flow_busy", session.language, flow=flow.title.get(session.language))
-        text = sentences(session.language, hit.answer, reminder, slot.prompt.get(session.language))
-        card = _card(hit)
+        assert state is not None
+        language = session.language
+        slot = next((s for s in flow.slots if s.name == state.awaiting), None)
+        prompt = slot.prompt.get(language) if slot else render(flow.confirm.get(language), state.slots)
+        reminder = self.message("flow_busy", language, flow=flow.title.get(language))
+        text = sentences(language, answer.text, reminder, prompt)
         hint = _input_hint(flow, state.awaiting)
-        return TurnResult(self._reply(session, text, "prompt", card=card, intent=intent, flow=flow.id, input_hint=hint))
+        return TurnResult(replace(answer, text=text, speech=text, kind="prompt", flow=flow.id, input_hint=hint))
 
     def _cancel_flow(self, session: Session) -> TurnResult:
         assert session.flow is not None
         flow = self.pack.flow(session.flow.flow_id)
         session.flow = None
+        session.last_intent = session.last_customer_text = None  # the next question starts afresh
         assert flow is not None
-        return TurnResult(self._reply(session, flow.cancelled.get(session.language), "info", flow=flow.id))
+        return TurnResult(self._reply(session, flow.cancelled.get(session.language), "info"))
 
     # --- hand-off ----------------------------------------------------------------------------------------
 
     def hand_off(self, session: Session, reason: str) -> TurnResult:
-        """File a hand-off ticket with the whole transcript and tell the customer a colleague is coming."""
+        """File a hand-off ticket with the whole transcript and tell the customer a colleague is coming.
+
+        Once per visit: asked again, the customer hears that a colleague is already on the way."""
         language = session.language
-        summary = f"Customer needs a colleague: {reason}."
+        if session.handed_off:
+            return TurnResult(self._reply(session, self.message("handoff_pending", language), "info"))
+        text = self.message("handoff", language, reference="{reference}")
+        why = HANDOFF_REASONS.get(reason, reason)
+        summary = f"Customer needs a colleague: {why}."
         if session.last_intent:
             summary += f" Last topic: {session.last_intent}."
         priority: Priority = "high" if session.sentiment == "negative" else "normal"
-        created = self.file_ticket(self._ticket_request(session, str(uuid.uuid4()), "handoff", priority, summary))
+        ticket_id = str(uuid.uuid4())
+        reference = reference_for(ticket_id)
+        text = text.replace("{reference}", reference)
+        # The transcript the colleague reads ends with what the kiosk is telling the customer now.
+        session.add_turn("assistant", text)
+        created = self.file_ticket(self._ticket_request(session, ticket_id, "handoff", priority, summary))
+        session.transcript.pop()
         session.flow = None
-        session.consecutive_oos = 0
-        session.troubled_turns = 0
-        text = self.message("handoff", language, reference=created.reference)
+        session.handed_off = True
         card = AnswerCard(title=self.message("disclosure", language), body=text, reference=created.reference)
         reply = self._reply(session, text, "handoff", card=card, ticket_id=created.ticket_id)
         handoff = HandoffRequested(session_id=session.id, reason=reason, ticket_id=created.ticket_id)
@@ -423,6 +484,11 @@ def sentences(language: Language, *parts: str) -> str:
     """Sentences joined as the language writes them: English with spaces, Chinese without."""
     kept = [part.strip() for part in parts if part.strip()]
     return ("" if language == "zh" else " ").join(kept)
+
+
+def _flow_intent(flow: Flow, intent: str) -> str | None:
+    """The intent whose answer opens ``flow`` ("lost_or_stolen_card" for the card block), if the model said one."""
+    return intent if intent in flow.trigger_intents else None
 
 
 def _input_hint(flow: Flow, awaiting: str | None) -> str | None:

@@ -38,7 +38,9 @@ class Session:
     transcript: list[Turn] = field(default_factory=list)
     flow: FlowState | None = None
     consecutive_oos: int = 0
-    troubled_turns: int = 0
+    frustrated_turns: int = 0  # in the whole visit: three hand off, however spread out
+    unclear_turns: int = 0  # a flow asked again because the answer did not fit
+    handed_off: bool = False  # once per visit: no second hand-off ticket, no flow after it
     last_intent: str | None = None
     last_customer_text: str | None = None
     sentiment: str = "neutral"

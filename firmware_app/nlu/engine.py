@@ -13,15 +13,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firmware_app.events import Language, NluResult
+from firmware_app.events import Entity, Language, NluResult
 from firmware_app.nlu.acts import ActMatcher
+from firmware_app.nlu.digits import spell_out_digits
 from firmware_app.nlu.entities import extract_entities
 from firmware_app.nlu.intent import OOS, IntentClassifier
 from firmware_app.nlu.language import detect_language
 from firmware_app.nlu.sentiment import analyze_sentiment
+from firmware_app.privacy import mask_card_last4, mask_card_numbers
 
 MAX_INPUT_CHARS = 1000
 # When several acts match, the first one in this order is the one reported.
+# Entity kinds cut out of the text before the intent model reads it (see ``intent_text``).
+MASKED_FOR_INTENT = frozenset({"card_last4"})
 ACT_PRIORITY = ("human", "cancel", "goodbye", "deny", "affirm", "complaint", "book_appointment", "thanks", "greeting")
 
 
@@ -32,6 +36,7 @@ class Understanding:
     acts: frozenset[str]
     best_in_scope: str | None  # the model's top intent even when it said out-of-scope
     truncated: bool
+    full_card_number: bool = False  # the customer gave a whole card number (kept: its last four digits only)
 
 
 def clean_text(text: str) -> tuple[str, bool]:
@@ -69,13 +74,18 @@ class NluEngine:
                 None,
                 truncated,
             )
-        entities = tuple(extract_entities(cleaned, today=self.today(), region=self.region, currency=self.currency))
+        digits_text, endings = mask_card_numbers(spell_out_digits(cleaned))
+        if endings:  # a full card number, typed or said: nothing after this line sees more than its last four
+            cleaned = digits_text
+        entities = tuple(
+            extract_entities(digits_text, today=self.today(), region=self.region, currency=self.currency)
+        ) + tuple(_card_endings(digits_text, endings))
         sentiment = analyze_sentiment(cleaned)
         acts = self.acts.match(cleaned, language)
         act = next((a for a in ACT_PRIORITY if a in acts), None)
         intent, confidence, in_scope, embedding, best = OOS, 0.0, 0.0, None, None
         if language == "en":  # the intent model is English-only; Chinese goes to the trigram FAQ search
-            prediction = self.classifier.predict(cleaned)
+            prediction = self.classifier.predict(intent_text(digits_text, entities))
             intent, confidence, in_scope = prediction.intent, prediction.confidence, prediction.in_scope_score
             embedding, best = prediction.embedding, prediction.best_in_scope
         result = NluResult(
@@ -90,4 +100,24 @@ class NluEngine:
             dialogue_act=act,
             language=language,
         )
-        return Understanding(result, embedding, acts, best, truncated)
+        return Understanding(result, embedding, acts, best, truncated, bool(endings))
+
+
+def intent_text(text: str, entities: tuple[Entity, ...]) -> str:
+    """What the intent model reads: the utterance with card endings taken out, since "ending 7781" pulled
+    "my debit card ending 7781 got nicked" towards direct debits (measured in bench_conversations)."""
+    for entity in sorted(entities, key=lambda e: e.start, reverse=True):
+        if entity.kind in MASKED_FOR_INTENT:
+            text = text[: entity.start] + text[entity.end :]
+    return " ".join(text.split())
+
+
+def _card_endings(text: str, endings: list[str]) -> list[Entity]:
+    """The card_last4 entity of each full card number that ``mask_card_numbers`` replaced."""
+    found, position = [], 0
+    for last4 in endings:
+        masked = mask_card_last4(last4)
+        start = text.find(masked, position)
+        position = start + len(masked)
+        found.append(Entity(kind="card_last4", text=masked, value=last4, start=start, end=position))
+    return found

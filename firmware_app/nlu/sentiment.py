@@ -154,7 +154,8 @@ _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
 # Chinese has no VADER lexicon; these substrings carry the signal instead.
 _ZH_FRUSTRATION_CUES = (
     "太差", "气死", "生气", "投诉", "没用", "浪费", "又", "还没", "受够", "骗子", "垃圾", "差劲", "不满", "失望",
-    "烦死", "离谱", "无语", "搞什么",
+    "烦死", "离谱", "无语", "搞什么", "破银行", "破机器", "什么破", "一点用", "有什么用", "这么麻烦", "烦不烦", "烦人",
+    "懂不懂", "有毛病", "笨", "蠢", "傻", "太慢", "等了半天", "岂有此理", "废物", "坑人", "糟透",
 )  # fmt: skip
 # Thanks and praise, unless negated (不/没): "没有帮助" is not thanks.
 _ZH_POSITIVE_CUES = re.compile(r"(?<![不没])(?:谢谢|感谢|多谢|太好了|很好|满意|不错|有帮助|真棒|方便)")

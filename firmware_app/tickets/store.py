@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from sqlite_utils import Database
 
-from firmware_app.events import TicketCreated, TicketRequested
+from firmware_app.events import TicketCreated, TicketRequested, reference_for
 from firmware_app.privacy import redact
 from firmware_app.store import insert_row, transaction, utc_now
 
@@ -46,11 +46,6 @@ class Ticket:
 
     def to_wire(self) -> dict[str, Any]:
         return {"schema": WIRE_SCHEMA, **asdict(self)}
-
-
-def reference_for(ticket_id: str, digits: int = 8) -> str:
-    """Short code a customer can read out: ``KB-`` and the first hex digits of the UUID."""
-    return "KB-" + uuid.UUID(ticket_id).hex[:digits].upper()
 
 
 class TicketStore:
