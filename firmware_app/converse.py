@@ -81,9 +81,7 @@ def answer_id(reply: Reply) -> str | None:
     """The BANKING77 label or FAQ id a reply answers (a flow's opening answer included), else None."""
     if reply.intent:
         return reply.intent
-    if reply.kind == "answer" and reply.card is not None:
-        return reply.card.source_id
-    return None
+    return reply.card.source_id if reply.card is not None else None
 
 
 class Conversations:

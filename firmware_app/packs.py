@@ -97,6 +97,8 @@ class Flow(BaseModel):
     title: Text
     trigger_intents: list[str] = []
     trigger_acts: list[str] = []
+    # FAQ entries whose answer offers this flow: "yes please" or "I'd like to make one" right after one starts it.
+    offered_by: list[str] = []
     intro: Text | None = None
     slots: list[Slot] = Field(min_length=1)
     confirm: Text

@@ -110,7 +110,8 @@ class FlowRunner:
             return False
         if state.awaiting not in ("confirm", "change") and _slot(flow, state.awaiting).kind == "text":
             return looks_like_question(nlu.text)  # a text slot takes any words, so only a clear question is aside
-        return all(self._value_for(slot, nlu, allow_text=False, awaited=False) is None for slot in flow.slots)
+        given = {slot.name: self._value_for(slot, nlu, allow_text=False, awaited=False) for slot in flow.slots}
+        return all(value is None or _same(state, name, value) for name, value in given.items())
 
     def _next(self, flow: Flow, state: FlowState, language: Language) -> FlowStep:
         missing = next((s for s in flow.slots if s.name not in state.slots), None)
@@ -179,11 +180,17 @@ class FlowRunner:
         return value
 
 
-_BARE_FOUR_DIGITS = re.compile(r"(?<![\d.,:£$€¥])(?<!not )(?<!不是)(\d{4})(?![\d.,:%]|\s?(?:pounds?|quid|euros?|dollars?|元|块|镑))", re.I)
+_BARE_FOUR_DIGITS = re.compile(r"(?<![\d.,:£$€¥])(?<!not )(?<!不是)(\d{4})(?!\d|[.,:]\d|\s?%|\s?(?:pounds?|quid|euros?|dollars?|元|块|镑))", re.I)
 _QUESTION = re.compile(
     r"\?\s*$|^\W*(how|what|when|where|why|which|who|can|could|do|does|is|are|will|would|should)\b|[吗呢？]|多久|多少|几|怎么|什么|哪",
     re.I,
 )
+
+
+def _same(state: FlowState, name: str, value: str) -> bool:
+    """Whether ``value`` is what slot ``name`` already holds ("for a mortgage" in a mortgage appointment)."""
+    held = state.slots.get(name)
+    return held is not None and held.value == value
 
 
 def bare_four_digits(text: str) -> str | None:

@@ -149,7 +149,7 @@ class DialogueManager:
         session.frustrated_turns += nlu.frustrated
         if session.handed_off:
             result = self._after_hand_off(session, understanding)
-        elif "human" in understanding.acts:
+        elif "human" in understanding.acts and "book_appointment" not in understanding.acts:
             result = self.hand_off(session, "asked")
         elif nlu.frustrated and session.frustrated_turns >= self.config.troubled_turns_before_handoff:
             result = self.hand_off(session, "frustration")
@@ -199,14 +199,19 @@ class DialogueManager:
             if "cancel" in acts:
                 return self._cancel_flow(session)
             return self._flow_step(session, understanding)
+        offered = self.pack.flow(session.offered_flow) if session.offered_flow else None
+        session.offered_flow = None
+        if offered is not None and "accept_offer" in acts and nlu.intent == OOS:
+            return self._start_flow(session, offered, understanding)
         for act in FLOW_ACTS:
             if act in acts:
                 flow = next(f for f in self.pack.flows if act in f.trigger_acts)
                 return self._start_flow(session, flow, understanding, answer_id=_flow_intent(flow, nlu.intent))
-        if nlu.dialogue_act == "cancel":
+        if nlu.dialogue_act == "cancel" and nlu.intent == OOS:
             return TurnResult(self._reply(session, self.message("nothing_to_cancel", language), "info"))
-        if nlu.dialogue_act in ("thanks", "greeting") and (nlu.intent == OOS or nlu.confidence < CONFIDENT_ASIDE):
-            name = "thanks" if nlu.dialogue_act == "thanks" else "how_can_i_help"
+        courtesy = next((act for act in ("thanks", "greeting") if act in acts), None)
+        if courtesy and (nlu.intent == OOS or nlu.confidence < CONFIDENT_ASIDE):
+            name = "thanks" if courtesy == "thanks" else "how_can_i_help"
             return TurnResult(self._reply(session, self.message(name, language), "info"))
         follow_up = self._follow_up(session, understanding)
         if follow_up is not None:
@@ -224,7 +229,7 @@ class DialogueManager:
         if nlu.dialogue_act == "goodbye":
             session.ended = True
             return TurnResult(self._reply(session, self.message("goodbye", nlu.language), "done"))
-        if nlu.dialogue_act == "thanks" and nlu.intent == OOS:
+        if "thanks" in understanding.acts and nlu.intent == OOS:
             return TurnResult(self._reply(session, self.message("handoff_pending", nlu.language), "info"))
         answer = self._answer_without_flow(session, understanding)
         if answer is not None:
@@ -281,6 +286,7 @@ class DialogueManager:
         return TurnResult(self._answer_reply(session, hit, intent))
 
     def _answer_reply(self, session: Session, hit: Answer, intent: str | None, text: str | None = None) -> Reply:
+        session.offered_flow = next((f.id for f in self.pack.flows if hit.entry_id in f.offered_by), None)
         card = _card(hit) if text is None else AnswerCard(title=hit.question, body=text, source_id=hit.entry_id)
         return self._reply(session, text or hit.answer, "answer", card=card, intent=intent)
 

@@ -40,6 +40,7 @@ class Session:
     consecutive_oos: int = 0
     frustrated_turns: int = 0  # in the whole visit: three hand off, however spread out
     unclear_turns: int = 0  # a flow asked again because the answer did not fit
+    offered_flow: str | None = None  # the flow the last answer offered (the complaints FAQ offers a complaint)
     handed_off: bool = False  # once per visit: no second hand-off ticket, no flow after it
     last_intent: str | None = None
     last_customer_text: str | None = None
