@@ -126,7 +126,8 @@ _FRUSTRATION_CUES: tuple[re.Pattern[str], ...] = tuple(
         r"\b(?:want|give\s+me|need)\s+my\s+money\s+back\b",
         r"\b(?:real|actual|proper)\s+(?:human|person|people)\b|\b(?:speak|talk)\s+to\s+(?:a|the|your)\s+"
         r"(?:manager|supervisor)\b",
-        r"\b(?:complaint|complain\w*|ombudsman)\b",
+        # Not a question about complaints ("how does your complaints process work?", "reply to complaints").
+        r"\b(?:ombudsman|complain(?:ing|ed|s)?|(?<!your\s)(?<!the\s)(?<!to\s)complaints?(?!\s+(?:process|procedure|policy)))\b",
         r"\bclos(?:e|ing)\s+my\s+account\s+and\b|\b(?:go|going|move|moving|take|taking)\s+(?:my\s+\w+\s+)?"
         r"elsewhere\b|\bswitch(?:ing)?\s+banks?\b",
         # Talking down to the kiosk or its staff.
