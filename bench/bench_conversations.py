@@ -79,8 +79,14 @@ def score_visit(visit: dict[str, Any], records: list[dict[str, Any]]) -> dict[st
     filed = sum(len(r.get("tickets", [])) for r in records)
     if filed != expected_tickets:
         failures.append(f"visit: {filed} tickets filed, {expected_tickets} expected")
-    return {"id": visit["id"], "lang": visit["lang"], "passed": not failures, "met": met, "total": total,
-            "failures": failures}
+    return {
+        "id": visit["id"],
+        "lang": visit["lang"],
+        "passed": not failures,
+        "met": met,
+        "total": total,
+        "failures": failures,
+    }
 
 
 def score(visits: list[dict[str, Any]], records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -88,7 +94,8 @@ def score(visits: list[dict[str, Any]], records: list[dict[str, Any]]) -> dict[s
     for record in records:
         by_visit.setdefault(record.get("conversation", ""), []).append(record)
     results = [score_visit(v, by_visit.get(v["id"], [])) for v in visits]
-    passed, count = Counter(), Counter()
+    passed: Counter[str] = Counter()
+    count: Counter[str] = Counter()
     for result in results:
         count[result["lang"]] += 1
         passed[result["lang"]] += result["passed"]
@@ -115,7 +122,8 @@ def run(data_dir: Path) -> dict[str, Any]:
 
 def report_section(r: dict[str, Any]) -> list[str]:
     by_lang = ", ".join(
-        f"{lang} {share:.1%} of {r['visits_by_language'][lang]}" for lang, share in r["passed_share_by_language"].items()
+        f"{lang} {share:.1%} of {r['visits_by_language'][lang]}"
+        for lang, share in r["passed_share_by_language"].items()
     )
     lines = [
         "## Whole visits (`kiosk converse`)",

@@ -40,6 +40,7 @@ from firmware_app.sync.service import KioskSync
 from firmware_app.sync.telemetry import HealthRecorder
 from firmware_app.sync.updates import recover_interrupted_update
 from firmware_app.sync.wire import UpdateStatusV1
+from firmware_app.text import valid_unicode
 from firmware_app.tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
@@ -185,6 +186,7 @@ class Kiosk:
 
     def handle_text(self, session: Session, text: str, source: InputSource = "text") -> Reply:
         """One customer turn, typed, spoken or tapped."""
+        text = valid_unicode(text)  # everything downstream (analytics, logs, tickets) can then encode it
         self.bus.publish(UserSaid(session_id=session.id, text=text, language=session.language, source=source))
         result = self.dialogue.handle(session, text)
         self._publish(result)

@@ -222,7 +222,7 @@ def converse(ctx: click.Context) -> None:
 
 def _stdin_lines() -> TextIO:
     """Standard input as text that cannot raise on bad bytes (invalid UTF-8 becomes U+FFFD)."""
-    return open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    return open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
 
 
 @main.group()

@@ -22,6 +22,7 @@ from firmware_app.app import Kiosk
 from firmware_app.config import KioskSettings
 from firmware_app.dialogue.session import Session
 from firmware_app.events import Event, Language, Reply, TicketCreated, TicketRequested
+from firmware_app.text import valid_unicode
 
 
 class ScriptedTurn(BaseModel):
@@ -102,8 +103,11 @@ class Conversations:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
-            try:
-                visit = ScriptedVisit.model_validate_json(line)
+            try:  # json, not pydantic's parser: a lone surrogate (\ud800) is valid JSON and cleaned later
+                visit = ScriptedVisit.model_validate(json.loads(line))
+            except json.JSONDecodeError as exc:
+                yield {"line": number, "error": f"not JSON: {exc}"}
+                continue
             except ValidationError as exc:
                 yield {"line": number, "error": _first_error(exc)}
                 continue
@@ -125,7 +129,7 @@ class Conversations:
         return {
             "conversation": visit_id,
             "turn": turn,
-            "say": said,
+            "say": valid_unicode(said),
             "reply": reply.text,
             "reply_lang": reply.language,
             "answer_id": answer_id(reply),

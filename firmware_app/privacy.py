@@ -34,7 +34,11 @@ def iter_phone_numbers(text: str, region: str) -> Iterator[tuple[int, int, str]]
     found = [(m.start, m.end, m.number) for m in phonenumbers.PhoneNumberMatcher(text, region)]
     for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
         digits = sum(c.isdigit() for c in match.raw_string)
-        if match.raw_string[:1] in "+0" and digits >= 10 and all(match.end <= s or match.start >= e for s, e, _ in found):
+        if (
+            match.raw_string[:1] in "+0"
+            and digits >= 10
+            and all(match.end <= s or match.start >= e for s, e, _ in found)
+        ):
             found.append((match.start, match.end, match.number))
     for start, end, number in sorted(found, key=lambda f: f[0]):
         yield start, end, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

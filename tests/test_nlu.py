@@ -6,8 +6,9 @@ import csv
 
 import pytest
 
-from firmware_app.nlu.engine import MAX_INPUT_CHARS, NluEngine, clean_text
+from firmware_app.nlu.engine import NluEngine
 from firmware_app.nlu.language import detect_language
+from firmware_app.text import MAX_INPUT_CHARS, clean_text
 from tests.conftest import FIXTURES
 
 

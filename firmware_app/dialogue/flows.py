@@ -180,7 +180,9 @@ class FlowRunner:
         return value
 
 
-_BARE_FOUR_DIGITS = re.compile(r"(?<![\d.,:£$€¥])(?<!not )(?<!不是)(\d{4})(?!\d|[.,:]\d|\s?%|\s?(?:pounds?|quid|euros?|dollars?|元|块|镑))", re.I)
+_BARE_FOUR_DIGITS = re.compile(
+    r"(?<![\d.,:£$€¥])(?<!not )(?<!不是)(\d{4})(?!\d|[.,:]\d|\s?%|\s?(?:pounds?|quid|euros?|dollars?|元|块|镑))", re.I
+)
 _QUESTION = re.compile(
     r"\?\s*$|^\W*(how|what|when|where|why|which|who|can|could|do|does|is|are|will|would|should)\b|[吗呢？]|多久|多少|几|怎么|什么|哪",
     re.I,

@@ -20,6 +20,7 @@ from sqlite_utils import Database
 from firmware_app.events import LANGUAGES, Language
 from firmware_app.packs import Pack
 from firmware_app.store import insert_row, transaction, utc_now
+from firmware_app.text import clean_text
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 RRF_K = 60
@@ -99,8 +100,8 @@ class KnowledgeBase:
         self, query: str, lang: Language, limit: int = 5, query_vector: np.ndarray | None = None
     ) -> list[FaqHit]:
         """Best entries for ``query`` in ``lang``, best first."""
-        query = query.strip()
-        if not query:
+        query, _ = clean_text(query)
+        if not any(c.isalnum() for c in query):  # nothing to search for: punctuation, U+FFFD, digits' signs
             return []
         if lang == "zh":
             ranked = self._search_chinese(query, limit * 3)

@@ -7,7 +7,6 @@ empty, binary or very long input gives a normal result instead of an exception.
 from __future__ import annotations
 
 import datetime
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,8 +20,8 @@ from firmware_app.nlu.intent import OOS, IntentClassifier
 from firmware_app.nlu.language import detect_language
 from firmware_app.nlu.sentiment import analyze_sentiment
 from firmware_app.privacy import mask_card_last4, mask_card_numbers
+from firmware_app.text import clean_text
 
-MAX_INPUT_CHARS = 1000
 # When several acts match, the first one in this order is the one reported.
 # Entity kinds cut out of the text before the intent model reads it (see ``intent_text``).
 MASKED_FOR_INTENT = frozenset({"card_last4"})
@@ -37,14 +36,6 @@ class Understanding:
     best_in_scope: str | None  # the model's top intent even when it said out-of-scope
     truncated: bool
     full_card_number: bool = False  # the customer gave a whole card number (kept: its last four digits only)
-
-
-def clean_text(text: str) -> tuple[str, bool]:
-    """Printable, NFKC-normalised, single-spaced text, and whether it had to be cut."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(c if c.isprintable() else " " for c in text)
-    text = " ".join(text.split())
-    return (text[:MAX_INPUT_CHARS], True) if len(text) > MAX_INPUT_CHARS else (text, False)
 
 
 class NluEngine:
