@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,28 @@ def tmp_data(base: Path) -> Path:
     fresh = base / "fresh"
     fresh.mkdir(exist_ok=True)
     return fresh
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("faq", "search", "\udcff\udcfe card"),  # invalid UTF-8 on the command line (surrogate escapes)
+        ("faq", "search", "\x01\x1b[2J\x7f"),
+        ("ask", "\udcff\udcfe card \x01"),
+        ("ask", "\ud800 lone surrogate"),
+    ],
+)
+def test_commands_take_invalid_text_without_a_traceback(data_dir: Path, args: tuple[str, ...]) -> None:
+    argv = [a.encode("utf-8", "surrogateescape") if "\udcff" in a else a.encode("utf-8", "surrogatepass") for a in args]
+    result = subprocess.run(
+        [os.fsencode(KIOSK), b"--data-dir", os.fsencode(data_dir), *argv], capture_output=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    assert b"Traceback" not in result.stderr
+
+
+def test_a_binary_question_still_counts_in_the_visit_analytics(tmp_path: Path) -> None:
+    result = kiosk("ask", "\udcff\udcfe what are your opening hours", data_dir=tmp_path)
+    assert result.returncode == 0 and b"Traceback" not in result.stderr
+    with sqlite3.connect(tmp_path / "kiosk.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM visits").fetchone()[0] == 1

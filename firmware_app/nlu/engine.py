@@ -7,6 +7,7 @@ empty, binary or very long input gives a normal result instead of an exception.
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +26,11 @@ from firmware_app.text import clean_text
 # When several acts match, the first one in this order is the one reported.
 # Entity kinds cut out of the text before the intent model reads it (see ``intent_text``).
 MASKED_FOR_INTENT = frozenset({"card_last4"})
+_ENDING_CUE = re.compile(
+    r"(?:,\s*)?(?:(?:it\s+|which\s+|that\s+)?(?:ending|ends?)(?:\s+(?:in|with))?|last\s+(?:four|4)(?:\s+digits)?"
+    r"(?:\s+(?:are|is))?|尾号(?:是|为)?|后四位(?:是|为)?)\s*[:：]?\s*$",
+    re.IGNORECASE,
+)
 ACT_PRIORITY = ("human", "cancel", "goodbye", "deny", "affirm", "complaint", "book_appointment", "thanks", "greeting")
 
 
@@ -95,11 +101,12 @@ class NluEngine:
 
 
 def intent_text(text: str, entities: tuple[Entity, ...]) -> str:
-    """What the intent model reads: the utterance with card endings taken out, since "ending 7781" pulled
-    "my debit card ending 7781 got nicked" towards direct debits (measured in bench_conversations)."""
+    """What the intent model reads: the utterance with card endings (and the words that introduce them) taken
+    out, since "ending 7781" pulled "my debit card ending 7781 got nicked" towards direct debits."""
     for entity in sorted(entities, key=lambda e: e.start, reverse=True):
         if entity.kind in MASKED_FOR_INTENT:
-            text = text[: entity.start] + text[entity.end :]
+            before = _ENDING_CUE.sub("", text[: entity.start])
+            text = before + text[entity.end :]
     return " ".join(text.split())
 
 
