@@ -12,9 +12,8 @@ from tests.conftest import FIXTURES
 from tests.test_cli import kiosk
 
 VISITS = FIXTURES / "conversations" / "visits.jsonl"
-RECORD_KEYS = {
-    "conversation", "turn", "say", "reply", "reply_lang", "answer_id", "declined", "flow", "slots", "tickets", "handoff",
-}  # fmt: skip
+RECORD_KEYS = {"conversation", "turn", "say", "reply", "reply_lang", "answer_id", "declined", "flow", "slots"}
+RECORD_KEYS |= {"tickets", "handoff"}
 
 
 @pytest.fixture(scope="module")

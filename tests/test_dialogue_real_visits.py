@@ -61,7 +61,7 @@ def test_card_endings_in_any_form_reach_the_confirmation(kiosk: Kiosk, digits: s
 
 
 def test_digits_in_the_first_sentence_do_not_derail_the_intent(kiosk: Kiosk, events: list[Event]) -> None:
-    session, [first, second] = converse(kiosk, "stolen card ending 6617 please cancel it", "yes")
+    _session, [first, _second] = converse(kiosk, "stolen card ending 6617 please cancel it", "yes")
     assert first.kind == "confirm" and "6617" in first.text
     [request] = _requests(events)
     assert (request.ticket_type, request.fields) == ("card_block", {"card_last4": "6617"})
@@ -118,7 +118,7 @@ def test_one_hand_off_per_visit_and_no_flow_after_it(kiosk: Kiosk, events: list[
     session, replies = converse(
         kiosk, "can I speak to a human please", "hurry up", "get me your manager", "my card was stolen"
     )
-    assert [r.kind for r in replies][0] == "handoff"
+    assert next(r.kind for r in replies) == "handoff"
     assert ticket_count(kiosk) == before + 1
     assert session.flow is None and all(r.kind != "handoff" for r in replies[1:])
     [handoff] = [e for e in events if isinstance(e, HandoffRequested)]
@@ -126,7 +126,7 @@ def test_one_hand_off_per_visit_and_no_flow_after_it(kiosk: Kiosk, events: list[
 
 
 def test_the_hand_off_ticket_says_why_and_holds_the_kiosks_last_reply(kiosk: Kiosk) -> None:
-    session, replies = converse(kiosk, "this is ridiculous", "useless. completely useless", "an absolute joke")
+    _session, replies = converse(kiosk, "this is ridiculous", "useless. completely useless", "an absolute joke")
     assert replies[-1].kind == "handoff"
     ticket = kiosk.tickets.get(replies[-1].ticket_id or "")
     assert ticket is not None and "frustrated" in ticket.summary and ticket.priority == "high"
