@@ -339,7 +339,7 @@ class EngineUnderTest:
         self.settings = load_settings(data_dir=data_dir)
         pack = load_pack(self.settings.pack_dir)
         self.nlu = build_nlu(self.settings, pack)
-        classifier = self.nlu.classifier
+        classifier = self.nlu.classifiers["en"]
         self.policy = build_policy(self.settings, pack, in_scope=in_scope_of(classifier), mode=name)
         started = time.perf_counter()
         if name != "accurate":

@@ -26,6 +26,7 @@ from firmware_app.config import load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data"
+ZH_DEV = REPO / "models" / "recipes" / "intent" / "data" / "zh_dev.jsonl"
 LATENCY_UTTERANCES = 400
 LOAD_REPEATS = 5
 
@@ -87,8 +88,42 @@ def worker(threads: int, data_dir: Path) -> dict[str, Any]:
     }
 
 
+def _zh_dev_rows() -> list[tuple[str, str]]:
+    """Our Chinese (and mixed) single questions over the 77 intents, the FAQ and the kiosk's own intents."""
+    with ZH_DEV.open(encoding="utf-8") as handle:
+        return [(row["text"], row["label"]) for row in map(json.loads, handle)]
+
+
+def understanding_worker(data_dir: Path) -> dict[str, Any]:
+    """The whole understanding step per turn (model, entities, sentiment, acts, language), as ``kiosk nlu
+    predict`` reports it in ``ms``, on one pinned core, per language."""
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    from firmware_app.app import build_nlu
+    from firmware_app.packs import load_pack
+
+    settings = load_settings(nlu={"inference_threads": 1})
+    engine = build_nlu(settings, load_pack(settings.pack_dir))
+    result: dict[str, Any] = {}
+    for language, texts in (("en", [t for t, _ in _dev_rows(data_dir)]), ("zh", [t for t, _ in _zh_dev_rows()])):
+        texts = texts[:LATENCY_UTTERANCES]
+        for text in texts[:20]:
+            engine.understand(text)
+        latencies = []
+        for text in texts:
+            started = time.perf_counter()
+            engine.understand(text)
+            latencies.append((time.perf_counter() - started) * 1000)
+        result[language] = {
+            "utterances": len(latencies),
+            "ms_p50": round(statistics.median(latencies), 2),
+            "ms_p95": round(_percentile(latencies, 0.95), 2),
+        }
+    return {"understanding_one_core": result}
+
+
 def kiosk_rss_worker(data_dir: Path) -> dict[str, Any]:
-    """Peak RSS of a whole kiosk process (database, pack, model, dialogue) after answering 200 questions."""
+    """Peak RSS of a whole kiosk process (database, pack, both models, dialogue) after answering 200 questions,
+    half of them in Chinese."""
     import tempfile
 
     from firmware_app.app import Kiosk
@@ -96,7 +131,7 @@ def kiosk_rss_worker(data_dir: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         kiosk = Kiosk(load_settings(data_dir=Path(tmp)))
         session, _ = kiosk.start_session("en")
-        for text, _ in _dev_rows(data_dir)[:200]:
+        for text, _ in _dev_rows(data_dir)[:100] + _zh_dev_rows()[:100]:
             kiosk.handle_text(session, text)
             if session.flow is not None:
                 kiosk.handle_text(session, "cancel")
@@ -113,7 +148,12 @@ def accuracy(data_dir: Path) -> dict[str, Any]:
     settings = load_settings()
     engine = build_nlu(settings, load_pack(settings.pack_dir))
     rows = _dev_rows(data_dir) + [(t, "oos") for t in _clinc_oos_val(data_dir)]
-    return {"dev": "BANKING77 dev (1,003) + CLINC150 oos_val (100)", **evaluate_rows(engine, rows)}
+    chinese = _zh_dev_rows()
+    return {
+        "dev": "BANKING77 dev (1,003) + CLINC150 oos_val (100)",
+        **evaluate_rows(engine, rows),
+        "zh_dev": {"file": str(ZH_DEV.relative_to(REPO)), **evaluate_rows(engine, chinese)},
+    }
 
 
 def tfidf_baseline(data_dir: Path) -> dict[str, Any]:
@@ -155,6 +195,7 @@ def run(data_dir: Path) -> dict[str, Any]:
     result: dict[str, Any] = {
         "latency": latency,
         **_child(["--kiosk-rss", "--data-dir", str(data_dir)]),
+        **_child(["--understanding", "--data-dir", str(data_dir)]),
         "accuracy": accuracy(data_dir),
         "baseline_tfidf_logreg": tfidf_baseline(data_dir),
     }
@@ -169,11 +210,14 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("KIOSK_DATA_SETS", DEFAULT_DATA)))
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--kiosk-rss", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--understanding", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
         print(json.dumps(worker(args.worker, args.data_dir)))
     elif args.kiosk_rss:
         print(json.dumps(kiosk_rss_worker(args.data_dir)))
+    elif args.understanding:
+        print(json.dumps(understanding_worker(args.data_dir)))
     else:
         print(json.dumps(run(args.data_dir), indent=1))
 

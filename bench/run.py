@@ -20,6 +20,7 @@ from typing import Any
 
 from bench import (
     bench_asr,
+    bench_conversations,
     bench_intent,
     bench_knowledge,
     bench_photo_quality,
@@ -55,7 +56,7 @@ def machine() -> dict[str, Any]:
 
 
 def _intent_section(r: dict[str, Any]) -> list[str]:
-    acc, base = r["accuracy"], r["baseline_tfidf_logreg"]
+    acc, base, zh = r["accuracy"], r["baseline_tfidf_logreg"], r["accuracy"]["zh_dev"]
     lines = [
         "## Intent model (int8, OpenVINO)",
         "",
@@ -73,10 +74,20 @@ def _intent_section(r: dict[str, Any]) -> list[str]:
         f"Latency is per utterance, tokenization included, over {r['latency'][0]['utterances']} BANKING77 dev "
         "utterances, one at a time.",
         "",
-        f"Whole kiosk process (database, pack, model, dialogue; 200 questions answered): peak RSS "
-        f"**{r['kiosk_peak_rss_mb']} MB**.",
+        f"Whole kiosk process (database, pack, both models, dialogue; 100 English and 100 Chinese questions "
+        f"answered): peak RSS **{r['kiosk_peak_rss_mb']} MB**.",
         "",
-        f"Accuracy on {acc['dev']}, at the shipped threshold {acc['threshold']:.4f}:",
+        "The whole understanding step per turn (model, entities, sentiment, acts, language: `kiosk nlu predict`'s "
+        "`ms`), one pinned core:",
+        "",
+        "| language | utterances | p50 ms | p95 ms |",
+        "|---|---|---|---|",
+        *(
+            f"| {language} | {u['utterances']} | {u['ms_p50']} | {u['ms_p95']} |"
+            for language, u in r["understanding_one_core"].items()
+        ),
+        "",
+        f"Accuracy on {acc['dev']}, at the shipped threshold {acc['threshold']['en']:.4f}:",
         "",
         "| metric | value |",
         "|---|---|",
@@ -87,6 +98,10 @@ def _intent_section(r: dict[str, Any]) -> list[str]:
         f"| TF-IDF + logistic regression baseline, same dev set | {base['accuracy']:.4f}"
         f" (p50 {base['latency_ms_p50']} ms) |",
         f"| int8 model minus baseline | {r['accuracy_minus_baseline']:+.4f} |",
+        "",
+        f"Chinese and mixed single questions (`{zh['file']}`, {zh['n']} written by us, 20 out of scope; "
+        f"threshold {zh['threshold']['zh']:.4f}): accuracy **{zh['accuracy']:.4f}**, in scope answered "
+        f"{zh['in_scope_answered']:.4f}, out of scope rejected {zh['oos_rejected']:.4f}.",
         "",
     ]
     return lines
@@ -129,6 +144,7 @@ def _knowledge_section(r: dict[str, Any]) -> list[str]:
 BENCHMARKS: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str, Any]], list[str]]]] = {
     "intent": (bench_intent.run, _intent_section),
     "knowledge": (bench_knowledge.run, _knowledge_section),
+    "conversations": (bench_conversations.run, bench_conversations.report_section),
     "sentiment": (lambda _data: bench_sentiment.run(bench_sentiment.DEFAULT_CSVS), _sentiment_section),
     "ui": (bench_ui.run, bench_ui.report_section),
     "photo_quality": (bench_photo_quality.run, bench_photo_quality.report_section),

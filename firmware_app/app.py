@@ -97,13 +97,17 @@ def build_nlu(
     settings: KioskSettings, pack: Pack, today: Callable[[], datetime.date] = datetime.date.today
 ) -> NluEngine:
     """The text-understanding stack alone (``kiosk nlu`` needs no database)."""
-    classifier = IntentClassifier.from_models_dir(
-        settings.models_dir,
-        settings.nlu.model_name,
-        threads=settings.nlu.inference_threads,
-        threshold=settings.nlu.oos_threshold,
-    )
-    return NluEngine(classifier, ActMatcher(pack.acts), region=settings.region, currency=settings.currency, today=today)
+    loaded: dict[str, IntentClassifier] = {}
+    for name in {settings.nlu.model_name, settings.nlu.multilingual_model_name}:
+        loaded[name] = IntentClassifier.from_models_dir(
+            settings.models_dir, name, threads=settings.nlu.inference_threads, threshold=settings.nlu.oos_threshold
+        )
+    classifiers: dict[Language, IntentClassifier] = {
+        "en": loaded[settings.nlu.model_name],
+        "zh": loaded[settings.nlu.multilingual_model_name],
+    }
+    acts = ActMatcher(pack.acts)
+    return NluEngine(classifiers, acts, region=settings.region, currency=settings.currency, today=today)
 
 
 class Kiosk:
@@ -126,8 +130,12 @@ class Kiosk:
         self.bus.subscribe(self.visits.on_event)
         self.pack = load_pack(settings.pack_dir)
         self.nlu = build_nlu(settings, self.pack, today)
-        encoder = self.nlu.classifier.encoder
-        self.knowledge = KnowledgeBase(self.db, embed=lambda texts: encoder.encode(texts).embeddings)
+        classifiers = self.nlu.classifiers
+        self.knowledge = KnowledgeBase(
+            self.db,
+            embed={language: c.embed for language, c in classifiers.items()},
+            embedder=" ".join(f"{language}:{c.model_id}" for language, c in sorted(classifiers.items())),
+        )
         self._install_pack_if_changed()
         self.tickets = TicketStore(self.db, settings.device_id, settings.region)
         # Tickets leave through the outbox on the sync's own thread and connection; off unless [sync] enabled.
@@ -162,7 +170,7 @@ class Kiosk:
 
     def _install_pack_if_changed(self) -> None:
         installed = self.knowledge.installed_version(self.pack.manifest.id)
-        if installed is None or installed[1] != self.pack.content_sha256:
+        if installed is None or installed[1:] != (self.pack.content_sha256, self.knowledge.embedder):
             log.info("installing pack", extra={"pack": self.pack.manifest.id, "version": self.pack.manifest.version})
             self.knowledge.install_pack(self.pack)
 

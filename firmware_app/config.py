@@ -33,6 +33,9 @@ class NluConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model_name: str = "intent-minilm-bank"
+    # The model that reads Chinese and mixed Chinese-English text (and embeds the Chinese FAQ for search); the
+    # same name as model_name serves both languages with one model.
+    multilingual_model_name: str = "intent-e5-multilingual"
     # None: use the threshold calibrated in the model manifest.
     oos_threshold: float | None = None
     inference_threads: int = Field(default=0, ge=0, description="0 lets the runtime choose")

@@ -180,6 +180,11 @@ def _m008_privacy(db: Database) -> None:
         )
 
 
+def _m009_pack_embedder(db: Database) -> None:
+    """Which models embedded the installed pack's entries: a new intent model means new vectors."""
+    db.execute("ALTER TABLE packs ADD COLUMN embedder TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [
     _m001_core,
     _m002_knowledge,
@@ -189,6 +194,7 @@ MIGRATIONS: list[Callable[[Database], None]] = [
     _m006_outbox_delivery,
     _m007_visits,
     _m008_privacy,
+    _m009_pack_embedder,
 ]
 
 

@@ -203,7 +203,7 @@ def attach_voice(
     """
     kiosk = controller.kiosk
     settings = kiosk.settings
-    policy = policy or build_policy(settings, kiosk.pack, in_scope=in_scope_of(kiosk.nlu.classifier))
+    policy = policy or build_policy(settings, kiosk.pack, in_scope=in_scope_of(kiosk.nlu.classifiers["en"]))
     turns = VoiceTurns(policy, kiosk.bus.publish, grammar=controller.expected_grammar)
     listener = build_listener(settings, source, kiosk.bus.publish, capture=turns)
     replies = None

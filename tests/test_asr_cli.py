@@ -74,7 +74,7 @@ def test_the_digits_grammar_from_the_command_line(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def policy(settings: KioskSettings, kiosk: Kiosk) -> AsrPolicy:
-    return build_policy(settings, kiosk.pack, in_scope=in_scope_of(kiosk.nlu.classifier), mode="auto")
+    return build_policy(settings, kiosk.pack, in_scope=in_scope_of(kiosk.nlu.classifiers["en"]), mode="auto")
 
 
 def test_auto_keeps_a_confident_in_domain_question_on_the_fast_engine(policy: AsrPolicy) -> None:

@@ -71,7 +71,7 @@ def test_reinstalling_a_changed_pack_replaces_its_content(kiosk: Kiosk, tmp_path
     knowledge.install_pack(kiosk.pack)
     changed = load_pack(pack_copy)
     knowledge.install_pack(changed)
-    assert knowledge.installed_version("bank") == (changed.manifest.version, changed.content_sha256)
+    assert knowledge.installed_version("bank") == (changed.manifest.version, changed.content_sha256, "")
     assert db.execute("SELECT COUNT(*) FROM faq").fetchone()[0] == 2 * (77 + len(changed.faq))
     assert db.execute("SELECT COUNT(*) FROM faq WHERE answer LIKE '%Wireless internet%'").fetchone()[0] >= 1
     assert knowledge.search("wireless internet", "en")

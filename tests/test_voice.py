@@ -47,7 +47,7 @@ def spoken(synthesizer: SpeechSynthesizer, text: str) -> np.ndarray:
 @pytest.fixture(scope="module")
 def policy(settings: KioskSettings, kiosk: Kiosk) -> AsrPolicy:
     """Both engines, loaded once for the module."""
-    return build_policy(settings, kiosk.pack, in_scope=in_scope_of(kiosk.nlu.classifier))
+    return build_policy(settings, kiosk.pack, in_scope=in_scope_of(kiosk.nlu.classifiers["en"]))
 
 
 def drive(voice: VoicePipeline, audio: np.ndarray, tap_at_s: float | None = None) -> None:

@@ -53,7 +53,7 @@ def transcribe(ctx: click.Context, engine: str | None, grammar: str | None, file
     pack = load_pack(settings.pack_dir)
     in_scope = None
     if (engine or settings.speech.asr_engine) == "auto" and grammar is None:
-        in_scope = in_scope_of(build_nlu(settings, pack).classifier)
+        in_scope = in_scope_of(build_nlu(settings, pack).classifiers["en"])
     policy = build_policy(settings, pack, in_scope, mode=cast("Mode | None", engine))
     failed = False
     for file in files:

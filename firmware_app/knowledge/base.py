@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,20 +43,25 @@ class FaqHit:
 class KnowledgeBase:
     """Reads and (on pack install) rewrites the knowledge tables; ``embed`` enables semantic search."""
 
-    def __init__(self, db: Database, embed: Embed | None = None) -> None:
+    def __init__(self, db: Database, embed: Mapping[Language, Embed] | None = None, embedder: str = "") -> None:
+        """``embed`` turns texts of each language into unit vectors (the intent models' sentence embeddings);
+        ``embedder`` names those models, so that a new model re-embeds the pack."""
         self.db = db
-        self.embed = embed
-        self._vectors: tuple[list[int], np.ndarray] | None = None
+        self.embed = dict(embed or {})
+        self.embedder = embedder
+        self._vectors: dict[Language, tuple[list[int], np.ndarray]] = {}
 
-    def installed_version(self, pack_id: str) -> tuple[str, str] | None:
-        """(version, content sha256) of the installed pack, or None."""
-        row = self.db.execute("SELECT version, content_sha256 FROM packs WHERE pack_id = ?", [pack_id]).fetchone()
-        return (row[0], row[1]) if row else None
+    def installed_version(self, pack_id: str) -> tuple[str, str, str] | None:
+        """(version, content sha256, embedder) of the installed pack, or None."""
+        row = self.db.execute(
+            "SELECT version, content_sha256, embedder FROM packs WHERE pack_id = ?", [pack_id]
+        ).fetchone()
+        return (row[0], row[1], row[2]) if row else None
 
     def install_pack(self, pack: Pack) -> None:
         """Replace everything a previous version of this pack put in the store, in one transaction."""
         rows = _pack_rows(pack)
-        vectors = self._embed_rows(rows) if self.embed else [None] * len(rows)
+        vectors = self._embed_rows(rows)
         with transaction(self.db):
             self.db.execute("DELETE FROM faq WHERE pack_id = ?", [pack.manifest.id])
             self.db.execute("DELETE FROM packs WHERE pack_id = ?", [pack.manifest.id])
@@ -68,27 +73,28 @@ class KnowledgeBase:
                     "version": pack.manifest.version,
                     "content_sha256": pack.content_sha256,
                     "installed_at": utc_now(),
+                    "embedder": self.embedder,
                 },
             )
             for row, vector in zip(rows, vectors, strict=True):
                 insert_row(self.db, "faq", {**row, "vector": vector})
             self.db.execute("INSERT INTO faq_fts(faq_fts) VALUES ('rebuild')")
             self.db.execute("INSERT INTO faq_trigram(faq_trigram) VALUES ('rebuild')")
-        self._vectors = None
+        self._vectors = {}
 
     def _embed_rows(self, rows: list[dict[str, object]]) -> list[bytes | None]:
-        """One float16 matrix per English row (question + alternatives); Chinese rows get none."""
-        assert self.embed is not None
-        phrasings = {
-            i: [str(r["question"]), *json.loads(str(r["alternatives"]))]
-            for i, r in enumerate(rows)
-            if r["lang"] == "en"
-        }
-        vectors = iter(np.asarray(self.embed([t for texts in phrasings.values() for t in texts]), dtype=np.float16))
-        return [
-            np.stack([next(vectors) for _ in phrasings[i]]).tobytes() if i in phrasings else None
-            for i in range(len(rows))
-        ]
+        """One float16 matrix per row (question + alternatives), by its language's model; None without one."""
+        blobs: list[bytes | None] = [None] * len(rows)
+        for lang, embed in self.embed.items():
+            phrasings = {
+                i: [str(r["question"]), *json.loads(str(r["alternatives"]))]
+                for i, r in enumerate(rows)
+                if r["lang"] == lang
+            }
+            vectors = iter(np.asarray(embed([t for texts in phrasings.values() for t in texts]), dtype=np.float16))
+            for i, texts in phrasings.items():
+                blobs[i] = np.stack([next(vectors) for _ in texts]).tobytes()
+        return blobs
 
     def get(self, entry_id: str, lang: Language) -> FaqHit | None:
         row = self.db.execute(
@@ -103,14 +109,10 @@ class KnowledgeBase:
         query, _ = clean_text(query)
         if not any(c.isalnum() for c in query):  # nothing to search for: punctuation, U+FFFD, digits' signs
             return []
-        if lang == "zh":
-            ranked = self._search_chinese(query, limit * 3)
-            similarities: dict[int, float] = {}
-        else:
-            lexical = self._search_words(query, limit * 3)
-            similarities = self._semantic(query, query_vector)
-            semantic = sorted(similarities, key=lambda r: -similarities[r])[: limit * 3]
-            ranked = _fuse(lexical, semantic)
+        lexical = self._search_chinese(query, limit * 3) if lang == "zh" else self._search_words(query, limit * 3)
+        similarities = self._semantic(query, lang, query_vector)
+        semantic = sorted(similarities, key=lambda r: -similarities[r])[: limit * 3]
+        ranked = _fuse(lexical, semantic)
         rows = []
         for rowid in ranked[:limit]:
             row = self.db.execute(f"SELECT {_COLUMNS} FROM faq WHERE rowid = ?", [rowid]).fetchone()
@@ -145,15 +147,17 @@ class KnowledgeBase:
         )
         return [r[0] for r in self.db.execute(sql, [match, limit]).fetchall()]
 
-    def _semantic(self, query: str, query_vector: np.ndarray | None) -> dict[int, float]:
-        if self.embed is None and query_vector is None:
+    def _semantic(self, query: str, lang: Language, query_vector: np.ndarray | None) -> dict[int, float]:
+        """Cosine similarity of the query to each entry of ``lang`` (its best phrasing); empty without vectors."""
+        embed = self.embed.get(lang)
+        if embed is None and query_vector is None:
             return {}
-        rowids, matrix = self._vector_index()
+        rowids, matrix = self._vector_index(lang)
         if not rowids:
             return {}
         if query_vector is None:
-            assert self.embed is not None
-            query_vector = self.embed([query])[0]
+            assert embed is not None
+            query_vector = embed([query])[0]
         vector = query_vector
         sims = matrix @ np.asarray(vector, dtype=np.float32)
         best: dict[int, float] = {}
@@ -161,17 +165,18 @@ class KnowledgeBase:
             best[rowid] = max(best.get(rowid, -1.0), float(sim))
         return best
 
-    def _vector_index(self) -> tuple[list[int], np.ndarray]:
-        """All phrasing vectors as one matrix (cached until the next install), with their row ids."""
-        if self._vectors is None:
+    def _vector_index(self, lang: Language) -> tuple[list[int], np.ndarray]:
+        """All phrasing vectors of one language as one matrix (cached until the next install), with row ids."""
+        if lang not in self._vectors:
             rowids: list[int] = []
             blocks = []
-            for rowid, blob in self.db.execute("SELECT rowid, vector FROM faq WHERE vector IS NOT NULL"):
+            sql = "SELECT rowid, vector FROM faq WHERE vector IS NOT NULL AND lang = ?"
+            for rowid, blob in self.db.execute(sql, [lang]):
                 block = np.frombuffer(blob, dtype=np.float16).reshape(-1, 384).astype(np.float32)
                 rowids.extend([rowid] * len(block))
                 blocks.append(block)
-            self._vectors = (rowids, np.concatenate(blocks) if blocks else np.zeros((0, 384), np.float32))
-        return self._vectors
+            self._vectors[lang] = (rowids, np.concatenate(blocks) if blocks else np.zeros((0, 384), np.float32))
+        return self._vectors[lang]
 
 
 _COLUMNS = "entry_id, kind, topic, lang, question, answer, steps, follow_up"

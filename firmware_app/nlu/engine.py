@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,13 +31,32 @@ _ENDING_CUE = re.compile(
     r"(?:\s+(?:are|is))?|尾号(?:是|为)?|后四位(?:是|为)?)\s*[:：]?\s*$",
     re.IGNORECASE,
 )
-ACT_PRIORITY = ("human", "cancel", "goodbye", "deny", "affirm", "complaint", "book_appointment", "thanks", "greeting")
+# Kiosk-level intents a model may predict beside BANKING77's and the FAQ's, and the dialogue act each one is.
+KIOSK_INTENT_ACTS = {
+    "block_card": "block_card",
+    "talk_to_human": "human",
+    "thanks": "thanks",
+    "greeting": "greeting",
+    "goodbye": "goodbye",
+}
+ACT_PRIORITY = (
+    "human",
+    "cancel",
+    "goodbye",
+    "deny",
+    "affirm",
+    "block_card",
+    "complaint",
+    "book_appointment",
+    "thanks",
+    "greeting",
+)
 
 
 @dataclass(frozen=True)
 class Understanding:
     result: NluResult
-    embedding: np.ndarray | None  # sentence embedding, for semantic FAQ search (None for empty/Chinese input)
+    embedding: np.ndarray | None  # sentence embedding of the language's model, for semantic FAQ search
     acts: frozenset[str]
     best_in_scope: str | None  # the model's top intent even when it said out-of-scope
     truncated: bool
@@ -45,16 +64,18 @@ class Understanding:
 
 
 class NluEngine:
+    """``classifiers`` reads each language with its model (both keys may hold the same multilingual model)."""
+
     def __init__(
         self,
-        classifier: IntentClassifier,
+        classifiers: Mapping[Language, IntentClassifier],
         acts: ActMatcher,
         *,
         region: str = "GB",
         currency: str = "GBP",
         today: Callable[[], datetime.date] = datetime.date.today,
     ) -> None:
-        self.classifier = classifier
+        self.classifiers = dict(classifiers)
         self.acts = acts
         self.region = region
         self.currency = currency
@@ -78,18 +99,17 @@ class NluEngine:
             extract_entities(digits_text, today=self.today(), region=self.region, currency=self.currency)
         ) + tuple(_card_endings(digits_text, endings))
         sentiment = analyze_sentiment(cleaned)
+        prediction = self.classifiers[language].predict(intent_text(digits_text, entities))
+        intent, confidence = prediction.intent, prediction.confidence
         acts = self.acts.match(cleaned, language)
+        if intent in KIOSK_INTENT_ACTS:  # "thanks", "block my card": steer the dialogue, answer nothing themselves
+            acts, intent = acts | {KIOSK_INTENT_ACTS[intent]}, OOS
         act = next((a for a in ACT_PRIORITY if a in acts), None)
-        intent, confidence, in_scope, embedding, best = OOS, 0.0, 0.0, None, None
-        if language == "en":  # the intent model is English-only; Chinese goes to the trigram FAQ search
-            prediction = self.classifier.predict(intent_text(digits_text, entities))
-            intent, confidence, in_scope = prediction.intent, prediction.confidence, prediction.in_scope_score
-            embedding, best = prediction.embedding, prediction.best_in_scope
         result = NluResult(
             text=cleaned,
             intent=intent,
             confidence=round(confidence, 4),
-            in_scope_score=round(in_scope, 4),
+            in_scope_score=round(prediction.in_scope_score, 4),
             entities=entities,
             sentiment=sentiment.label,
             sentiment_score=round(sentiment.score, 4),
@@ -97,7 +117,7 @@ class NluEngine:
             dialogue_act=act,
             language=language,
         )
-        return Understanding(result, embedding, acts, best, truncated, bool(endings))
+        return Understanding(result, prediction.embedding, acts, prediction.best_in_scope, truncated, bool(endings))
 
 
 def intent_text(text: str, entities: tuple[Entity, ...]) -> str:

@@ -6,6 +6,7 @@ Below the manifest's calibrated threshold the kiosk says it cannot help rather t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,12 +28,14 @@ class IntentPrediction:
 
 
 class IntentClassifier:
-    def __init__(self, encoder: TextEncoder, labels: list[str], threshold: float) -> None:
+    def __init__(self, encoder: TextEncoder, labels: list[str], threshold: float, model_id: str = "") -> None:
+        """``model_id`` names the weights (their sha256): what was embedded with them must be redone without them."""
         if labels[-1] != OOS:
             raise ValueError("the intent model's last label must be 'oos'")
         self.encoder = encoder
         self.labels = labels
         self.threshold = threshold
+        self.model_id = model_id
 
     @classmethod
     def from_models_dir(
@@ -40,7 +43,12 @@ class IntentClassifier:
     ) -> IntentClassifier:
         entry, path = verified_model_path(models_dir, name)
         encoder = TextEncoder(path, models_dir / entry.assets["tokenizer"], threads=threads)
-        return cls(encoder, entry.labels, entry.thresholds["in_scope"] if threshold is None else threshold)
+        threshold = entry.thresholds["in_scope"] if threshold is None else threshold
+        return cls(encoder, entry.labels, threshold, model_id=f"{name}@{entry.sha256[:16]}")
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit sentence vectors of ``texts`` (the knowledge store's semantic search)."""
+        return self.encoder.encode(texts).embeddings
 
     def predict_many(self, texts: list[str]) -> list[IntentPrediction]:
         output = self.encoder.encode(texts)
