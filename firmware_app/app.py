@@ -151,7 +151,10 @@ class Kiosk:
             self.knowledge,
             self.file_ticket,
             settings.dialogue,
-            faq_answer_similarity=settings.nlu.faq_answer_similarity,
+            faq_answer_similarity={
+                "en": settings.nlu.faq_answer_similarity,
+                "zh": settings.nlu.faq_answer_similarity_zh,
+            },
             today=today,
         )
 

@@ -140,6 +140,7 @@ class Messages(BaseModel):
     full_card_number: Text
     handoff_pending: Text
     sorry_frustrated: Text
+    anything_else: Text
 
 
 class PackManifest(BaseModel):

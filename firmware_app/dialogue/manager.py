@@ -14,14 +14,14 @@ from __future__ import annotations
 import datetime
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from firmware_app.config import DialogueConfig
-from firmware_app.dialogue.flows import FlowRunner, render
+from firmware_app.dialogue.flows import FlowRunner, looks_like_question, render
 from firmware_app.dialogue.session import Session
 from firmware_app.events import (
     AnswerCard,
@@ -58,6 +58,9 @@ _FOLLOW_UP = re.compile(
     re.IGNORECASE,
 )
 _FOLLOW_UP_MAX_WORDS = 10
+# The same in Chinese: "那要多久？", "一般要等几天才能到", "还有手续费吗" (at most 16 characters).
+_FOLLOW_UP_ZH = re.compile(r"^(那|那么|还有|另外|这样的话|这个|那个)|多久|几天|多长时间|多少钱|怎么办|要多少|收费吗|手续费")
+_FOLLOW_UP_ZH_MAX_CHARS = 16
 # A general FAQ entry answers instead of an in-scope intent when it is at least this similar to the question,
 # or, below this intent confidence, when it clears the normal FAQ threshold. On the first 400 BANKING77 dev
 # questions no general FAQ entry reaches 0.8, so banking questions keep their intent answers.
@@ -115,7 +118,7 @@ class DialogueManager:
         file_ticket: FileTicket,
         config: DialogueConfig,
         *,
-        faq_answer_similarity: float = 0.55,
+        faq_answer_similarity: Mapping[Language, float] | None = None,
         today: Callable[[], datetime.date] = datetime.date.today,
     ) -> None:
         self.pack = pack
@@ -123,7 +126,8 @@ class DialogueManager:
         self.answers = answers
         self.file_ticket = file_ticket
         self.config = config
-        self.faq_answer_similarity = faq_answer_similarity
+        # Each language's model has its own similarity scale, so each has its own bar.
+        self.faq_answer_similarity = dict(faq_answer_similarity or {"en": 0.55, "zh": 0.65})
         self.today = today
         self.flows = FlowRunner(pack)
 
@@ -209,9 +213,12 @@ class DialogueManager:
                 return self._start_flow(session, flow, understanding, answer_id=_flow_intent(flow, nlu.intent))
         if nlu.dialogue_act == "cancel" and nlu.intent == OOS:
             return TurnResult(self._reply(session, self.message("nothing_to_cancel", language), "info"))
-        courtesy = next((act for act in ("thanks", "greeting") if act in acts), None)
+        courtesy = next((act for act in ("thanks", "greeting", "affirm") if act in acts), None)
+        if courtesy == "affirm" and not _is_short(nlu):  # "ok then, who won the game?" is no acknowledgement
+            courtesy = None
         if courtesy and (nlu.intent == OOS or nlu.confidence < CONFIDENT_ASIDE):
-            name = "thanks" if courtesy == "thanks" else "how_can_i_help"
+            # "ok" / "好的" with nothing to confirm is an acknowledgement, not an unanswerable question
+            name = {"thanks": "thanks", "greeting": "how_can_i_help", "affirm": "anything_else"}[courtesy]
             return TurnResult(self._reply(session, self.message(name, language), "info"))
         follow_up = self._follow_up(session, understanding)
         if follow_up is not None:
@@ -255,7 +262,9 @@ class DialogueManager:
             return None
         hits = self.answers.search(nlu.text, nlu.language, limit=3, query_vector=understanding.embedding)
         best = next((h for h in hits if h.kind == "faq"), None)
-        return best if best is not None and best.similarity >= self.faq_answer_similarity else None
+        if best is None or best.similarity < self.faq_answer_similarity[nlu.language]:
+            return None
+        return best
 
     def _general_faq_over_intent(self, understanding: Understanding) -> Answer | None:
         """A branch question the intent model squeezed into a banking intent ("can I pay in a cheque?" is not
@@ -268,7 +277,8 @@ class DialogueManager:
         best = next((h for h in hits if h.kind == "faq"), None)
         if best is None:
             return None
-        needed = self.faq_answer_similarity if nlu.confidence < UNSURE_INTENT_CONFIDENCE else NEAR_IDENTICAL_FAQ
+        unsure = nlu.confidence < UNSURE_INTENT_CONFIDENCE
+        needed = self.faq_answer_similarity[nlu.language] if unsure else NEAR_IDENTICAL_FAQ
         return best if best.similarity >= needed else None
 
     # --- answers -----------------------------------------------------------------------------------------
@@ -293,11 +303,9 @@ class DialogueManager:
     def _follow_up(self, session: Session, understanding: Understanding) -> TurnResult | None:
         """Read a short, dependent question together with the previous one."""
         nlu = understanding.result
-        if session.last_intent is None or session.last_customer_text is None or nlu.language != "en":
+        if session.last_intent is None or session.last_customer_text is None or not _is_follow_up(nlu):
             return None
-        if len(nlu.text.split()) > _FOLLOW_UP_MAX_WORDS or not _FOLLOW_UP.search(nlu.text):
-            return None
-        combined = self.understand(f"{session.last_customer_text} {nlu.text}", nlu.language).result
+        combined = self.understand(sentences(nlu.language, session.last_customer_text, nlu.text), nlu.language).result
         if combined.intent == OOS or (nlu.intent != OOS and nlu.confidence > combined.confidence):
             return None
         if combined.intent != session.last_intent:
@@ -322,6 +330,7 @@ class DialogueManager:
         if nlu.frustrated:  # venting, not a question: it counts towards frustration, not out-of-scope
             return TurnResult(self._reply(session, self.message("sorry_frustrated", nlu.language), "info"))
         session.consecutive_oos += 1
+        session.last_intent = session.last_customer_text = None  # "and what about ..." no longer means that topic
         if session.consecutive_oos >= self.config.oos_turns_before_handoff:
             return self.hand_off(session, "out_of_scope_twice")
         text = self.message("out_of_scope", nlu.language)
@@ -331,8 +340,7 @@ class DialogueManager:
         return TurnResult(self._reply(session, text, "out_of_scope", suggestions=suggestions))
 
     def _good_enough(self, hit: Answer, language: Language) -> bool:
-        """Chinese has no semantic score (English-only encoder): a trigram or substring match is accepted."""
-        return language == "zh" or hit.similarity >= self.faq_answer_similarity
+        return hit.similarity >= self.faq_answer_similarity[language]
 
     # --- flows -------------------------------------------------------------------------------------------
 
@@ -364,7 +372,10 @@ class DialogueManager:
         assert flow is not None
         nlu = understanding.result
         if self.flows.is_aside(state, nlu, understanding.acts):
-            aside = self._answer_without_flow(session, understanding, min_confidence=CONFIDENT_ASIDE)
+            asked = looks_like_question(nlu.text)  # a question is read as one at the usual confidence
+            aside = self._answer_without_flow(
+                session, understanding, min_confidence=UNSURE_INTENT_CONFIDENCE if asked else CONFIDENT_ASIDE
+            )
             if aside is not None and aside.reply.intent not in flow.trigger_intents:
                 return self._back_to_flow(session, flow, aside.reply)
         step = self.flows.step(state, nlu, understanding.acts, self.today())
@@ -490,6 +501,18 @@ def sentences(language: Language, *parts: str) -> str:
     """Sentences joined as the language writes them: English with spaces, Chinese without."""
     kept = [part.strip() for part in parts if part.strip()]
     return ("" if language == "zh" else " ").join(kept)
+
+
+def _is_short(nlu: NluResult) -> bool:
+    """Three words or fewer ("ok", "yes fine"), or four Chinese characters ("好的", "行吧")."""
+    return len(nlu.text) <= 4 if nlu.language == "zh" else len(nlu.text.split()) <= 3
+
+
+def _is_follow_up(nlu: NluResult) -> bool:
+    """A short question that leans on the previous one for its topic."""
+    if nlu.language == "zh":
+        return len(nlu.text) <= _FOLLOW_UP_ZH_MAX_CHARS and bool(_FOLLOW_UP_ZH.search(nlu.text))
+    return len(nlu.text.split()) <= _FOLLOW_UP_MAX_WORDS and bool(_FOLLOW_UP.search(nlu.text))
 
 
 def _flow_intent(flow: Flow, intent: str) -> str | None:

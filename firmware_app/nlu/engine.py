@@ -39,6 +39,8 @@ KIOSK_INTENT_ACTS = {
     "greeting": "greeting",
     "goodbye": "goodbye",
 }
+MODEL_ACT_CONFIDENCE = 0.5
+MODEL_COURTESY_CONFIDENCE = 0.8
 ACT_PRIORITY = (
     "human",
     "cancel",
@@ -103,7 +105,9 @@ class NluEngine:
         intent, confidence = prediction.intent, prediction.confidence
         acts = self.acts.match(cleaned, language)
         if intent in KIOSK_INTENT_ACTS:  # "thanks", "block my card": steer the dialogue, answer nothing themselves
-            acts, intent = acts | {KIOSK_INTENT_ACTS[intent]}, OOS
+            if _model_act_counts(KIOSK_INTENT_ACTS[intent], confidence, acts):
+                acts = acts | {KIOSK_INTENT_ACTS[intent]}
+            intent = OOS
         act = next((a for a in ACT_PRIORITY if a in acts), None)
         result = NluResult(
             text=cleaned,
@@ -118,6 +122,16 @@ class NluEngine:
             language=language,
         )
         return Understanding(result, prediction.embedding, acts, prediction.best_in_scope, truncated, bool(endings))
+
+
+def _model_act_counts(act: str, confidence: float, pattern_acts: frozenset[str]) -> bool:
+    """Whether the model's kiosk-level label becomes a dialogue act. Blocking a card and asking for a person
+    are said in too many ways for patterns, so the model's word counts when it is fairly sure. Courtesies are
+    closed phrases the patterns read exactly, while the model (trained on CLINC's goodbyes) calls a bare "对"
+    (yes) a goodbye: it counts only when sure and when no pattern matched (dev conversations, zh)."""
+    if act in ("block_card", "human"):
+        return confidence >= MODEL_ACT_CONFIDENCE
+    return not pattern_acts and confidence >= MODEL_COURTESY_CONFIDENCE
 
 
 def intent_text(text: str, entities: tuple[Entity, ...]) -> str:
