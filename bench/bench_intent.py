@@ -164,13 +164,12 @@ CARD_ENDING_VARIANTS = ("{text} My card ends in 7781.", "{text} It's the debit c
 def card_ending_masking(data_dir: Path) -> dict[str, Any]:
     """BANKING77 dev accuracy (closed set) with a card ending added to every question, read as it is and with
     the ending cut out first (``intent_text``, what the kiosk does): does masking keep the intent on track?"""
-    from firmware_app.app import build_nlu
     from firmware_app.nlu.engine import intent_text
     from firmware_app.nlu.entities import extract_entities
-    from firmware_app.packs import load_pack
+    from firmware_app.nlu.intent import IntentClassifier
 
     settings = load_settings()
-    classifier = build_nlu(settings, load_pack(settings.pack_dir)).classifiers["en"]
+    classifier = IntentClassifier.from_models_dir(settings.models_dir, settings.nlu.model_name)
     rows = _dev_rows(data_dir)
     texts = [variant.format(text=text) for text, _ in rows for variant in CARD_ENDING_VARIANTS]
     gold = [label for _, label in rows for _ in CARD_ENDING_VARIANTS]

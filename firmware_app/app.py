@@ -31,7 +31,7 @@ from firmware_app.events import (
 from firmware_app.knowledge.base import KnowledgeBase
 from firmware_app.nlu.acts import ActMatcher
 from firmware_app.nlu.engine import NluEngine, Understanding
-from firmware_app.nlu.intent import OOS, IntentClassifier
+from firmware_app.nlu.intent import OOS, IntentClassifier, IntentReader, SecondOpinion
 from firmware_app.packs import Pack, load_pack
 from firmware_app.store import open_database, transaction, utc_now
 from firmware_app.sync.analytics import VisitRecorder
@@ -102,10 +102,11 @@ def build_nlu(
         loaded[name] = IntentClassifier.from_models_dir(
             settings.models_dir, name, threads=settings.nlu.inference_threads, threshold=settings.nlu.oos_threshold
         )
-    classifiers: dict[Language, IntentClassifier] = {
-        "en": loaded[settings.nlu.model_name],
-        "zh": loaded[settings.nlu.multilingual_model_name],
-    }
+    english: IntentReader = loaded[settings.nlu.model_name]
+    if settings.nlu.second_opinion_confidence is not None and len(loaded) == 2:
+        multilingual = loaded[settings.nlu.multilingual_model_name]
+        english = SecondOpinion(loaded[settings.nlu.model_name], multilingual, settings.nlu.second_opinion_confidence)
+    classifiers: dict[Language, IntentReader] = {"en": english, "zh": loaded[settings.nlu.multilingual_model_name]}
     acts = ActMatcher(pack.acts)
     return NluEngine(classifiers, acts, region=settings.region, currency=settings.currency, today=today)
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from firmware_app.asr.policy import AsrPolicy, LazyRecognizer, Mode
 from firmware_app.config import KioskSettings
-from firmware_app.nlu.intent import OOS, IntentClassifier
+from firmware_app.nlu.intent import OOS, IntentReader
 from firmware_app.packs import Pack
 
 
@@ -24,7 +24,7 @@ def accurate_recognizer(settings: KioskSettings, pack: Pack) -> LazyRecognizer:
     return LazyRecognizer(lambda: WhisperRecognizer(pack=pack, threads=settings.speech.asr_threads))
 
 
-def in_scope_of(classifier: IntentClassifier) -> Callable[[str], bool]:
+def in_scope_of(classifier: IntentReader) -> Callable[[str], bool]:
     """The intent model's verdict on a transcript: does the pack cover it? (Whisper hears the rest.)"""
     return lambda text: classifier.predict(text).intent != OOS
 

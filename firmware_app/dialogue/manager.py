@@ -59,7 +59,9 @@ _FOLLOW_UP = re.compile(
 )
 _FOLLOW_UP_MAX_WORDS = 10
 # The same in Chinese: "那要多久？", "一般要等几天才能到", "还有手续费吗" (at most 16 characters).
-_FOLLOW_UP_ZH = re.compile(r"^(那|那么|还有|另外|这样的话|这个|那个)|多久|几天|多长时间|多少钱|怎么办|要多少|收费吗|手续费")
+_FOLLOW_UP_ZH = re.compile(
+    r"^(那|那么|还有|另外|这样的话|这个|那个)|多久|几天|多长时间|多少钱|怎么办|要多少|收费吗|手续费"
+)
 _FOLLOW_UP_ZH_MAX_CHARS = 16
 # A general FAQ entry answers instead of an in-scope intent when it is at least this similar to the question,
 # or, below this intent confidence, when it clears the normal FAQ threshold. On the first 400 BANKING77 dev

@@ -17,7 +17,7 @@ from firmware_app.events import Entity, Language, NluResult
 from firmware_app.nlu.acts import ActMatcher
 from firmware_app.nlu.digits import spell_out_digits
 from firmware_app.nlu.entities import extract_entities
-from firmware_app.nlu.intent import OOS, IntentClassifier
+from firmware_app.nlu.intent import OOS, IntentReader
 from firmware_app.nlu.language import detect_language
 from firmware_app.nlu.sentiment import analyze_sentiment
 from firmware_app.privacy import mask_card_last4, mask_card_numbers
@@ -70,7 +70,7 @@ class NluEngine:
 
     def __init__(
         self,
-        classifiers: Mapping[Language, IntentClassifier],
+        classifiers: Mapping[Language, IntentReader],
         acts: ActMatcher,
         *,
         region: str = "GB",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -25,6 +26,17 @@ class IntentPrediction:
     in_scope_score: float
     best_in_scope: str  # the top in-scope label even when rejected (for suggestions)
     embedding: np.ndarray
+
+
+class IntentReader(Protocol):
+    """What the understanding step needs of a language's intent model."""
+
+    threshold: float
+    model_id: str
+
+    def predict(self, text: str) -> IntentPrediction: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 class IntentClassifier:
@@ -66,3 +78,33 @@ class IntentClassifier:
 
     def predict(self, text: str) -> IntentPrediction:
         return self.predict_many([text])[0]
+
+
+class SecondOpinion:
+    """A primary classifier with a second model consulted for the labels only the second one has.
+
+    English reads with MiniLM, the most accurate on BANKING77 (94.0% dev vs 92.7% for the multilingual model),
+    but MiniLM has no label for the FAQ's questions ("what time do you shut?") or the kiosk's own intents
+    ("block my card", "is there a lady I could talk to?"). The multilingual model has both: when its answer is
+    one of those labels and it is at least ``min_confidence`` sure, its answer wins. Everything else, the
+    sentence embedding (the English FAQ vectors come from the primary) and the threshold stay the primary's.
+    """
+
+    def __init__(self, primary: IntentClassifier, second: IntentClassifier, min_confidence: float) -> None:
+        self.primary = primary
+        self.second = second
+        self.min_confidence = min_confidence
+        self._only_second = frozenset(second.labels) - frozenset(primary.labels)
+        self.threshold = primary.threshold
+        self.model_id = primary.model_id
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self.primary.embed(texts)
+
+    def predict(self, text: str) -> IntentPrediction:
+        first, other = self.primary.predict(text), self.second.predict(text)
+        if other.intent in self._only_second and other.confidence >= self.min_confidence:
+            return IntentPrediction(
+                other.intent, other.confidence, other.in_scope_score, other.best_in_scope, first.embedding
+            )
+        return first
