@@ -68,7 +68,9 @@ class FlowRunner:
     def start(self, flow: Flow, nlu: NluResult, today: datetime.date) -> tuple[FlowState, FlowStep]:
         """Begin ``flow``, keeping any values the opening utterance already gave."""
         state = FlowState(flow_id=flow.id, awaiting=flow.slots[0].name)
-        _, refused = self._fill(flow, state, nlu, today, awaiting=None)
+        # "I want to complain about the cash machine outside, it's been broken all week": that is the complaint
+        told = next((s.name for s in flow.slots if s.kind == "text" and is_telling(nlu, OPENING_STORY_WORDS)), None)
+        _, refused = self._fill(flow, state, nlu, today, awaiting=told)
         return state, self._reprompt(state, refused, nlu.language) if refused else self._next(flow, state, nlu.language)
 
     def step(self, state: FlowState, nlu: NluResult, acts: frozenset[str], today: datetime.date) -> FlowStep:
@@ -94,6 +96,12 @@ class FlowRunner:
                 return FlowStep(render(flow.confirm.get(language), state.slots), "confirm", "confirm")
             return FlowStep(flow.ask_change.get(language), "prompt", "change")
         if state.awaiting not in state.slots and state.awaiting != "change":
+            story = next((s.name for s in flow.slots if s.kind == "text" and s.name in state.slots), None)
+            if story and not changed and is_telling(nlu, MORE_STORY_WORDS) and not looks_like_question(nlu.text):
+                # more of what happened, while the kiosk asked how to reach them: keep it, ask again plainly
+                told = state.slots[story]
+                state.slots[story] = SlotValue(f"{told.value} {nlu.text}", f"{told.display} {nlu.text}")
+                return self._next(flow, state, language)
             return self._reprompt(state, _slot(flow, state.awaiting), language)
         return self._next(flow, state, language)
 
@@ -193,6 +201,17 @@ def _same(state: FlowState, name: str, value: str) -> bool:
     """Whether ``value`` is what slot ``name`` already holds ("for a mortgage" in a mortgage appointment)."""
     held = state.slots.get(name)
     return held is not None and held.value == value
+
+
+# How long an utterance must be to be a story rather than a request: the opening sentence of a flow ("I want to
+# complain about ...") and a later addition ("She put the phone down on me") (English words; Chinese: x1.5 chars).
+OPENING_STORY_WORDS = 10
+MORE_STORY_WORDS = 6
+
+
+def is_telling(nlu: NluResult, words: int) -> bool:
+    """Whether the utterance is long enough to tell what happened."""
+    return len(nlu.text) >= words * 1.5 if nlu.language == "zh" else len(nlu.text.split()) >= words
 
 
 def bare_four_digits(text: str) -> str | None:
