@@ -26,12 +26,16 @@ PARITY_TEXTS = [
     "The ATM swallowed my card last night and I need cash",
     "how do i verify my identity",
     "a",
+    "我的银行卡丢了，尾号四八一二",
+    "你们几点关门",
+    "我的card被ATM吞了",
 ]
 
 
-@pytest.fixture(scope="module")
-def model(settings: KioskSettings) -> tuple[Path, Path]:
-    entry, path = verified_model_path(settings.models_dir, settings.nlu.model_name)
+@pytest.fixture(scope="module", params=["model_name", "multilingual_model_name"])
+def model(settings: KioskSettings, request: pytest.FixtureRequest) -> tuple[Path, Path]:
+    """Each shipped intent model: the English one and the multilingual one."""
+    entry, path = verified_model_path(settings.models_dir, getattr(settings.nlu, request.param))
     return path, settings.models_dir / entry.assets["tokenizer"]
 
 
@@ -44,8 +48,17 @@ def test_manifest_describes_the_model(settings: KioskSettings, pack: Pack) -> No
     assert entry.model_extra and entry.model_extra["training_data"]
 
 
+def test_multilingual_manifest_knows_intents_faq_and_the_kiosks_own_labels(settings: KioskSettings, pack: Pack) -> None:
+    entry = load_manifest(settings.models_dir)[settings.nlu.multilingual_model_name]
+    faq_ids = [e.id for e in pack.faq]
+    assert entry.labels[:77] == [i.id for i in pack.intents] and entry.labels[-1] == "oos"
+    assert set(faq_ids) <= set(entry.labels)
+    assert {"block_card", "talk_to_human", "thanks", "greeting", "goodbye"} <= set(entry.labels)
+    assert entry.assets_sha256 and 0.0 < entry.thresholds["in_scope"] < 1.0
+
+
 def test_model_is_small_enough(model: tuple[Path, Path]) -> None:
-    assert model[0].stat().st_size <= 30 * 1024 * 1024
+    assert model[0].stat().st_size <= 40 * 1000 * 1000
 
 
 def _onnxruntime_logits(model_path: Path, encoder: TextEncoder, texts: list[str]) -> np.ndarray:

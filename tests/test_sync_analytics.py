@@ -77,7 +77,8 @@ def test_questions_are_counted_under_one_redacted_form() -> None:
     }
     assert same == {"is branch # open"}
     # Every number goes, whether or not it reads as a phone or card number.
-    assert normalise_question("call me on 07700 900123 or a@b.com", "GB") == "call me on # # or [email]"
+    assert normalise_question("call me on 07700 900123 or a@b.com", "GB") == "call me on [phone] or [email]"
+    assert normalise_question("my ref is 12 345", "GB") == "my ref is # #"
 
 
 @pytest.fixture
