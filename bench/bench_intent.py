@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,19 @@ def _rss_mb() -> float:
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _latencies_ms(call: Callable[[str], object], texts: list[str]) -> list[float]:
+    """Milliseconds per call over the first ``LATENCY_UTTERANCES`` texts, one at a time, after 20 warm-up calls."""
+    texts = texts[:LATENCY_UTTERANCES]
+    for text in texts[:20]:
+        call(text)
+    latencies = []
+    for text in texts:
+        started = time.perf_counter()
+        call(text)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
 
 
 def _dev_rows(data_dir: Path) -> list[tuple[str, str]]:
@@ -68,14 +82,7 @@ def worker(threads: int, data_dir: Path) -> dict[str, Any]:
         started = time.perf_counter()
         classifier = IntentClassifier.from_models_dir(settings.models_dir, settings.nlu.model_name, threads=threads)
         load_ms.append((time.perf_counter() - started) * 1000)
-    texts = [t for t, _ in _dev_rows(data_dir)][:LATENCY_UTTERANCES]
-    for text in texts[:20]:
-        classifier.predict(text)
-    latencies = []
-    for text in texts:
-        started = time.perf_counter()
-        classifier.predict(text)
-        latencies.append((time.perf_counter() - started) * 1000)
+    latencies = _latencies_ms(classifier.predict, [t for t, _ in _dev_rows(data_dir)])
     _, path = verified_model_path(settings.models_dir, settings.nlu.model_name)
     return {
         "threads": threads,
@@ -106,14 +113,7 @@ def understanding_worker(data_dir: Path) -> dict[str, Any]:
     engine = build_nlu(settings, load_pack(settings.pack_dir))
     result: dict[str, Any] = {}
     for language, texts in (("en", [t for t, _ in _dev_rows(data_dir)]), ("zh", [t for t, _ in _zh_dev_rows()])):
-        texts = texts[:LATENCY_UTTERANCES]
-        for text in texts[:20]:
-            engine.understand(text)
-        latencies = []
-        for text in texts:
-            started = time.perf_counter()
-            engine.understand(text)
-            latencies.append((time.perf_counter() - started) * 1000)
+        latencies = _latencies_ms(engine.understand, texts)
         result[language] = {
             "utterances": len(latencies),
             "ms_p50": round(statistics.median(latencies), 2),
