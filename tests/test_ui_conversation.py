@@ -487,6 +487,7 @@ def visit_every_screen(controller: KioskController, language: Language, look: Ca
     controller.choose(longest_answer(controller.kiosk, language))
     look("answer")
     controller.ask("今天天气怎么样" if zh else "what's the weather like")
+    controller.ask("怎么修改密码" if zh else "how do I change my PIN?")  # a second decline in a row would hand off
     controller.ask(("巴塞洛缪" if zh else "Bartholomew ") * 25)
     controller.show_conversation()
     look("conversation")

@@ -136,7 +136,8 @@ def _rows(ctx: BuildContext, admin: AdminState) -> list[tuple[str, str, str]]:
     return [
         ("device_id", ctx.t("device_id"), admin.device_id or "—"),
         ("pack", ctx.t("pack"), admin.pack or "—"),
-        ("models", ctx.t("models"), "\n".join(admin.models) or "—"),
+        # one run of text, wrapped where it must: a line per model pushed the last rows off an 800x480 screen
+        ("models", ctx.t("models"), ", ".join(admin.models) or "—"),
         ("releases", ctx.t("releases"), ", ".join(admin.releases) or ctx.t("as_shipped")),
         ("update", ctx.t("update"), _update_text(ctx, admin.update)),
         ("sync", ctx.t("sync"), sync),
