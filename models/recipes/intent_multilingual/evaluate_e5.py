@@ -148,6 +148,7 @@ def main() -> None:
             "(en/zh), ids renumbered",
         },
         "assets": {"tokenizer": tok_path.name},
+        "assets_sha256": {"tokenizer": hashlib.sha256(tok_path.read_bytes()).hexdigest()},
         "inputs": {"input_ids": "int64 [batch, tokens<=64]", "attention_mask": "int64 [batch, tokens]"},
         "outputs": {
             "logits": f"float32 [batch, {len(labels)}], last class is oos",
