@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from firmware_app.config import KioskSettings
 from firmware_app.dialogue.session import Session
 from firmware_app.events import Event, Language, Reply, TicketCreated, TicketRequested
 from firmware_app.text import valid_unicode
+
+log = logging.getLogger(__name__)
 
 
 class ScriptedTurn(BaseModel):
@@ -111,7 +114,11 @@ class Conversations:
             except ValidationError as exc:
                 yield {"line": number, "error": _first_error(exc)}
                 continue
-            yield from self.visit(visit)
+            try:
+                yield from self.visit(visit)
+            except Exception as exc:  # one broken visit must not cost the rest of the run its results
+                log.exception("visit failed", extra={"conversation": visit.id})
+                yield {"line": number, "conversation": visit.id, "error": f"{type(exc).__name__}: {exc}"}
 
     def visit(self, visit: ScriptedVisit) -> Iterator[dict[str, Any]]:
         self.clock.day = visit.now.date()
