@@ -130,7 +130,7 @@ def _models(models_dir: Path) -> Iterator[Check]:
         yield Check("models", "FAIL", str(error), fix)
         return
     for entry in entries.values():
-        files = [(entry.name, entry.file, entry.sha256)]
+        files: list[tuple[str, str, str | None]] = [(entry.name, entry.file, entry.sha256)]
         files += [
             (f"{entry.name}/{asset}", name, entry.assets_sha256.get(asset)) for asset, name in entry.assets.items()
         ]

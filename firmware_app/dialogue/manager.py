@@ -67,6 +67,8 @@ _FOLLOW_UP_ZH_MAX_CHARS = 16
 # or, below this intent confidence, when it clears the normal FAQ threshold. On the first 400 BANKING77 dev
 # questions no general FAQ entry reaches 0.8, so banking questions keep their intent answers.
 NEAR_IDENTICAL_FAQ = 0.85
+# The bar an FAQ entry's semantic similarity must reach to answer, per language (each model has its own scale).
+DEFAULT_FAQ_SIMILARITY: dict[Language, float] = {"en": 0.55, "zh": 0.65}
 # A question asked in the middle of a flow is answered on the side only when the intent model is this sure.
 CONFIDENT_ASIDE = 0.9
 UNSURE_INTENT_CONFIDENCE = 0.5
@@ -129,7 +131,7 @@ class DialogueManager:
         self.file_ticket = file_ticket
         self.config = config
         # Each language's model has its own similarity scale, so each has its own bar.
-        self.faq_answer_similarity = dict(faq_answer_similarity or {"en": 0.55, "zh": 0.65})
+        self.faq_answer_similarity: dict[Language, float] = dict(faq_answer_similarity or DEFAULT_FAQ_SIMILARITY)
         self.today = today
         self.flows = FlowRunner(pack)
 
