@@ -137,7 +137,10 @@ def kiosk_rss_worker(data_dir: Path) -> dict[str, Any]:
             if session.flow is not None:
                 kiosk.handle_text(session, "cancel")
         kiosk.close()
-    return {"kiosk_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    return {
+        "kiosk_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "kiosk_rss_mb_after": _rss_mb(),
+    }
 
 
 def accuracy(data_dir: Path) -> dict[str, Any]:

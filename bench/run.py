@@ -75,7 +75,7 @@ def _intent_section(r: dict[str, Any]) -> list[str]:
         "utterances, one at a time.",
         "",
         f"Whole kiosk process (database, pack, both models, dialogue; 100 English and 100 Chinese questions "
-        f"answered): peak RSS **{r['kiosk_peak_rss_mb']} MB**.",
+        f"answered): peak RSS **{r['kiosk_peak_rss_mb']} MB** ({r['kiosk_rss_mb_after']} MB at the end).",
         "",
         "The whole understanding step per turn (model, entities, sentiment, acts, language: `kiosk nlu predict`'s "
         "`ms`), one pinned core:",

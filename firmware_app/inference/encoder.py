@@ -16,7 +16,10 @@ import openvino as ov
 from tokenizers import Tokenizer
 
 MAX_TOKENS = 64
-BATCH_SIZE = 32
+# OpenVINO keeps the kernels and buffers of every input shape it has run for as long as the model lives: with
+# two intent models, a whole kiosk peaked at 477 MB with batches of 32 (the pack's FAQ phrasings at install),
+# 433 MB with 8 and 418 MB with 4 (bench_intent --kiosk-rss); a one-off install hardly notices the difference.
+BATCH_SIZE = 4
 # Inputs are padded to a few fixed shapes: OpenVINO's CPU plugin keeps compiled kernels for every input shape
 # it has seen (about 5 MB each), so free-length inputs grew the process by 170 MB over 200 questions.
 # Buckets cap that at six shapes and are faster too (bench: p50 3.9 -> 2.2 ms on one core).
