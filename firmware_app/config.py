@@ -56,6 +56,7 @@ class DialogueConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     oos_turns_before_handoff: int = Field(default=2, ge=1)
+    # Frustrated turns in one visit (however spread out), or answers a flow could not use, before a hand-off.
     troubled_turns_before_handoff: int = Field(default=3, ge=1)
     idle_timeout_s: float = Field(default=90.0, gt=0)
 

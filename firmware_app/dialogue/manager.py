@@ -1,12 +1,14 @@
 """The dialogue manager: turns one customer utterance into the kiosk's reply.
 
-Policy, in order: a request for a person hands off at once; a flow in progress gets the turn (cancel ends
-it); goodbye/thanks/greeting get their short replies; an appointment or complaint starts its flow; an
-in-scope intent gets its answer (or starts its flow, e.g. blocking a lost card); a short follow-up ("and how
-long does that take?") is read in the context of the previous question; anything else is searched in the
-FAQ and, failing that, declined honestly with suggestions and the offer of a colleague. Two out-of-scope
-turns in a row, or three troubled turns (negative sentiment or not understood), hand off to staff with a
-ticket that carries the whole transcript.
+Policy, in order: after a hand-off, questions are answered but nothing else starts; a request for a person hands
+off at once; a third frustrated turn in the visit hands off; a flow in progress gets the turn (cancel ends it,
+a side question is answered and the flow goes on); blocking a card, a complaint or an appointment starts its
+flow with whatever the first sentence already said; taking up what the last answer offered starts that flow;
+thanks, hello and a bare "ok" get short replies; an in-scope intent gets its answer (or starts its flow, e.g.
+blocking a lost card); a short follow-up ("and how long does that take?") is read in the context of the
+previous question; anything else is searched in the FAQ and, failing that, declined honestly with suggestions
+and the offer of a colleague. Two declined questions in a row, or three answers a flow could not use, also hand
+off, once per visit, with a ticket that carries the whole transcript and the reason.
 """
 
 from __future__ import annotations
@@ -439,15 +441,12 @@ class DialogueManager:
         language = session.language
         if session.handed_off:
             return TurnResult(self._reply(session, self.message("handoff_pending", language), "info"))
-        text = self.message("handoff", language, reference="{reference}")
-        why = HANDOFF_REASONS.get(reason, reason)
-        summary = f"Customer needs a colleague: {why}."
+        summary = f"Customer needs a colleague: {HANDOFF_REASONS.get(reason, reason)}."
         if session.last_intent:
             summary += f" Last topic: {session.last_intent}."
         priority: Priority = "high" if session.sentiment == "negative" else "normal"
         ticket_id = str(uuid.uuid4())
-        reference = reference_for(ticket_id)
-        text = text.replace("{reference}", reference)
+        text = self.message("handoff", language, reference=reference_for(ticket_id))
         # The transcript the colleague reads ends with what the kiosk is telling the customer now.
         session.add_turn("assistant", text)
         created = self.file_ticket(self._ticket_request(session, ticket_id, "handoff", priority, summary))
