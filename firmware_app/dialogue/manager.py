@@ -70,7 +70,7 @@ _FOLLOW_UP_ZH_MAX_CHARS = 16
 # questions no general FAQ entry reaches 0.8, so banking questions keep their intent answers.
 NEAR_IDENTICAL_FAQ = 0.85
 # The bar an FAQ entry's semantic similarity must reach to answer, per language (each model has its own scale).
-DEFAULT_FAQ_SIMILARITY: dict[Language, float] = {"en": 0.55, "zh": 0.65}
+DEFAULT_FAQ_SIMILARITY: dict[Language, float] = {"en": 0.55, "zh": 0.70}
 # A question asked in the middle of a flow is answered on the side only when the intent model is this sure.
 CONFIDENT_ASIDE = 0.9
 UNSURE_INTENT_CONFIDENCE = 0.5

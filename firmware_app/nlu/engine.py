@@ -17,7 +17,7 @@ from firmware_app.events import Entity, Language, NluResult
 from firmware_app.nlu.acts import ActMatcher
 from firmware_app.nlu.digits import spell_out_digits
 from firmware_app.nlu.entities import extract_entities
-from firmware_app.nlu.intent import OOS, IntentReader
+from firmware_app.nlu.intent import OOS, IntentPrediction, IntentReader
 from firmware_app.nlu.language import detect_language
 from firmware_app.nlu.sentiment import analyze_sentiment
 from firmware_app.privacy import mask_card_last4, mask_card_numbers
@@ -28,7 +28,7 @@ from firmware_app.text import clean_text
 MASKED_FOR_INTENT = frozenset({"card_last4"})
 _ENDING_CUE = re.compile(
     r"(?:,\s*)?(?:(?:it\s+|which\s+|that\s+)?(?:ending|ends?)(?:\s+(?:in|with))?|last\s+(?:four|4)(?:\s+digits)?"
-    r"(?:\s+(?:are|is))?|尾号(?:是|为)?|后四位(?:是|为)?)\s*[:：]?\s*$",
+    r"(?:\s+(?:are|is))?|(?:尾号|尾数|后四位|最后四位)(?:数字|号码)?(?:是|为)?)\s*[:：]?\s*$",
     re.IGNORECASE,
 )
 # Kiosk-level intents a model may predict beside BANKING77's and the FAQ's, and the dialogue act each one is.
@@ -39,6 +39,7 @@ KIOSK_INTENT_ACTS = {
     "greeting": "greeting",
     "goodbye": "goodbye",
 }
+NOTHING_TO_CLASSIFY = IntentPrediction(OOS, 1.0, 0.0, OOS, None)
 MODEL_ACT_CONFIDENCE = 0.5
 MODEL_COURTESY_CONFIDENCE = 0.8
 ACT_PRIORITY = (
@@ -101,7 +102,9 @@ class NluEngine:
             extract_entities(digits_text, today=self.today(), region=self.region, currency=self.currency)
         ) + tuple(_card_endings(digits_text, endings))
         sentiment = analyze_sentiment(cleaned)
-        prediction = self.classifiers[language].predict(intent_text(digits_text, entities))
+        model_text = intent_text(digits_text, entities)
+        # "后四位是4812" is all card ending: nothing is left to classify (the model called the empty rest a goodbye)
+        prediction = self.classifiers[language].predict(model_text) if model_text else NOTHING_TO_CLASSIFY
         intent, confidence = prediction.intent, prediction.confidence
         acts = self.acts.match(cleaned, language)
         if intent in KIOSK_INTENT_ACTS:  # "thanks", "block my card": steer the dialogue, answer nothing themselves

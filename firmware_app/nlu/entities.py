@@ -368,7 +368,7 @@ _CARD_LAST4_RES = (
         _FLAGS,
     ),
     re.compile(rf"\bcard(?:\s+number)?\s*[:#]?\s*{_FOUR_DIGITS}", _FLAGS),
-    re.compile(rf"尾号(?:是|为)?\s*{_FOUR_DIGITS}", _FLAGS),
+    re.compile(rf"(?:尾号|尾数|后四位|最后四位)(?:数字|号码)?(?:是|为)?\s*{_FOUR_DIGITS}", _FLAGS),
     # A reply that is nothing but four digits answers the kiosk's "which card?" question.
     re.compile(r"\A\s*(?P<val>\d(?:\s?\d){3})\s*[.!]?\s*\Z", _FLAGS),
 )

@@ -26,7 +26,7 @@ class IntentPrediction:
     confidence: float  # probability of the returned intent (of "oos" when rejected)
     in_scope_score: float
     best_in_scope: str  # the top in-scope label even when rejected (for suggestions)
-    embedding: np.ndarray
+    embedding: np.ndarray | None  # None when there was nothing to read
 
 
 class IntentReader(Protocol):
