@@ -38,7 +38,7 @@ class NluConfig(BaseModel):
     multilingual_model_name: str = "intent-e5-multilingual"
     # English asks the multilingual model too, and takes its answer when it is an FAQ question or one of the
     # kiosk's own intents (labels the English model lacks) and at least this sure; None: English model alone.
-    second_opinion_confidence: float | None = Field(default=0.5, ge=0, le=1)
+    second_opinion_confidence: float | None = Field(default=0.65, ge=0, le=1)
     # None: use the threshold calibrated in the model manifest.
     oos_threshold: float | None = None
     inference_threads: int = Field(default=0, ge=0, description="0 lets the runtime choose")
