@@ -134,7 +134,7 @@ def _knowledge_section(r: dict[str, Any]) -> list[str]:
         f" {r['answered_with_right_entry']:.3f} |",
         f"| unrelated questions declined ({r['unrelated']}) | {r['unrelated_declined']:.3f} |",
         f"| English hybrid search (FTS5 + semantic), median ms | {r['search_ms_p50_en_hybrid']} |",
-        f"| Chinese trigram search, median ms | {r['search_ms_p50_zh_trigram']} |",
+        f"| Chinese hybrid search (trigram + semantic, query embedded), median ms | {r['search_ms_p50_zh_hybrid']} |",
         "",
         "Paraphrases and unrelated questions: tests/fixtures/faq_paraphrases.csv (written for this project).",
         "",
