@@ -35,6 +35,12 @@ def export_float(checkpoint: Path, labels: list[str], path: Path) -> None:
     model = IntentNet(str(get_model_path()), len(labels))
     model.load_state_dict(torch.load(checkpoint, map_location="cpu"))
     model.eval()
+    export_onnx(model, path)
+
+
+def export_onnx(model: torch.nn.Module, path: Path) -> None:
+    """A classifier that returns (logits, embedding) as float ONNX with dynamic batch and token axes (the
+    kiosk's ``TextEncoder`` contract); the multilingual recipe exports through this too."""
     ids = torch.ones((2, 12), dtype=torch.int64)
     mask = torch.ones((2, 12), dtype=torch.int64)
     torch.onnx.export(

@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 import torch
 from load_e5 import load_e5
-from ml_data import HAS_CJK, load_multilingual_data
+from ml_data import HAS_CJK, load_multilingual_data  # (puts ../intent on sys.path)
 from tokenizers import Tokenizer
 from train_e5 import MAX_TOKENS, IntentE5Net
 
@@ -37,26 +37,6 @@ def load_trained(work: Path) -> tuple[IntentE5Net, list[str]]:
     model = IntentE5Net(encoder, len(labels))
     model.load_state_dict(torch.load(work / "best.pt", map_location="cpu"))
     return model.eval(), labels
-
-
-def export_float(model: IntentE5Net, path: Path) -> None:
-    ids = torch.ones((2, 12), dtype=torch.int64)
-    mask = torch.ones((2, 12), dtype=torch.int64)
-    torch.onnx.export(
-        model,
-        (ids, mask),
-        str(path),
-        input_names=["input_ids", "attention_mask"],
-        output_names=["logits", "embedding"],
-        dynamic_axes={
-            "input_ids": {0: "batch", 1: "tokens"},
-            "attention_mask": {0: "batch", 1: "tokens"},
-            "logits": {0: "batch"},
-            "embedding": {0: "batch"},
-        },
-        opset_version=17,
-        dynamo=False,
-    )
 
 
 def calibration_texts(seed: int) -> list[str]:
@@ -86,7 +66,9 @@ def main() -> None:
 
     model, _ = load_trained(args.work)
     float_path = args.work / f"{MODEL_STEM}.float.onnx"
-    export_float(model, float_path)
+    from export_int8 import export_onnx  # the MiniLM recipe's (ml_data put ../intent on sys.path)
+
+    export_onnx(model, float_path)
     tokenizer = Tokenizer.from_file(str(args.work / "tokenizer.json"))
     dataset = nncf.Dataset(calibration_inputs(tokenizer, calibration_texts(args.seed)))
     quantized = nncf.quantize(
