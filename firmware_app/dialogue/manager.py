@@ -53,10 +53,12 @@ HANDOFF_REASONS = {
     "not_understood": "the kiosk did not understand the customer's answers",
 }
 # A short question that leans on the previous one: "and how long does that take?", "what about abroad?"
+# Fillers may come first: "ok fine so how do I do it".
 _FOLLOW_UP = re.compile(
-    r"^\W*(and|also|so|what about|how about|then)\b"
-    r"|^(?=.*\b(that|it|this|they|those|there)\b)(?:\W*(how|what|when|where|why|which|who|can|could|is|are|"
-    r"does|do|will|would|should)\b|.*\?\s*$)",
+    r"^\W*((ok|okay|fine|right|alright|well|oh)\W+)*"
+    r"(?:(and|also|so|what about|how about|then)\b"
+    r"|(?=.*\b(that|it|this|they|those|there)\b)(?:(how|what|when|where|why|which|who|can|could|is|are|"
+    r"does|do|will|would|should)\b|.*\?\s*$))",
     re.IGNORECASE,
 )
 _FOLLOW_UP_MAX_WORDS = 10
