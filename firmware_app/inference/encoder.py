@@ -16,13 +16,12 @@ import openvino as ov
 from tokenizers import Tokenizer
 
 MAX_TOKENS = 64
-# OpenVINO keeps the kernels and buffers of every input shape it has run for as long as the model lives: with
-# two intent models, a whole kiosk peaked at 477 MB with batches of 32 (the pack's FAQ phrasings at install),
-# 433 MB with 8 and 418 MB with 4 (bench_intent --kiosk-rss); a one-off install hardly notices the difference.
-BATCH_SIZE = 4
-# Inputs are padded to a few fixed shapes: OpenVINO's CPU plugin keeps compiled kernels for every input shape
-# it has seen (about 5 MB each), so free-length inputs grew the process by 170 MB over 200 questions.
-# Buckets cap that at six shapes and are faster too (bench: p50 3.9 -> 2.2 ms on one core).
+# Inputs are padded to a few fixed shapes: OpenVINO's CPU plugin keeps compiled kernels and buffers for every
+# input shape it has seen, for as long as the model lives, so free-length inputs grew the process by 170 MB over
+# 200 questions. Buckets cap that at three shapes and are faster too (bench: p50 3.9 -> 2.2 ms on one core).
+# Batches are shapes too: with two intent models a whole kiosk peaked at 477 MB when the pack's FAQ phrasings
+# were embedded 32 at a time at install, 420 MB 4 at a time, and 394 MB one at a time (bench_intent
+# --kiosk-rss), which made the install 0.45 s slower. So every text runs alone.
 TOKEN_BUCKETS = (16, 32, MAX_TOKENS)
 
 
@@ -63,18 +62,14 @@ class TextEncoder:
         return ids, mask
 
     def encode(self, texts: Sequence[str]) -> EncoderOutput:
-        """Run the model over ``texts`` in batches."""
+        """Run the model over ``texts``, one at a time (see ``TOKEN_BUCKETS``)."""
         if not texts:
             raise ValueError("encode() needs at least one text")
         logits, embeddings = [], []
-        for start in range(0, len(texts), BATCH_SIZE):
-            chunk = list(texts[start : start + BATCH_SIZE])
-            rows = len(chunk)
-            if 1 < rows < BATCH_SIZE:  # batches come in two sizes only, 1 and BATCH_SIZE (see TOKEN_BUCKETS)
-                chunk += [chunk[0]] * (BATCH_SIZE - rows)
-            ids, mask = self.tokenize(chunk)
+        for text in texts:
+            ids, mask = self.tokenize([text])
             with self._lock:
                 result = self._request.infer({"input_ids": ids, "attention_mask": mask})
-                logits.append(np.array(result["logits"][:rows], dtype=np.float32))
-                embeddings.append(np.array(result["embedding"][:rows], dtype=np.float32))
+                logits.append(np.array(result["logits"], dtype=np.float32))
+                embeddings.append(np.array(result["embedding"], dtype=np.float32))
         return EncoderOutput(np.concatenate(logits), np.concatenate(embeddings))
