@@ -263,31 +263,26 @@ class DialogueManager:
         faq = self._faq_match(understanding)
         return TurnResult(self._answer_reply(session, faq, None)) if faq is not None else None
 
-    def _faq_match(self, understanding: Understanding) -> Answer | None:
-        """The best general FAQ entry (not an intent's answer) when it is similar enough to the question."""
+    def _best_faq(self, understanding: Understanding, needed: float) -> Answer | None:
+        """The best general FAQ entry (not an intent's answer) when its similarity reaches ``needed``."""
         nlu = understanding.result
         if understanding.embedding is None:
             return None
         hits = self.answers.search(nlu.text, nlu.language, limit=3, query_vector=understanding.embedding)
         best = next((h for h in hits if h.kind == "faq"), None)
-        if best is None or best.similarity < self.faq_answer_similarity[nlu.language]:
-            return None
-        return best
+        return best if best is not None and best.similarity >= needed else None
+
+    def _faq_match(self, understanding: Understanding) -> Answer | None:
+        """The best general FAQ entry when it clears the language's usual bar."""
+        return self._best_faq(understanding, self.faq_answer_similarity[understanding.result.language])
 
     def _general_faq_over_intent(self, understanding: Understanding) -> Answer | None:
         """A branch question the intent model squeezed into a banking intent ("can I pay in a cheque?" is not
         an app top-up): a general FAQ entry wins when it is near-identical to the question, or when it is a
         good match and the intent model was unsure."""
         nlu = understanding.result
-        if understanding.embedding is None:
-            return None
-        hits = self.answers.search(nlu.text, nlu.language, limit=3, query_vector=understanding.embedding)
-        best = next((h for h in hits if h.kind == "faq"), None)
-        if best is None:
-            return None
         unsure = nlu.confidence < UNSURE_INTENT_CONFIDENCE
-        needed = self.faq_answer_similarity[nlu.language] if unsure else NEAR_IDENTICAL_FAQ
-        return best if best.similarity >= needed else None
+        return self._best_faq(understanding, self.faq_answer_similarity[nlu.language] if unsure else NEAR_IDENTICAL_FAQ)
 
     # --- answers -----------------------------------------------------------------------------------------
 

@@ -16,19 +16,18 @@ import numpy as np
 from firmware_app.events import Entity, Language, NluResult
 from firmware_app.nlu.acts import ActMatcher
 from firmware_app.nlu.digits import spell_out_digits
-from firmware_app.nlu.entities import extract_entities
+from firmware_app.nlu.entities import ZH_CARD_ENDING_CUE, extract_entities
 from firmware_app.nlu.intent import OOS, IntentPrediction, IntentReader
 from firmware_app.nlu.language import detect_language
 from firmware_app.nlu.sentiment import analyze_sentiment
 from firmware_app.privacy import mask_card_last4, mask_card_numbers
 from firmware_app.text import clean_text
 
-# When several acts match, the first one in this order is the one reported.
 # Entity kinds cut out of the text before the intent model reads it (see ``intent_text``).
 MASKED_FOR_INTENT = frozenset({"card_last4"})
 _ENDING_CUE = re.compile(
     r"(?:,\s*)?(?:(?:it\s+|which\s+|that\s+)?(?:ending|ends?)(?:\s+(?:in|with))?|last\s+(?:four|4)(?:\s+digits)?"
-    r"(?:\s+(?:are|is))?|(?:尾号|尾数|后四位|最后四位)(?:数字|号码)?(?:是|为)?)\s*[:：]?\s*$",
+    rf"(?:\s+(?:are|is))?|{ZH_CARD_ENDING_CUE})\s*[:：]?\s*$",
     re.IGNORECASE,
 )
 # Kiosk-level intents a model may predict beside BANKING77's and the FAQ's, and the dialogue act each one is.
@@ -42,6 +41,7 @@ KIOSK_INTENT_ACTS = {
 NOTHING_TO_CLASSIFY = IntentPrediction(OOS, 1.0, 0.0, OOS, None)
 MODEL_ACT_CONFIDENCE = 0.5
 MODEL_COURTESY_CONFIDENCE = 0.8
+# When several acts match, the first one in this order is the one reported.
 ACT_PRIORITY = (
     "human",
     "cancel",

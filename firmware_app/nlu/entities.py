@@ -26,7 +26,7 @@ from decimal import Decimal
 from firmware_app.events import Entity
 from firmware_app.privacy import EMAIL_RE, iter_phone_numbers
 
-__all__ = ["extract_entities"]
+__all__ = ["ZH_CARD_ENDING_CUE", "extract_entities"]
 
 _FLAGS = re.ASCII | re.IGNORECASE
 
@@ -359,6 +359,8 @@ def _times(text: str, _ctx: _Context) -> Iterator[Entity]:
 
 # ---------------------------------------------------------------------------------------- card_last4
 
+# The words a Chinese customer puts before a card ending: 尾号4812, 后四位是4812, 最后四位数字是4812.
+ZH_CARD_ENDING_CUE = r"(?:尾号|尾数|后四位|最后四位)(?:数字|号码)?(?:是|为)?"
 _FOUR_DIGITS = r"(?<!\d)(?P<val>\d(?:[ -]?\d){3})(?![ -]?\d)"
 _CARD_LAST4_RES = (
     re.compile(rf"\b(?:ending|ends?)\s+(?:(?:in|with)\s+)?{_FOUR_DIGITS}", _FLAGS),
@@ -368,7 +370,7 @@ _CARD_LAST4_RES = (
         _FLAGS,
     ),
     re.compile(rf"\bcard(?:\s+number)?\s*[:#]?\s*{_FOUR_DIGITS}", _FLAGS),
-    re.compile(rf"(?:尾号|尾数|后四位|最后四位)(?:数字|号码)?(?:是|为)?\s*{_FOUR_DIGITS}", _FLAGS),
+    re.compile(rf"{ZH_CARD_ENDING_CUE}\s*{_FOUR_DIGITS}", _FLAGS),
     # A reply that is nothing but four digits answers the kiosk's "which card?" question.
     re.compile(r"\A\s*(?P<val>\d(?:\s?\d){3})\s*[.!]?\s*\Z", _FLAGS),
 )

@@ -83,7 +83,7 @@ class IntentClassifier:
 class SecondOpinion:
     """A primary classifier with a second model consulted for the labels only the second one has.
 
-    English reads with MiniLM, the most accurate on BANKING77 (94.0% dev vs 92.7% for the multilingual model),
+    English reads with MiniLM, the most accurate on BANKING77 (94.0% dev vs 92.3% for the multilingual model),
     but MiniLM has no label for the FAQ's questions ("what time do you shut?") or the kiosk's own intents
     ("block my card", "is there a lady I could talk to?"). The multilingual model has both: when its answer is
     one of those labels and it is at least ``min_confidence`` sure, its answer wins. At 0.65 it gives no
