@@ -1,8 +1,10 @@
 """Training and calibration data for the bank intent model, read from ``../shared/data``.
 
-In-scope: BANKING77 (77 intents). Out-of-scope negatives: CLINC150 (minus its banking and credit-card
-domains and the few intents that duplicate a BANKING77 intent), HWU64 (minus currency questions), SNIPS and
-the CLINC150 ``oos_train`` queries. CLINC150 ``oos_val`` is kept back for calibration and dev metrics.
+In-scope: BANKING77 (77 intents), plus the hand-written colloquial English lines of
+``data/en_colloquial_*.jsonl`` (visits are chattier and misspelt where BANKING77 is tidy; see ``data/SOURCE.md``).
+Out-of-scope negatives: CLINC150 (minus its banking and credit-card domains and the few intents that duplicate a
+BANKING77 intent), HWU64 (minus currency questions), SNIPS, the CLINC150 ``oos_train`` queries and the colloquial
+file's ``oos`` lines. CLINC150 ``oos_val`` is kept back for calibration and dev metrics.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ CLINC_EXCLUDED_INTENTS = frozenset({"exchange_rate", "find_phone", "direct_depos
 HWU_EXCLUDED_LABELS = frozenset({"qa_currency"})
 
 
+COLLOQUIAL_TRAIN = Path(__file__).resolve().parent / "data" / "en_colloquial_train.jsonl"
+COLLOQUIAL_DEV = Path(__file__).resolve().parent / "data" / "en_colloquial_dev.jsonl"
+
+
 @dataclass(frozen=True)
 class IntentData:
     """Everything the recipe needs, as plain lists."""
@@ -31,6 +37,8 @@ class IntentData:
     negatives_train: list[str]
     negatives_dev: list[str]
     oos_calibration: list[str]
+    colloquial_train: list[tuple[str, str]]  # in-scope labels and "oos"
+    colloquial_dev: list[tuple[str, str]]
 
 
 def default_data_dir() -> Path:
@@ -44,6 +52,13 @@ def default_data_dir() -> Path:
 def _read_csv(path: Path, text_col: str, label_col: str) -> list[tuple[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return [(row[text_col].strip(), row[label_col].strip()) for row in csv.DictReader(handle)]
+
+
+def read_jsonl_pairs(path: Path) -> list[tuple[str, str]]:
+    """``(text, label)`` of a JSON Lines file with ``text`` and ``label`` keys."""
+    with path.open(encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return [(row["text"].strip(), row["label"]) for row in rows]
 
 
 def _clinc_negatives(data_dir: Path) -> tuple[list[str], list[str], list[str]]:
@@ -81,4 +96,6 @@ def load_intent_data(data_dir: Path | None = None) -> IntentData:
         negatives_train=clinc_train + hwu_train + snips_train,
         negatives_dev=clinc_dev + hwu_dev + snips_dev,
         oos_calibration=oos_val,
+        colloquial_train=read_jsonl_pairs(COLLOQUIAL_TRAIN),
+        colloquial_dev=read_jsonl_pairs(COLLOQUIAL_DEV),
     )

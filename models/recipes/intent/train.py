@@ -106,6 +106,9 @@ def main() -> None:
         "--negative-pool", type=int, default=12000, help="negatives drawn once; each epoch samples from them"
     )
     parser.add_argument(
+        "--no-colloquial", action="store_true", help="BANKING77 only, without the hand-written colloquial lines"
+    )
+    parser.add_argument(
         "--include-dev", action="store_true", help="also train on dev (final model after choosing settings)"
     )
     args = parser.parse_args()
@@ -118,6 +121,8 @@ def main() -> None:
     index = {label: i for i, label in enumerate(labels)}
     oos_index = index[OOS_LABEL]
     train_pairs = [(t, index[lab]) for t, lab in data.train]
+    if not args.no_colloquial:
+        train_pairs += [(t, index[lab]) for t, lab in data.colloquial_train]
     if args.include_dev:
         train_pairs += [(t, index[lab]) for t, lab in data.dev]
 
@@ -145,6 +150,8 @@ def main() -> None:
 
     dev_texts = [t for t, _ in data.dev]
     dev_gold = np.array([index[lab] for _, lab in data.dev])
+    colloquial_texts = [t for t, _ in data.colloquial_dev]
+    colloquial_gold = np.array([index[lab] for _, lab in data.colloquial_dev])
     log: list[dict] = []
     best_acc = -1.0
     for epoch in range(1, args.epochs + 1):
@@ -175,10 +182,12 @@ def main() -> None:
             total += loss.item() * len(batch)
         dev_pred = predict_logits(model, tokenizer, dev_texts, args.device).argmax(axis=1)
         acc = float((dev_pred == dev_gold).mean())
+        colloquial_pred = predict_logits(model, tokenizer, colloquial_texts, args.device).argmax(axis=1)
         entry = {
             "epoch": epoch,
             "loss": total / len(items),
             "dev_accuracy": acc,
+            "colloquial_dev_accuracy": float((colloquial_pred == colloquial_gold).mean()),
             "seconds": round(time.time() - started, 1),
         }
         log.append(entry)
