@@ -106,6 +106,9 @@ class Ingestor:
         self._client.connect_async(host, port, keepalive=30, clean_start=True)
         self._inbox: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue(MAX_QUEUED)  # None: the writer stops
         self._writer = threading.Thread(target=self._write, name="fleet-writer", daemon=True)
+        # Set once connected, subscribed and the channels' releases published: what a caller that creates a
+        # release right after starting waits for (else the connect publishes that release to its whole channel).
+        self.ready = threading.Event()
 
     def serve_forever(self) -> None:
         """Run in this thread, reconnecting as needed, until ``stop`` (from a signal handler or another thread)."""
@@ -142,6 +145,7 @@ class Ingestor:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         log.info("connected; subscribing to %s", [topic for topic, _ in self._filters])
         self._publish_releases(client)
+        self.ready.set()
 
     def _publish_releases(self, client: mqtt.Client) -> None:
         """The newest release of each channel, retained, again on every connect (a broker may have lost it); or

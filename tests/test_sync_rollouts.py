@@ -130,6 +130,9 @@ class Backend:
         engine.start()
         ingestor.start()
         self.running, self.starts = (ingestor, engine, store), self.starts + 1
+        # Connected and its channel pass done: a release created after this is left to the rollouts (on a busy
+        # machine the connect could otherwise come later and publish that release to the whole channel).
+        assert ingestor.ready.wait(30), "the backend did not connect"
         return engine
 
     def stop(self) -> None:
@@ -306,8 +309,8 @@ def test_pause_resume_and_abort_with_a_group_and_an_offline_canary(
 ) -> None:
     lobby, outsider = DEVICES[:4], DEVICES[4]
     engine = backend.start(interval_s=3600)  # steps only when woken: no step lands between two commands
-    # Created once the backend is up (`fleet serve` publishes a channel's newest release when it connects, until
-    # the channel has had a rollout).
+    # Created once the backend is connected (`fleet serve` publishes a channel's newest release when it connects,
+    # until the channel has had a rollout).
     good = release(releases, key_pair[0], model_dir(tmp_path, "2.0.0"), chunk_size=64 * 1024).manifest.release_id
     canaries = canary_devices(good, lobby, 50)
     offline = min(canaries)  # known to the backend, switched off for now
