@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 
 from firmware_app.inference.manifest import load_manifest, sha256_file
-from firmware_app.vision import pcb
+from firmware_app.vision.pcb.alignment import local_shift
+from firmware_app.vision.pcb.candidates import difference, find_candidates
+from firmware_app.vision.pcb.detector import CROP_MODEL_NAME, MODEL_PATH, PcbDetector, detect_pairs, read_pairs_csv
+from firmware_app.vision.pcb.errors import PcbError
+from firmware_app.vision.pcb.labels import LABELS
+from firmware_app.vision.pcb.masks import xor_share
+from firmware_app.vision.pcb.scoring import detection_metrics
 from tests.conftest import FIXTURES
 
 PCB = FIXTURES / "pcb"
@@ -31,20 +37,20 @@ def truth() -> dict[str, list[dict]]:
 
 
 @pytest.fixture(scope="module")
-def detector() -> pcb.PcbDetector:
+def detector() -> PcbDetector:
     cv2.setNumThreads(1)
-    return pcb.PcbDetector()
+    return PcbDetector()
 
 
-def test_finds_most_annotated_defects_with_their_type(detector: pcb.PcbDetector) -> None:
+def test_finds_most_annotated_defects_with_their_type(detector: PcbDetector) -> None:
     boxes = truth()
     results = []
     for name in NAMES:
         result = detector.detect(PCB / f"{name}_temp.png", PCB / f"{name}_test.png")
         assert result["alignment"] == "prealigned"
-        assert all(box["label"] in pcb.LABELS and 0 < box["score"] <= 1 for box in result["boxes"])
+        assert all(box["label"] in LABELS and 0 < box["score"] <= 1 for box in result["boxes"])
         results.append((result["boxes"], boxes[f"{name}_test.png"]))
-    metrics = pcb.detection_metrics(results)
+    metrics = detection_metrics(results)
     assert metrics["recall"] >= 0.75
     assert metrics["precision"] >= 0.75
 
@@ -56,7 +62,7 @@ def _rotate_and_shift(image: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(image, matrix, image.shape[::-1], flags=cv2.INTER_NEAREST, borderValue=255), matrix
 
 
-def test_a_shifted_rotated_test_image_is_aligned(detector: pcb.PcbDetector, tmp_path: Path) -> None:
+def test_a_shifted_rotated_test_image_is_aligned(detector: PcbDetector, tmp_path: Path) -> None:
     name = "13000086"
     moved, matrix = _rotate_and_shift(cv2.imread(str(PCB / f"{name}_test.png"), cv2.IMREAD_GRAYSCALE))
     moved_path = tmp_path / "photo.png"
@@ -85,34 +91,34 @@ def test_local_shift_absorbs_part_of_the_board_sitting_off_and_keeps_the_defect(
     test[:, 128:] = np.roll(template, (1, 2), axis=(0, 1))[:, 128:]
     test[100:106, 180:190] = 0  # an open: the vertical track at x = 184 (moved to 186) is cut
     ones = np.ones_like(test)
-    before = pcb.xor_share(template, test)
-    shifted = pcb.local_shift(template, test)
-    assert pcb.xor_share(shifted, test) < 0.1 * before
-    extra, missing = pcb.difference(shifted, test, ones)
+    before = xor_share(template, test)
+    shifted = local_shift(template, test)
+    assert xor_share(shifted, test) < 0.1 * before
+    extra, missing = difference(shifted, test, ones)
     assert not extra.any()
-    [candidate] = pcb.find_candidates(extra, missing)
+    [candidate] = find_candidates(extra, missing)
     x1, y1, x2, y2 = candidate.blob
     assert x1 >= 180 and x2 <= 190 and y1 >= 100 and y2 <= 106
 
 
 def test_manifest_entry_matches_the_shipped_files() -> None:
     """Both model files (trees and crop network) are the ones the manifest's hashes describe."""
-    entry = load_manifest(pcb.MODEL_PATH.parent)["pcb"]
-    assert sha256_file(pcb.MODEL_PATH) == entry.sha256
-    crop_file = pcb.MODEL_PATH.parent / entry.assets["crop_net"]
-    assert crop_file.name == pcb.CROP_MODEL_NAME
+    entry = load_manifest(MODEL_PATH.parent)["pcb"]
+    assert sha256_file(MODEL_PATH) == entry.sha256
+    crop_file = MODEL_PATH.parent / entry.assets["crop_net"]
+    assert crop_file.name == CROP_MODEL_NAME
     assert sha256_file(crop_file) == entry.assets_sha256["crop_net"]
 
 
 def test_a_tampered_crop_network_is_refused(tmp_path: Path) -> None:
-    models = pcb.MODEL_PATH.parent
-    for name in ("manifest.json", pcb.MODEL_PATH.name, pcb.CROP_MODEL_NAME):
+    models = MODEL_PATH.parent
+    for name in ("manifest.json", MODEL_PATH.name, CROP_MODEL_NAME):
         shutil.copy(models / name, tmp_path / name)
-    pcb.PcbDetector(tmp_path / pcb.MODEL_PATH.name)  # an intact copy loads
-    with open(tmp_path / pcb.CROP_MODEL_NAME, "ab") as handle:
+    PcbDetector(tmp_path / MODEL_PATH.name)  # an intact copy loads
+    with open(tmp_path / CROP_MODEL_NAME, "ab") as handle:
         handle.write(b"\0")
-    with pytest.raises(pcb.PcbError, match="sha256"):
-        pcb.PcbDetector(tmp_path / pcb.MODEL_PATH.name)
+    with pytest.raises(PcbError, match="sha256"):
+        PcbDetector(tmp_path / MODEL_PATH.name)
 
 
 def test_unreadable_files_give_an_error_line_and_the_rest_go_on(tmp_path: Path) -> None:
@@ -122,7 +128,7 @@ def test_unreadable_files_give_an_error_line_and_the_rest_go_on(tmp_path: Path) 
     cv2.imwrite(str(tiny), np.zeros((20, 20), np.uint8))  # decodes, but is no scan
     good = (PCB / "00041001_temp.png", PCB / "00041001_test.png")
     pairs = [(PCB / "00041001_temp.png", garbage), (tiny, good[1]), (good[0], tmp_path / "missing.png"), good]
-    results = list(pcb.detect_pairs(pairs))
+    results = list(detect_pairs(pairs))
     assert [r["file"] for r in results] == [str(garbage), str(good[1]), str(tmp_path / "missing.png"), str(good[1])]
     assert "not a readable image" in results[0]["error"]
     assert "20x20 px is not a PCB scan" in results[1]["error"]
@@ -133,13 +139,13 @@ def test_unreadable_files_give_an_error_line_and_the_rest_go_on(tmp_path: Path) 
 def test_pairs_csv(tmp_path: Path) -> None:
     listing = tmp_path / "pairs.csv"
     listing.write_text("template,test\na_temp.png,a_test.png\n\nb_temp.png, b_test.png\n")
-    assert pcb.read_pairs_csv(listing) == [
+    assert read_pairs_csv(listing) == [
         (Path("a_temp.png"), Path("a_test.png")),
         (Path("b_temp.png"), Path("b_test.png")),
     ]
     listing.write_text("only-one-column\n")
-    with pytest.raises(pcb.PcbError, match="template,test"):
-        pcb.read_pairs_csv(listing)
+    with pytest.raises(PcbError, match="template,test"):
+        read_pairs_csv(listing)
 
 
 def test_kiosk_vision_detect_one_pair_or_many(tmp_path: Path) -> None:
@@ -167,7 +173,7 @@ def test_kiosk_vision_detect_one_pair_or_many(tmp_path: Path) -> None:
     assert one.exit_code == 0, one.output
     [line] = [json.loads(text) for text in one.stdout.splitlines()]
     assert line["file"] == str(PCB / f"{NAMES[0]}_test.png") and line["boxes"]
-    assert {"box", "label", "score"} <= set(line["boxes"][0]) and line["boxes"][0]["label"] in pcb.LABELS
+    assert {"box", "label", "score"} <= set(line["boxes"][0]) and line["boxes"][0]["label"] in LABELS
 
     listing = tmp_path / "pairs.csv"
     rows = [f"{PCB / f'{name}_temp.png'},{PCB / f'{name}_test.png'}" for name in NAMES]

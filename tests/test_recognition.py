@@ -14,7 +14,7 @@ import pytest
 from firmware_app.config import REPO_ROOT, VisionConfig
 from firmware_app.events import DefectBox, Inspection, TicketRequested, event_from_dict
 from firmware_app.vision.capture import load_image
-from firmware_app.vision.pcb import iou
+from firmware_app.vision.pcb.scoring import iou
 from firmware_app.vision.recognition import RecognitionUnavailable, Recognizer, summary
 from tests.conftest import FIXTURES
 

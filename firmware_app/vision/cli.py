@@ -95,7 +95,8 @@ def detect(ctx: click.Context, profile: str, template: Path | None, pairs: Path 
     """Defects of a board against its template: one JSON line per test image with `file` and `boxes`
     (`box` [x1, y1, x2, y2] in the test image's pixels, `label`, `score`), or `error`; exit status 1 if any
     pair could not be read."""
-    from firmware_app.vision.pcb import PcbError, detect_pairs, read_pairs_csv
+    from firmware_app.vision.pcb.detector import detect_pairs, read_pairs_csv
+    from firmware_app.vision.pcb.errors import PcbError
 
     try:
         if pairs is not None and template is None and test is None:

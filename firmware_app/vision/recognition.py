@@ -26,7 +26,8 @@ from firmware_app.events import DefectBox, Inspection
 from firmware_app.inference.manifest import ModelEntry, ModelIntegrityError, load_manifest
 from firmware_app.vision.capture import ImageError, decode_image
 from firmware_app.vision.defects import NOT_RECOGNISED, DefectClassifier, annotate, draw_rectangles
-from firmware_app.vision.pcb import PcbDetector, binarise
+from firmware_app.vision.pcb.detector import PcbDetector
+from firmware_app.vision.pcb.masks import binarise
 
 log = logging.getLogger(__name__)
 

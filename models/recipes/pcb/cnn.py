@@ -1,5 +1,5 @@
 """The ``pcb`` profile's crop network: a small CNN that types each candidate from its template / test / difference
-crop (``firmware_app.vision.pcb.candidate_crops``), trained on CPU and shipped as int8 ONNX (NNCF).
+crop (``firmware_app.vision.pcb.crops.candidate_crops``), trained on CPU and shipped as int8 ONNX (NNCF).
 
 Why a CNN next to the trees: the trees only see hand-made numbers (areas, piece counts, widths), and most of
 their remaining errors were opens typed as mousebites and back. What tells those apart in DeepPCB is the
@@ -19,7 +19,8 @@ import onnx
 import torch
 from torch import nn
 
-from firmware_app.vision import pcb
+from firmware_app.vision.pcb.crops import CROP_PX
+from firmware_app.vision.pcb.labels import CLASSES
 
 EPOCHS = 25
 BATCH = 128
@@ -42,7 +43,7 @@ def crop_net() -> nn.Sequential:
         *block(64, 64),
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
-        nn.Linear(64, len(pcb.CLASSES)),
+        nn.Linear(64, len(CLASSES)),
     )
 
 
@@ -52,8 +53,8 @@ def train(crops: np.ndarray, targets: np.ndarray, seed: int, epochs: int = EPOCH
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     x, y = torch.from_numpy(crops), torch.from_numpy(targets.astype(np.int64))
-    counts = np.bincount(targets, minlength=len(pcb.CLASSES))
-    weight = torch.tensor(len(targets) / (len(pcb.CLASSES) * np.maximum(counts, 1)), dtype=torch.float32)
+    counts = np.bincount(targets, minlength=len(CLASSES))
+    weight = torch.tensor(len(targets) / (len(CLASSES) * np.maximum(counts, 1)), dtype=torch.float32)
     model = crop_net()
     optimiser = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay=1e-4)
     steps = epochs * -(-len(y) // BATCH)
@@ -83,7 +84,7 @@ def export_int8(model: nn.Sequential, crops: np.ndarray, out: Path, seed: int) -
     float_path = out.with_name(out.name.replace(".int8.", ".float."))
     torch.onnx.export(
         model,
-        (torch.zeros(1, 3, pcb.CROP_PX, pcb.CROP_PX),),
+        (torch.zeros(1, 3, CROP_PX, CROP_PX),),
         str(float_path),
         opset_version=17,
         dynamo=False,
