@@ -600,7 +600,7 @@ def _run_voice_path(questions: list[Clip], folder: Path) -> tuple[list[Turn], di
     from firmware_app.app import Kiosk
     from firmware_app.audio.sources import FileSequence
     from firmware_app.config import load_settings
-    from firmware_app.screen_state import KioskController
+    from firmware_app.screen.controller import KioskController
     from firmware_app.voice import attach_voice
 
     settings = load_settings(

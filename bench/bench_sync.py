@@ -49,9 +49,9 @@ from bench.sync_processes import (
 )
 from firmware_app.config import REPO_ROOT
 from firmware_app.inference.manifest import load_manifest
-from firmware_app.sync import wire
 from fleet.releases import ReleaseStore, model_source
 from fleet.signing import generate_keys, load_private_key
+from kiosk_link import wire
 from tests.mosquitto import Mosquitto
 
 RUNS = 3

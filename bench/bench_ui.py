@@ -66,7 +66,7 @@ class _Bench:
     def __init__(self, data_dir: Path) -> None:
         from firmware_app.app import Kiosk
         from firmware_app.config import load_settings
-        from firmware_app.screen_state import KioskController
+        from firmware_app.screen.controller import KioskController
         from firmware_app.vision.capture import load_image
         from kiosk_ui.tour import synthetic_part_photo
 

@@ -26,7 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from firmware_app.sync import wire
+from kiosk_link import wire
 
 KEEPALIVE_S = 30
 

@@ -39,9 +39,9 @@ from firmware_app.sync.remote_config import RemoteConfig
 from firmware_app.sync.service import KioskSync
 from firmware_app.sync.telemetry import HealthRecorder
 from firmware_app.sync.updates import recover_interrupted_update
-from firmware_app.sync.wire import UpdateStatusV1
 from firmware_app.text import valid_unicode
 from firmware_app.tickets.store import TicketStore
+from kiosk_link.wire import UpdateStatusV1
 
 log = logging.getLogger(__name__)
 Subscriber = Callable[[Event], None]

@@ -1,12 +1,13 @@
-"""``kiosk``: the command line of the kiosk (demo, chat, ask) and its machine interfaces (nlu, faq, tickets).
+"""``kiosk``: the command line of the kiosk (chat, ask) and its machine interfaces (nlu, faq, tickets).
 
+The commands that open the touchscreen (``run``, ``demo``) belong to the UI, which sits above the kiosk's code:
+``kiosk_ui.cli`` adds them to this group, and the ``kiosk`` console script starts there.
 Machine-readable output (JSON lines) goes to stdout; logs go to stderr.
 """
 
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from pathlib import Path
@@ -19,17 +20,20 @@ from firmware_app.asr.cli import asr, listen
 from firmware_app.audio.cli import audio, wake
 from firmware_app.config import KioskSettings, load_settings
 from firmware_app.doctor import doctor
-from firmware_app.events import Language, Reply
+from firmware_app.events import Language
 from firmware_app.inference.manifest import ModelIntegrityError
 from firmware_app.logs import configure_logging
 from firmware_app.packs import PackError, load_pack
 from firmware_app.privacy_cli import audit_command, privacy
-from firmware_app.service_notify import Watchdog
+from firmware_app.reply_text import format_reply
 from firmware_app.sync.cli import sync
+from firmware_app.tickets.store import wire_json
 from firmware_app.vision.cli import vision
+from kiosk_link import wire
 
 
-def _settings(ctx: click.Context) -> KioskSettings:
+def settings_of(ctx: click.Context) -> KioskSettings:
+    """The settings the ``kiosk`` group loaded, for its commands (and those ``kiosk_ui.cli`` adds)."""
     return ctx.obj["settings"]
 
 
@@ -59,24 +63,13 @@ def main(ctx: click.Context, data_dir: Path | None, log_level: str | None) -> No
     ctx.obj = {"settings": settings}
 
 
-def format_reply(reply: Reply) -> str:
-    """A reply as the customer would read it on screen."""
-    lines = [f"  {reply.disclosure}: {reply.text}"]
-    if reply.card and reply.card.steps:
-        lines += [f"      {n}. {step}" for n, step in enumerate(reply.card.steps, 1)]
-    if reply.card and reply.card.reference:
-        lines.append(f"      Reference: {reply.card.reference}")
-    lines += [f"      - {s}" for s in reply.suggestions]
-    return "\n".join(lines)
-
-
 @main.command()
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print the Reply event as JSON.")
 @click.pass_context
 def ask(ctx: click.Context, question: str, as_json: bool) -> None:
     """Answer one question, as a new customer would get it."""
-    kiosk = Kiosk(_settings(ctx))
+    kiosk = Kiosk(settings_of(ctx))
     session, _ = kiosk.start_session()
     reply = kiosk.handle_text(session, question)
     click.echo(reply.to_json() if as_json else format_reply(reply))
@@ -88,7 +81,7 @@ def ask(ctx: click.Context, question: str, as_json: bool) -> None:
 @click.pass_context
 def chat(ctx: click.Context) -> None:
     """An interactive text conversation (empty line or Ctrl-D to quit)."""
-    kiosk = Kiosk(_settings(ctx))
+    kiosk = Kiosk(settings_of(ctx))
     session, greeting = kiosk.start_session()
     click.echo(format_reply(greeting))
     while not session.ended:
@@ -104,57 +97,6 @@ def chat(ctx: click.Context) -> None:
     kiosk.close()
 
 
-@main.command()
-@click.option("--ui", "with_ui", is_flag=True, help="Play the scripted visits on the touchscreen UI instead.")
-@click.option("--screenshots", type=click.Path(file_okay=False, path_type=Path), help="Save each UI step as PNG.")
-@click.option("--photos", type=click.Path(exists=True, path_type=Path), help="Folder of photos for the camera.")
-@click.pass_context
-def demo(ctx: click.Context, with_ui: bool, screenshots: Path | None, photos: Path | None) -> None:
-    """Walk through scripted conversations on the built-in bank pack, printing every turn."""
-    if not with_ui:
-        from firmware_app.demo import run_demo
-
-        run_demo(Kiosk(_settings(ctx)), click.echo)
-        return
-    from kiosk_ui.main import DEMO_PHOTOS, build_ui, run_demo_ui  # the UI is only imported when asked for
-
-    ui = build_ui(_settings(ctx), window=(1280, 800), photos=photos or DEMO_PHOTOS)
-    run_demo_ui(ui, screenshots, click.echo)
-    ui.close()
-    ui.controller.close()
-
-
-@main.command()
-@click.option("--window", "window", metavar="WxH", help="Run in a window of this size instead of full screen.")
-@click.option("--photos", type=click.Path(exists=True, path_type=Path), help="Use photos from a folder as camera.")
-@click.option("--audio", type=click.Path(exists=True, path_type=Path), help="Play a WAV as the microphone.")
-@click.pass_context
-def run(ctx: click.Context, window: str | None, photos: Path | None, audio: Path | None) -> None:
-    """Start the kiosk on its touchscreen (full screen; Esc closes a windowed kiosk), listening to the
-    microphone when there is one."""
-    from kiosk_ui.main import build_ui
-
-    size = _window_size(window) if window else None
-    watchdog = Watchdog.from_environment()  # systemd's READY/WATCHDOG/STOPPING; a no-op outside a service
-    ui = build_ui(_settings(ctx), window=size, photos=photos, audio=audio, listen=True, watchdog=watchdog)
-    signal.signal(signal.SIGTERM, lambda *_: ui.stop())  # systemctl stop: finish the frame, close in order
-    try:
-        ui.run()
-    finally:
-        ui.close()  # the listening loop first: it may be answering a question through the kiosk
-        ui.controller.close()
-
-
-def _window_size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"expected WIDTHxHEIGHT such as 1280x800, got {text!r}") from None
-    if not (320 <= width <= 7680 and 240 <= height <= 4320):
-        raise click.BadParameter(f"window {width}x{height} is outside 320x240..7680x4320")
-    return width, height
-
-
 @main.group()
 def nlu() -> None:
     """Text understanding, as the evaluation reads it."""
@@ -164,7 +106,7 @@ def nlu() -> None:
 @click.pass_context
 def nlu_predict(ctx: click.Context) -> None:
     """Read one utterance per line on stdin; write one JSON object per line."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     engine = build_nlu(settings, load_pack(settings.pack_dir))
     for line in _stdin_lines():
         started = time.perf_counter()
@@ -197,7 +139,7 @@ def nlu_eval(ctx: click.Context, csv_path: Path) -> None:
     """Accuracy and out-of-scope numbers on a labelled CSV."""
     from firmware_app.nlu.evaluation import evaluate_rows, read_labelled_csv
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     engine = build_nlu(settings, load_pack(settings.pack_dir))
     rows = read_labelled_csv(csv_path)
     click.echo(json.dumps(evaluate_rows(engine, rows), indent=1))
@@ -212,7 +154,7 @@ def converse(ctx: click.Context) -> None:
     from firmware_app.converse import Conversations, dumps
 
     data_dir = ctx.find_root().params.get("data_dir")
-    conversations = Conversations(_settings(ctx), data_dir)
+    conversations = Conversations(settings_of(ctx), data_dir)
     try:
         for record in conversations.play(_stdin_lines()):
             click.echo(dumps(record))
@@ -239,7 +181,7 @@ def faq_search(ctx: click.Context, query: str, lang: str | None, limit: int) -> 
     """Search the FAQ (word index, trigram index for Chinese, and meaning)."""
     from firmware_app.nlu.language import detect_language
 
-    kiosk = Kiosk(_settings(ctx))
+    kiosk = Kiosk(settings_of(ctx))
     language: Language = "zh" if lang == "zh" else "en" if lang == "en" else detect_language(query)
     for hit in kiosk.knowledge.search(query, language, limit=limit):
         click.echo(
@@ -264,12 +206,13 @@ def tickets() -> None:
 
 @tickets.command("list")
 @click.option("--limit", default=20, show_default=True)
-@click.option("--status", type=click.Choice(["new", "open", "pending", "closed"]), default=None)
+@click.option("--status", type=click.Choice(wire.TICKET_STATUSES), default=None)
 @click.pass_context
 def tickets_list(ctx: click.Context, limit: int, status: str | None) -> None:
-    kiosk = Kiosk(_settings(ctx))
+    kiosk = Kiosk(settings_of(ctx))
     for t in kiosk.tickets.list(limit=limit, status=status):
-        click.echo(f"{t.reference}  {t.created_at[:19]}  {t.priority:<7} {t.status:<7} {t.type:<11} {t.summary}")
+        created = f"{t.created_at:%Y-%m-%dT%H:%M:%S}"
+        click.echo(f"{t.reference}  {created}  {t.priority:<7} {t.status:<7} {t.type:<11} {t.summary}")
     kiosk.close()
 
 
@@ -278,12 +221,12 @@ def tickets_list(ctx: click.Context, limit: int, status: str | None) -> None:
 @click.pass_context
 def tickets_show(ctx: click.Context, ticket: str) -> None:
     """One ticket (by reference such as KB-1A2B3C4D, or id) as JSON."""
-    kiosk = Kiosk(_settings(ctx))
+    kiosk = Kiosk(settings_of(ctx))
     found = kiosk.tickets.get(ticket)
     kiosk.close()
     if found is None:
         raise click.ClickException(f"no ticket {ticket}")
-    click.echo(json.dumps(found.to_wire(), indent=1, ensure_ascii=False))
+    click.echo(wire_json(found, indent=1))
 
 
 main.add_command(wake)

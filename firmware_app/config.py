@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-from firmware_app.secret_store import DEFAULT_KEY_PATH
+from kiosk_link.secret_store import DEFAULT_KEY_PATH
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEVICE_CONFIG_PATH = Path("/etc/kiosk/kiosk.toml")
@@ -178,7 +178,7 @@ class SyncConfig(BaseModel):
     # development broker only, as the fleet broker has no plain listener.
     ca_file: Path | None = None  # the fleet CA: the only issuer trusted for the broker's certificate
     cert_file: Path | None = None  # this kiosk's certificate; its common name is the device id
-    key_file: Path | None = None  # plain PEM, or sealed (``*.sealed``: firmware_app.secret_store) as provisioned
+    key_file: Path | None = None  # plain PEM, or sealed (``*.sealed``: kiosk_link.secret_store) as provisioned
     # What opens a sealed key_file with the key-file backend (systemd-creds needs nothing here).
     sealing_key_file: Path = DEFAULT_KEY_PATH
 

@@ -7,10 +7,11 @@ canned on the kiosk's side: every reply comes from the intent model, the knowled
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from firmware_app.app import Kiosk
-from firmware_app.cli import format_reply
 from firmware_app.events import Language, TicketCreated
+from firmware_app.reply_text import format_reply
 
 DEMO_SCRIPTS: list[tuple[str, Language, list[str]]] = [
     (
@@ -72,7 +73,8 @@ DEMO_SCRIPTS: list[tuple[str, Language, list[str]]] = [
 ]
 
 
-def run_demo(kiosk: Kiosk, echo: Callable[[str], None]) -> None:
+def run_demo(kiosk: Kiosk, echo: Callable[[str], None], kept_in: Path | None = None) -> None:
+    """Play every script; ``kept_in``: the data folder the tickets stay in (None: a throwaway one)."""
     filed: list[str] = []
     kiosk.bus.subscribe(lambda e: filed.append(e.reference) if isinstance(e, TicketCreated) else None)
     for number, (title, language, turns) in enumerate(DEMO_SCRIPTS, 1):
@@ -88,5 +90,6 @@ def run_demo(kiosk: Kiosk, echo: Callable[[str], None]) -> None:
                 break
         if not session.ended:
             kiosk.end_session(session, "reset")
-    echo(f"\nTickets filed in this demo: {', '.join(filed) or 'none'} (see them with: kiosk tickets list)")
+    see = f"see them with: kiosk --data-dir {kept_in} tickets list" if kept_in else "gone with the throwaway folder"
+    echo(f"\nTickets filed in this demo: {', '.join(filed) or 'none'} ({see})")
     kiosk.close()

@@ -25,9 +25,9 @@ import click
 
 from firmware_app.config import KioskSettings, SyncConfig
 from firmware_app.inference.manifest import ModelIntegrityError, load_manifest, sha256_file
-from firmware_app.secret_store import SecretError
 from firmware_app.storage import MB, free_bytes
-from firmware_app.sync.tls import client_context
+from kiosk_link.secret_store import SecretError
+from kiosk_link.tls import client_context
 
 Status = Literal["OK", "WARN", "FAIL"]
 DEFAULT_MIN_FREE_MB = 1024
@@ -90,12 +90,14 @@ def _camera(settings: KioskSettings) -> Check:
     from firmware_app.vision.capture import CameraSource
 
     try:
-        CameraSource(device).close()
+        CameraSource(device).close()  # OpenCV's own warnings are silenced: this check says what went wrong
     except OSError as error:
+        present = sorted(str(path) for path in Path("/dev").glob("video*"))
+        seen = f"this machine has {', '.join(present)}" if present else "this machine has no /dev/video* device"
         return Check(
             "camera",
             "WARN",
-            f"{error}; technicians cannot take photos",
+            f"{error} ({seen}); technicians cannot take photos",
             "plug the camera in (`ls /dev/video*`), check the kiosk user is in group 'video', or remove "
             "[ui] camera_device",
         )

@@ -13,7 +13,6 @@ sweep removes (``retention.sweep_photos``).
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from sqlite_utils import Database
 
 from firmware_app import audit
 from firmware_app.store import transaction
+from firmware_app.tickets.store import TicketStore
 
 
 @dataclass(frozen=True)
@@ -43,25 +43,21 @@ def _ticket_key(id_or_reference: str) -> str:
 
 def erase(db: Database, data_dir: Path, id_or_reference: str, actor: audit.Actor) -> Erasure | None:
     """Erase one ticket's data; None (and nothing written) when no ticket has that id or reference."""
-    key = _ticket_key(id_or_reference)
+    tickets = TicketStore(db)
     with transaction(db):
-        row = db.execute(
-            "SELECT id, reference, synced_at, session_id, attachments FROM tickets WHERE id = ? OR reference = ?",
-            [key, key],
-        ).fetchone()
-        if row is None:
+        ticket = tickets.get(_ticket_key(id_or_reference))
+        if ticket is None:
             return None
-        ticket_id, reference, synced_at, session_id, attachments = row
-        outbox_rows = db.execute("DELETE FROM outbox WHERE ticket_id = ?", [ticket_id]).rowcount
-        if session_id:
-            db.execute("DELETE FROM visit_topics WHERE session_id = ? AND kind = 'out_of_scope'", [session_id])
-        db.execute("DELETE FROM tickets WHERE id = ?", [ticket_id])
-        detail = {"ticket_id": ticket_id, "reference": reference, "synced": synced_at is not None}
+        synced = tickets.is_synced(ticket.id)
+        outbox_rows = tickets.delete(ticket.id)
+        if ticket.session_id:
+            db.execute("DELETE FROM visit_topics WHERE session_id = ? AND kind = 'out_of_scope'", [ticket.session_id])
+        detail = {"ticket_id": ticket.id, "reference": ticket.reference, "synced": synced}
         audit.append(db, actor, "erase", detail | {"outbox_rows": outbox_rows})
     removed = 0
-    for name in json.loads(attachments):
+    for name in ticket.attachments:
         path = data_dir / name
         if path.is_file():
             path.unlink()
             removed += 1
-    return Erasure(ticket_id, reference, synced_at is not None, outbox_rows, removed)
+    return Erasure(ticket.id, ticket.reference, synced, outbox_rows, removed)

@@ -7,46 +7,18 @@ reaches a log file, whatever the calling code put in its message or ``extra`` fi
 from __future__ import annotations
 
 import collections
-import json
 import logging
-import sys
-from typing import Any
 
 from firmware_app.privacy import redact
-
-_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-
-
-class JsonFormatter(logging.Formatter):
-    """``{"ts", "level", "logger", "msg", ...extra}`` with every string value redacted."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        payload: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": redact(record.getMessage()),
-        }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS:
-                payload[key] = _redact_value(value)
-        if record.exc_info:
-            payload["exc"] = redact(self.formatException(record.exc_info))
-        return json.dumps(payload, ensure_ascii=False, default=str)
+from kiosk_link.logs import JsonFormatter as BaseJsonFormatter
+from kiosk_link.logs import log_to_stderr
 
 
-def _redact_value(value: Any) -> Any:
-    """Redact any ``extra`` value: strings directly, anything else through its JSON text."""
-    if isinstance(value, str):
-        return redact(value)
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    redacted = redact(text)
-    if redacted == text:
-        return value
-    try:
-        return json.loads(redacted)
-    except json.JSONDecodeError:
-        return redacted
+class JsonFormatter(BaseJsonFormatter):
+    """The link's JSON lines with every string value redacted."""
+
+    def __init__(self) -> None:
+        super().__init__(scrub=redact)
 
 
 class RedactingTextFormatter(logging.Formatter):
@@ -57,15 +29,9 @@ class RedactingTextFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
-    """Send all kiosk logs to stderr (stdout is reserved for the CLI's machine-readable output)."""
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(RedactingTextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    """Send all kiosk logs to stderr, redacted, as JSON lines or (``fmt="text"``) readable lines."""
+    text = RedactingTextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_to_stderr(JsonFormatter() if fmt == "json" else text, level)
 
 
 class RecentErrors(logging.Handler):

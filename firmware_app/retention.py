@@ -41,7 +41,8 @@ from sqlite_utils import Database
 from firmware_app import audit
 from firmware_app.config import KioskSettings, PrivacyConfig
 from firmware_app.storage import MB, FreeSpace, free_bytes
-from firmware_app.store import open_database, transaction
+from firmware_app.store import open_database, stamp, transaction
+from firmware_app.tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
 
@@ -67,27 +68,6 @@ class PurgeReport:
         return json.dumps(self.__dict__)
 
 
-def _stamp(at: datetime) -> str:
-    """The store's timestamp format (``utc_now``), so cut-offs compare as text."""
-    return at.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
-def _due(db: Database, column: str, cutoff: datetime, photos_only: bool = False) -> list[str]:
-    """Acknowledged on or before ``cutoff`` and not yet purged (``column`` is our own name)."""
-    extra = " AND attachments != '[]'" if photos_only else ""
-    rows = db.execute(
-        f"SELECT id FROM tickets WHERE synced_at IS NOT NULL AND synced_at <= ? AND {column} IS NULL{extra}"
-        " ORDER BY created_at, rowid",
-        [_stamp(cutoff)],
-    ).fetchall()
-    return [row[0] for row in rows]
-
-
-def _mark(db: Database, sql: str, ticket_ids: list[str], now: datetime) -> None:
-    marks = ", ".join("?" for _ in ticket_ids)
-    db.execute(f"{sql} WHERE id IN ({marks})", [_stamp(now), *ticket_ids])
-
-
 def purge(
     db: Database,
     data_dir: Path,
@@ -99,9 +79,10 @@ def purge(
     free_space: FreeSpace = free_bytes,
 ) -> PurgeReport:
     """One retention pass, then the disk guard. ``now`` is a parameter so tests move the clock, not sleep."""
-    transcripts = _due(db, "transcript_purged_at", now - timedelta(days=config.transcript_retention_days))
-    photos = _due(db, "photos_pruned_at", now - timedelta(days=config.photo_retention_days), photos_only=True)
-    visits_before = _stamp(now - timedelta(days=config.transcript_retention_days))
+    tickets = TicketStore(db)
+    transcripts = tickets.due("transcript_purged_at", now - timedelta(days=config.transcript_retention_days))
+    photos = tickets.due("photos_pruned_at", now - timedelta(days=config.photo_retention_days))
+    visits_before = stamp(now - timedelta(days=config.transcript_retention_days))
     questions_sql = (
         "FROM visit_topics WHERE kind = 'out_of_scope'"
         " AND session_id IN (SELECT session_id FROM visits WHERE started_at < ?)"
@@ -113,14 +94,9 @@ def purge(
     if transcripts or photos or questions:
         with transaction(db):
             if transcripts:
-                _mark(
-                    db,
-                    "UPDATE tickets SET transcript = '[]', entities = '[]', summary = '', transcript_purged_at = ?",
-                    transcripts,
-                    now,
-                )
+                tickets.purge_words(transcripts, now)
             if photos:
-                _mark(db, "UPDATE tickets SET photos_pruned_at = ?", photos, now)
+                tickets.mark_photos_pruned(photos, now)
             db.execute(f"DELETE {questions_sql}", [visits_before])
             detail = {"transcripts": transcripts, "photos": photos, "visit_questions": questions}
             audit.append(db, actor, "retention_purge", detail)
@@ -147,21 +123,18 @@ def guard_disk(
     free = free_space(data_dir)
     if free >= low:
         return [], 0, free
-    candidates = db.execute(
-        "SELECT id, attachments FROM tickets WHERE synced_at IS NOT NULL AND photos_pruned_at IS NULL"
-        " AND attachments != '[]' ORDER BY created_at, rowid"
-    ).fetchall()
+    tickets = TicketStore(db)
     chosen: list[str] = []
     gained = 0
-    for ticket_id, attachments in candidates:
+    for ticket_id, attachments in tickets.prunable_photos():
         if free + gained >= low:
             break
         chosen.append(ticket_id)
-        gained += sum(_size(data_dir / name) for name in json.loads(attachments))
+        gained += sum(_size(data_dir / name) for name in attachments)
     files = 0
     if chosen:
         with transaction(db):
-            _mark(db, "UPDATE tickets SET photos_pruned_at = ?", chosen, now)
+            tickets.mark_photos_pruned(chosen, now)
             audit.append(db, actor, "disk_guard_prune", {"tickets": chosen, "free_mb": free // MB})
         files = sweep_photos(db, data_dir)
         free = free_space(data_dir)
@@ -192,12 +165,10 @@ def sweep_photos(db: Database, data_dir: Path, grace_s: float = ORPHAN_GRACE_S) 
         return 0
     live: set[str] = set()
     pruned: set[str] = set()
-    for ticket_id, attachments, pruned_at in db.execute(
-        "SELECT id, attachments, photos_pruned_at FROM tickets WHERE attachments != '[]'"
-    ):
-        (pruned if pruned_at else live).add(ticket_id)
-        if not pruned_at:
-            live.update(json.loads(attachments))
+    for ticket_id, attachments, was_pruned in TicketStore(db).attachment_owners():
+        (pruned if was_pruned else live).add(ticket_id)
+        if not was_pruned:
+            live.update(attachments)
     removed = 0
     for path in folder.iterdir():
         if not path.is_file() or f"{PHOTOS}/{path.name}" in live:

@@ -17,9 +17,14 @@ from pathlib import Path
 from sqlite_utils import Database
 
 
+def stamp(at: datetime) -> str:
+    """Timestamps are stored as ISO-8601 UTC strings with milliseconds, so they compare and sort as text."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
 def utc_now() -> str:
-    """Timestamps are stored as ISO-8601 UTC strings."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    """Now, as the store's timestamps are written (``stamp``)."""
+    return stamp(datetime.now(UTC))
 
 
 @contextmanager

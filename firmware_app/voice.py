@@ -44,7 +44,7 @@ from firmware_app.events import (
 )
 
 if TYPE_CHECKING:
-    from firmware_app.screen_state import KioskController
+    from firmware_app.screen.controller import KioskController
 
 log = logging.getLogger(__name__)
 

@@ -8,22 +8,31 @@ from __future__ import annotations
 
 import re
 
-Action = tuple[object, ...]  # a KioskController method name and its arguments
+from firmware_app.screen.actions import (
+    Action,
+    GoHome,
+    OpenCamera,
+    Rate,
+    SetLanguage,
+    ShowConversation,
+    SkipRating,
+    ToggleLargeText,
+)
 
 _POLITE = re.compile(r"\b(please|can you|could you|switch to|change to|speak|in)\b|请|切换到|用", re.IGNORECASE)
 _COMMANDS: tuple[tuple[re.Pattern[str], Action], ...] = (
-    (re.compile(r"(chinese|mandarin)( language)?|中文|普通话|汉语"), ("set_language", "zh")),
-    (re.compile(r"english( language)?|英文|英语"), ("set_language", "en")),
+    (re.compile(r"(chinese|mandarin)( language)?|中文|普通话|汉语"), SetLanguage("zh")),
+    (re.compile(r"english( language)?|英文|英语"), SetLanguage("en")),
     (
         re.compile(
             r"(make (the )?)?(text|letters|writing|font) (bigger|larger)|(bigger|larger|large) (text|letters|font)"
             r"|大字|字大一点|放大"
         ),
-        ("toggle_large_text",),
+        ToggleLargeText(),
     ),
-    (re.compile(r"(go )?(home|back to the start|start over|main menu)|首页|回到首页|重新开始"), ("go_home",)),
-    (re.compile(r"(take a )?(photo|picture)( of a part)?|camera|拍照|拍摄部件"), ("open_camera",)),
-    (re.compile(r"(show )?(the )?conversation|对话记录"), ("show_conversation",)),
+    (re.compile(r"(go )?(home|back to the start|start over|main menu)|首页|回到首页|重新开始"), GoHome()),
+    (re.compile(r"(take a )?(photo|picture)( of a part)?|camera|拍照|拍摄部件"), OpenCamera()),
+    (re.compile(r"(show )?(the )?conversation|对话记录"), ShowConversation()),
 )
 _STAR_WORDS = re.compile(r"\b(stars?|out of five|out of 5)\b|星|分", re.IGNORECASE)
 _STARS = {
@@ -36,12 +45,12 @@ _SKIP = ("skip", "no thanks", "跳过", "不用了")
 
 
 def screen_command(text: str, screen: str) -> Action | None:
-    """The controller action ``text`` stands for on ``screen``, or ``None`` when it is something to ask."""
+    """The screen action ``text`` stands for on ``screen``, or ``None`` when it is something to ask."""
     spoken = _POLITE.sub("", text.strip().lower()).strip(" .!?。！？")
     if screen == "rating":
         stars = _STARS.get(_STAR_WORDS.sub("", spoken).strip())
         if stars is not None:
-            return ("rate", stars)
+            return Rate(stars)
         if spoken in _SKIP:
-            return ("rate_skip",)
+            return SkipRating()
     return next((action for pattern, action in _COMMANDS if pattern.fullmatch(spoken)), None)

@@ -2,7 +2,7 @@
 
 There is no plain-text listener and no anonymous access: every client shows a certificate signed by the fleet
 CA, and its common name becomes its MQTT username (``use_identity_as_username``), which the ACL's ``%u``
-patterns turn into "this device's own topics". The topics come from ``firmware_app.sync.wire`` split by who
+patterns turn into "this device's own topics". The topics come from ``kiosk_link.wire`` split by who
 publishes them (``DEVICE_PUBLISHES`` and ``BACKEND_PUBLISHES`` cover ``wire.DEVICE_TOPICS`` exactly, a test
 checks it), so a device may publish only its own reports and read only what the backend sends it, and the
 backend (``pki.BACKEND_IDENTITY``) the reverse for every device. A device reading the release channels is the
@@ -16,8 +16,8 @@ import pwd
 import shutil
 from pathlib import Path
 
-from firmware_app.sync import wire
-from fleet import pki
+from kiosk_link import pki, wire
+from kiosk_link.durable import write_bytes_atomically
 
 DEVICE_PUBLISHES: tuple[wire.DeviceTopic, ...] = (
     "status",
@@ -82,7 +82,7 @@ def write_broker_config(ca: Path, out: Path, port: int = MQTTS_PORT, bind: str |
     out.mkdir(parents=True, exist_ok=True)
     for name in (pki.CA_CERT, pki.SERVER_CERT):
         shutil.copyfile(ca / name, out / name)
-    pki.write_file(out / pki.SERVER_KEY, (ca / pki.SERVER_KEY).read_bytes(), 0o600)
+    write_bytes_atomically(out / pki.SERVER_KEY, (ca / pki.SERVER_KEY).read_bytes(), 0o600)
     if os.geteuid() == 0:
         try:
             broker = pwd.getpwnam(BROKER_USER)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from firmware_app.sync.tls import client_context
+from kiosk_link.tls import client_context
 
 F = TypeVar("F", bound=Callable[..., Any])
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)

@@ -6,13 +6,14 @@ the broker, which gets only what ``broker-config`` copies out of it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
 from cryptography import x509
 
-from fleet import pki
 from fleet.broker_config import MQTTS_PORT, write_broker_config
+from kiosk_link import pki
 
 _CA_DIR = click.option(
     "--ca-dir",
@@ -29,9 +30,29 @@ def ca() -> None:
     """The fleet's certificate authority: broker, backend and device certificates."""
 
 
+def _host_names(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """Every name given, whether ``--host`` was repeated or one value lists several ("a.example,10.0.0.5")."""
+    names: list[str] = []
+    for value in values:
+        for name in re.split(r"[,\s]+", value):
+            if name and name not in names:
+                names.append(name)
+    if not names:
+        raise click.BadParameter("give the broker's DNS name or IP address", ctx, param)
+    return tuple(names)
+
+
 @ca.command("init")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="New CA folder.")
-@click.option("--host", "hosts", multiple=True, required=True, help="The broker's DNS name or IP (repeatable).")
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
+    required=True,
+    callback=_host_names,
+    help="The broker's DNS names or IP addresses, each one the kiosks may connect to: repeat --host or separate "
+    "them with commas (--host mqtt.example.com,10.0.0.5).",
+)
 @click.option("--days", default=pki.CA_DAYS, show_default=True, help="Validity of the CA certificate.")
 def init(out: Path, hosts: tuple[str, ...], days: int) -> None:
     """Create the CA, the broker's server certificate for HOSTs and the backend's client certificate."""

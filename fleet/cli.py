@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import signal
 import ssl
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from types import FrameType
@@ -21,9 +20,9 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from firmware_app.sync import wire
 from fleet.broker_tls import tls_options
 from fleet.ca_cli import broker_config, ca
+from fleet.cli_store import open_store
 from fleet.database import is_url
 from fleet.ingest import Ingestor
 from fleet.release_cli import keys, release
@@ -32,7 +31,10 @@ from fleet.remote_config import parse_assignments, publish_retained
 from fleet.rollout_cli import group, rollout
 from fleet.rollout_engine import RolloutEngine
 from fleet.stats import since_day, summarise, text_lines, write_csv, write_png
-from fleet.store import FleetStore
+from kiosk_link import wire
+from kiosk_link.logs import JsonFormatter, log_to_stderr
+
+log = logging.getLogger(__name__)
 
 
 @click.group()
@@ -48,21 +50,8 @@ from fleet.store import FleetStore
 @click.pass_context
 def main(ctx: click.Context, db_path: str, log_level: str) -> None:
     """Kestrel kiosk fleet backend."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_to_stderr(JsonFormatter(), log_level)  # the kiosk's JSON lines
     ctx.obj = {"db_path": db_path if is_url(db_path) else Path(db_path)}
-
-
-@contextmanager
-def _store(ctx: click.Context, create: bool = False) -> Iterator[FleetStore]:
-    """The database; only ``serve`` creates one (a report on a mistyped path should say so, not show nothing)."""
-    path: str | Path = ctx.obj["db_path"]
-    if not create and not is_url(path) and not Path(path).is_file():
-        raise click.ClickException(f"no fleet database at {path} (`fleet serve` creates it; see --db)")
-    store = FleetStore(path)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 @main.command()
@@ -76,7 +65,7 @@ def serve(
     ctx: click.Context, host: str, port: int, group: str, client_id: str | None, tls: ssl.SSLContext | None
 ) -> None:
     """Ingest tickets and status until SIGTERM or Ctrl-C; run several to share the load."""
-    with _store(ctx, create=True) as store:
+    with open_store(ctx, create=True) as store:
         releases = ReleaseStore(default_releases_dir(ctx.obj["db_path"]))
         rollouts = RolloutEngine(ctx.obj["db_path"], releases, host, port, tls=tls)
         ingestor = Ingestor(
@@ -88,11 +77,19 @@ def serve(
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        where = {"broker": f"{host}:{port}", "tls": tls is not None, "db": _safe_db(ctx.obj["db_path"]), "group": group}
+        log.info("serving until SIGTERM or Ctrl-C", extra=where)
         rollouts.start()
         try:
             ingestor.serve_forever()
         finally:
             rollouts.stop()
+            log.info("stopped", extra={"stored": ingestor.stats.stored, "duplicates": ingestor.stats.duplicates})
+
+
+def _safe_db(path: str | Path) -> str:
+    """The database for a log line: a URL without its password."""
+    return re.sub(r"//([^/@:]*):[^/@]*@", r"//\1:***@", str(path))
 
 
 def _echo(rows: list[dict[str, Any]], as_json: bool, line: str) -> None:
@@ -107,7 +104,7 @@ def _echo(rows: list[dict[str, Any]], as_json: bool, line: str) -> None:
 @click.pass_context
 def tickets(ctx: click.Context, device: str | None, limit: int, as_json: bool) -> None:
     """Stored tickets, newest first."""
-    with _store(ctx) as store:
+    with open_store(ctx) as store:
         rows = store.tickets(device, limit)
     _echo(rows, as_json, "{reference:<12} {created_at:.19}  {device_id:<20} {priority:<7} {type:<11} {summary}")
 
@@ -117,7 +114,7 @@ def tickets(ctx: click.Context, device: str | None, limit: int, as_json: bool) -
 @click.pass_context
 def devices(ctx: click.Context, as_json: bool) -> None:
     """Every device seen: online or offline, last seen, versions, queue depth, tickets, remote configuration."""
-    with _store(ctx) as store:
+    with open_store(ctx) as store:
         rows = store.devices()
     for row in rows:
         click.echo(json.dumps(row, ensure_ascii=False) if as_json else _device_line(row))
@@ -159,7 +156,7 @@ def stats(
     except ValueError:
         problem = f"{since!r} is neither a date nor a number of days (7d)"
         raise click.BadParameter(problem, param_hint="--since") from None
-    with _store(ctx) as store:
+    with open_store(ctx) as store:
         reports = store.analytics(device, first)
     summaries = summarise(reports)
     if as_json:
@@ -194,7 +191,7 @@ def config_set(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     try:
-        with _store(ctx, create=True) as store:
+        with open_store(ctx, create=True) as store:
             remote = store.next_config(device, changes)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])

@@ -13,12 +13,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import shutil
-import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from firmware_app.sync import wire
+from kiosk_link import wire
+from kiosk_link.durable import write_bytes_atomically
 
 PARTIAL = ".partial"
 
@@ -27,32 +27,17 @@ class FileRefused(ValueError):
     """A chunk that does not fit its file, or a file whose chunks do not add up to its sha256."""
 
 
-def _sync_dir(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _write_atomically(path: Path, chunks: list[Path] | bytes) -> str:
-    """Write ``path`` (bytes, or the concatenation of ``chunks``) via a unique temporary file; its sha256."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _assemble(path: Path, chunks: list[Path]) -> str:
+    """Write ``path`` as the concatenation of ``chunks``, read one at a time; its sha256."""
     digest = hashlib.sha256()
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            for piece in [chunks] if isinstance(chunks, bytes) else chunks:
-                data = piece if isinstance(piece, bytes) else piece.read_bytes()
-                digest.update(data)
-                file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _sync_dir(path.parent)
+
+    def pieces() -> Iterator[bytes]:
+        for chunk in chunks:
+            data = chunk.read_bytes()
+            digest.update(data)
+            yield data
+
+    write_bytes_atomically(path, pieces())
     return digest.hexdigest()
 
 
@@ -75,12 +60,12 @@ class AttachmentFiles:
             raise FileRefused(f"chunk {part.index}: {len(data)} bytes, expected {expected}")
         final = self.path(device_id, part.ticket_id, part.name)
         partial = self.root / PARTIAL / device_id / part.ticket_id / part.name / str(part.sha256)
-        _write_atomically(partial / str(part.index), data)
+        write_bytes_atomically(partial / str(part.index), data)
         chunks = [partial / str(index) for index in range(part.count)]
         if not all(chunk.is_file() for chunk in chunks):
             return False
         try:
-            digest = _write_atomically(final, chunks)
+            digest = _assemble(final, chunks)
         except FileNotFoundError:  # another process assembled it and removed the chunks meanwhile
             digest = hashlib.sha256(final.read_bytes()).hexdigest() if final.is_file() else ""
         shutil.rmtree(partial, ignore_errors=True)

@@ -39,13 +39,14 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
-from firmware_app.sync import wire
 from fleet.files import AttachmentFiles, FileRefused
 from fleet.link import backend_client
 from fleet.releases import ReleaseStore
 from fleet.rollout_engine import RolloutEngine
 from fleet.rollouts import channel_payloads, record_update
 from fleet.store import FleetStore
+from kiosk_link import wire
+from kiosk_link.routing import Route
 
 log = logging.getLogger(__name__)
 # Messages the writer takes at once: bounds how long the first ticket waits for its acknowledgement, and keeps
@@ -68,6 +69,19 @@ class IngestStats:
     updates: int = 0  # update reports stored (each device's latest per release)
     failed: int = 0  # messages not stored (a database error); tickets among them are not acknowledged
     rejected: Counter[str] = field(default_factory=Counter)  # by reason: wire.RejectReason or "device_mismatch"
+
+
+# Tickets validated by the writer and waiting for its commit, each with its payload as received (stored as sent).
+TicketBatch = list[tuple[wire.TicketV1, bytes]]
+
+
+@dataclass(frozen=True)
+class Received:
+    """Where a message came from, handed to its route's handler with the parsed payload."""
+
+    device_id: str  # from the topic: what the broker's ACL vouches for
+    payload: bytes  # as received (tickets and telemetry are stored as sent)
+    tickets: TicketBatch  # the writer's batch, which a ticket joins rather than being committed alone
 
 
 class Ingestor:
@@ -94,12 +108,22 @@ class Ingestor:
             (wire.shared_filter(group, wire.device_filter("telemetry")), 1),
             (wire.shared_filter(group, wire.device_filter("analytics")), 1),
         ]
+        # What each kind of device topic must validate as, and what then stores it.
+        self._routes: dict[wire.DeviceTopic, Route[Any, [Received]]] = {
+            "tickets": Route(wire.TicketV1, self._on_ticket),
+            "attachments": Route(wire.AttachmentV1, self._on_attachment),
+            "status": Route(wire.StatusV1, self._on_status),
+            "telemetry": Route(wire.TelemetryV1, self._on_telemetry),
+            "analytics": Route(wire.AnalyticsV1, self._on_analytics),
+            "update/status": Route(wire.UpdateStatusV1, self._on_update_status),
+        }
         if releases is not None:  # any one process of the group answers a chunk request
             self._filters += [
                 (wire.shared_filter(group, wire.device_filter("update/request")), 1),
                 # Retained, like status (a kiosk's outcome must reach a backend that was down): a plain subscription.
                 (wire.device_filter("update/status"), 1),
             ]
+            self._routes["update/request"] = Route(wire.UpdateRequestV1, self._on_update_request)
         self._client = backend_client("ingest", client_id, tls)
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
@@ -169,7 +193,7 @@ class Ingestor:
                     batch.append(self._inbox.get_nowait())
                 except queue.Empty:
                     break
-            tickets: list[tuple[wire.TicketV1, bytes]] = []
+            tickets: TicketBatch = []
             for message in batch:
                 if message is not None:
                     self._handle(message, tickets)
@@ -177,49 +201,50 @@ class Ingestor:
             if batch[-1] is None:
                 return
 
-    def _handle(self, message: mqtt.MQTTMessage, tickets: list[tuple[wire.TicketV1, bytes]]) -> None:
+    def _handle(self, message: mqtt.MQTTMessage, tickets: TicketBatch) -> None:
         """Store one message, or (a ticket) validate it and add it to the batch's ``tickets``."""
         try:
             device_id, kind = wire.parse_device_topic(message.topic)
-            if kind == "tickets":
-                self._valid_ticket(device_id, message.payload, tickets)
-            elif kind == "attachments":
-                self._ingest_attachment(device_id, wire.parse(message.payload, wire.AttachmentV1))
-            elif kind == "status":
-                self.store.set_status(device_id, wire.parse(message.payload, wire.StatusV1))
-                self.stats.statuses += 1
-            elif kind == "telemetry":
-                report = wire.parse(message.payload, wire.TelemetryV1)
-                self.stats.telemetry += self.store.add_telemetry(device_id, report, message.payload)
-            elif kind == "analytics":
-                self.store.set_analytics(device_id, wire.parse(message.payload, wire.AnalyticsV1))
-                self.stats.analytics += 1
-            elif kind == "update/request" and self.releases is not None:
-                chunk = self.releases.chunk(wire.parse(message.payload, wire.UpdateRequestV1))
-                self._client.publish(wire.device_topic(device_id, "update/chunk"), chunk.encode(), qos=1)
-            elif kind == "update/status":
-                update = wire.parse(message.payload, wire.UpdateStatusV1)
-                log.info("update %s on %s: %s %s", update.release_id, device_id, update.state, update.reason or "")
-                record_update(self.store, device_id, update)
-                self.stats.updates += 1
-                if self.rollouts is not None:
-                    self.rollouts.wake()
+            route = self._routes.get(kind)
+            if route is not None:  # else a kind this process never subscribed to
+                route(message.payload, Received(device_id, bytes(message.payload), tickets))
         except wire.WireError as exc:
             self._reject(message.topic, exc.reason, exc.detail)
         except Exception:  # the database, say: nothing was acknowledged, so the kiosk will send it again
             self.stats.failed += 1
             log.exception("message on %s not stored", message.topic[:120])
 
-    def _valid_ticket(
-        self, device_id: str, payload: bytes | bytearray, tickets: list[tuple[wire.TicketV1, bytes]]
-    ) -> None:
-        ticket = wire.parse(payload, wire.TicketV1)
-        if ticket.device_id != device_id:  # a kiosk may only file tickets under its own name
-            self._reject(wire.device_topic(device_id, "tickets"), "device_mismatch", f"ticket of {ticket.device_id}")
+    def _on_ticket(self, ticket: wire.TicketV1, received: Received) -> None:
+        if ticket.device_id != received.device_id:  # a kiosk may only file tickets under its own name
+            topic = wire.device_topic(received.device_id, "tickets")
+            self._reject(topic, "device_mismatch", f"ticket of {ticket.device_id}")
             return
-        tickets.append((ticket, bytes(payload)))
+        received.tickets.append((ticket, received.payload))
 
-    def _commit(self, tickets: list[tuple[wire.TicketV1, bytes]]) -> None:
+    def _on_status(self, status: wire.StatusV1, received: Received) -> None:
+        self.store.set_status(received.device_id, status)
+        self.stats.statuses += 1
+
+    def _on_telemetry(self, report: wire.TelemetryV1, received: Received) -> None:
+        self.stats.telemetry += self.store.add_telemetry(received.device_id, report, received.payload)
+
+    def _on_analytics(self, report: wire.AnalyticsV1, received: Received) -> None:
+        self.store.set_analytics(received.device_id, report)
+        self.stats.analytics += 1
+
+    def _on_update_request(self, request: wire.UpdateRequestV1, received: Received) -> None:
+        assert self.releases is not None  # only routed with a release store
+        chunk = self.releases.chunk(request)
+        self._client.publish(wire.device_topic(received.device_id, "update/chunk"), chunk.encode(), qos=1)
+
+    def _on_update_status(self, update: wire.UpdateStatusV1, received: Received) -> None:
+        log.info("update %s on %s: %s %s", update.release_id, received.device_id, update.state, update.reason or "")
+        record_update(self.store, received.device_id, update)
+        self.stats.updates += 1
+        if self.rollouts is not None:
+            self.rollouts.wake()
+
+    def _commit(self, tickets: TicketBatch) -> None:
         """Commit a batch of tickets, then acknowledge them: one message per device, whatever the batch holds."""
         if not tickets:
             return
@@ -251,10 +276,11 @@ class Ingestor:
             ack = wire.AckV1(ticket_ids=acknowledged).encode()
             self._client.publish(wire.device_topic(device_id, "acks"), ack, qos=1)
 
-    def _ingest_attachment(self, device_id: str, part: wire.AttachmentV1) -> None:
+    def _on_attachment(self, part: wire.AttachmentV1, received: Received) -> None:
         """Keep a chunk of a ticket's file; once the file is whole and checked (or reported missing), record it and
         acknowledge its ticket if that is stored with all its files. A chunk of a file already stored is a
         re-send: the ticket's own re-send is what gets acknowledged again."""
+        device_id = received.device_id
         if self.store.attachment_stored(part.ticket_id, part.name):
             return
         if part.missing:

@@ -9,7 +9,7 @@ import ssl
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware_app.sync.tls import use_tls
+from kiosk_link.tls import use_tls
 
 
 def backend_client(role: str, client_id: str | None, tls: ssl.SSLContext | None) -> mqtt.Client:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
-from firmware_app.sync import wire
 from fleet.broker_tls import tls_options
 from fleet.releases import ArtifactSource, Release, ReleaseStore, default_releases_dir, model_source, pack_source
 from fleet.remote_config import publish_retained
 from fleet.signing import generate_keys, load_private_key
+from kiosk_link import wire
 
 
 @click.group()

@@ -28,9 +28,9 @@ from typing import Literal
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from firmware_app.sync import wire
 from fleet.database import home
 from fleet.signing import sign_release
+from kiosk_link import wire
 
 RELEASE_FILE = "release.json"
 MODELS_MANIFEST = "manifest.json"

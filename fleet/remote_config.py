@@ -16,8 +16,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from firmware_app.sync.tls import use_tls
-from firmware_app.sync.wire import SettingValue
+from kiosk_link.tls import use_tls
+from kiosk_link.wire import SettingValue
 
 TIMEOUT_S = 10.0
 

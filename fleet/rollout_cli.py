@@ -7,21 +7,19 @@ These only write the fleet database: the rollout engine inside ``fleet serve`` o
 from __future__ import annotations
 
 import json
-from contextlib import AbstractContextManager
 from typing import Any
 
 import click
 
+from fleet.cli_store import open_store
 from fleet.releases import ReleaseStore, default_releases_dir
 from fleet.rollouts import RolloutError, change_rollout, device_assignments, rollouts, set_groups, start_rollout
 from fleet.store import FleetStore
 
 
 def _open(ctx: click.Context) -> FleetStore:
-    from fleet.cli import _store  # fleet.cli imports this module; its _store is how every `fleet` command opens
-
-    store_context: AbstractContextManager[FleetStore] = _store(ctx)
-    return ctx.with_resource(store_context)
+    """The database, open until the command ends."""
+    return ctx.with_resource(open_store(ctx))
 
 
 def _percent(ctx: click.Context, param: click.Parameter, value: str) -> float:

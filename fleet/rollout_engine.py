@@ -19,11 +19,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
-from firmware_app.sync import wire
 from fleet.link import backend_client
 from fleet.releases import ReleaseStore
 from fleet.rollouts import Publish, advance, channel_payloads, managed_channels, retained_offers
 from fleet.store import FleetStore
+from kiosk_link import wire
 
 log = logging.getLogger(__name__)
 

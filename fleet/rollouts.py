@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from firmware_app.sync import wire
 from fleet.releases import ReleaseStore
 from fleet.store import FleetStore
+from kiosk_link import wire
 
 RolloutState = Literal["running", "paused", "halted", "aborted", "finished"]
 Phase = Literal["canary", "all"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from firmware_app.sync.wire import ReleaseManifestV1, SignedReleaseV1, canonical_json
+from kiosk_link.wire import ReleaseManifestV1, SignedReleaseV1, canonical_json
 
 PRIVATE_KEY_NAME = "release-signing.key"
 PUBLIC_KEY_NAME = "release-signing.pub"

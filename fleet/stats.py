@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from firmware_app.sync.wire import AnalyticsV1
+from kiosk_link.wire import AnalyticsV1
 
 FLEET = "(fleet)"  # the summary row over every device
 TOP = 10

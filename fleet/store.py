@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from firmware_app.sync.wire import (
+from fleet.database import Database, connect
+from kiosk_link.wire import (
     AnalyticsV1,
     RemoteConfigV1,
     SettingValue,
@@ -27,7 +28,6 @@ from firmware_app.sync.wire import (
     TicketV1,
     carried_attachments,
 )
-from fleet.database import Database, connect
 
 _SCHEMA: list[tuple[str, ...]] = [
     (

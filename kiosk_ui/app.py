@@ -22,11 +22,12 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import pygame
 
-from firmware_app.screen_state import KioskController
+from firmware_app.screen.actions import Action, Backspace, Submit, TypeText
+from firmware_app.screen.controller import KioskController
 from kiosk_ui.render import Renderer, RenderReport
 from kiosk_ui.screens import build_screen, load_screens
 from kiosk_ui.theme import Theme
-from kiosk_ui.widgets import Widget, hit, walk_all
+from kiosk_ui.widgets import Page, SwitchKeyboard, Widget, hit, walk_all
 
 log = logging.getLogger(__name__)
 FPS = 60
@@ -205,7 +206,7 @@ class KioskUI:
         elif event.type in (pygame.MOUSEBUTTONUP, pygame.FINGERUP):
             self.release(self._position(event))
         elif event.type == pygame.TEXTINPUT and self.controller.state.form is not None:
-            self.runner.submit(lambda: self.controller.type_text(event.text))
+            self.perform(TypeText(event.text))
         elif event.type == pygame.KEYDOWN:
             self._key(event)
 
@@ -220,9 +221,9 @@ class KioskUI:
         if event.key == pygame.K_ESCAPE and not self.surface.get_flags() & pygame.FULLSCREEN:
             self._running = False
         elif event.key == pygame.K_RETURN:
-            self.runner.submit(self.controller.submit)
+            self.perform(Submit())
         elif event.key == pygame.K_BACKSPACE:
-            self.runner.submit(self.controller.backspace)
+            self.perform(Backspace())
 
     def press(self, position: tuple[int, int]) -> None:
         """Show the touch at once: the pressed widget is repainted and only its rectangle is updated."""
@@ -243,16 +244,19 @@ class KioskUI:
         self._dirty = True
         if pressed is None or hit(self.widgets, position) is not pressed:
             return
-        assert pressed.action is not None
-        name, *args = pressed.action
-        if name == "ui:page":
-            self.page = max(0, self.page + int(args[0]))  # type: ignore[call-overload]
-            return
-        if name == "ui:keyboard":
-            self.keyboard_symbols = not self.keyboard_symbols
-            return
-        method = getattr(self.controller, str(name))
-        self.runner.submit(lambda: method(*args))
+        match pressed.action:
+            case None:
+                return
+            case Page(step):
+                self.page = max(0, self.page + step)
+            case SwitchKeyboard():
+                self.keyboard_symbols = not self.keyboard_symbols
+            case action:
+                self.perform(action)
+
+    def perform(self, action: Action) -> None:
+        """Hand ``action`` to the controller on the worker thread (ignored while another one is running)."""
+        self.runner.submit(lambda: self.controller.dispatch(action))
 
     # --- for tests, the demo and the bench ---------------------------------------------------------------
 

@@ -1,10 +1,10 @@
 """The on-screen keyboard and numpad, shared by flow forms, the technician's note and the staff PIN.
 
-Keys send ``type_key``; Delete sends ``backspace``; the wide key sends ``submit``. Widget ids are
+Keys send ``TypeKey``; Delete sends ``Backspace``; the wide key sends ``Submit``. Widget ids are
 ``key:<char>``, ``key:space``, ``key:backspace``, ``key:mode`` and ``key:submit`` so tests and scripts can
 press them.
 The English layout is QWERTY. On the Chinese screen the same letters spell pinyin: the controller keeps them
-as a composition and offers the words they may stand for (``firmware_app.pinyin_input``), shown on a
+as a composition and offers the words they may stand for (``firmware_app.screen.pinyin``), shown on a
 candidate bar one key row high. The bar takes the digit row's place (digits have nothing to do while pinyin
 waits); a short keyboard has no digit row, so there it takes the place of the 123 and space keys (space
 would only pick the first candidate). The bar starts with the letters themselves, which keep them as typed
@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import pygame
 
+from firmware_app.screen.actions import Backspace, PickCandidate, Submit, TypeKey
 from kiosk_ui.layout import columns, split_top
 from kiosk_ui.screens import BuildContext
 from kiosk_ui.text import theme_font
 from kiosk_ui.theme import MIN_TOUCH_PX
-from kiosk_ui.widgets import Style, Widget
+from kiosk_ui.widgets import Style, SwitchKeyboard, TapAction, Widget
 
 DIGIT_ROW = "1234567890"
 LETTER_ROWS = ("qwertyuiop", "asdfghjkl'", "zxcvbnm,.?")
@@ -28,27 +29,27 @@ NUMPAD_ROWS = ("123", "456", "789")
 
 
 def _key(rect: pygame.Rect, char: str) -> Widget:
-    return Widget("button", rect, char, id=f"key:{char}", style="key", action=("type_key", char), align="center")
+    return Widget("button", rect, char, id=f"key:{char}", style="key", action=TypeKey(char), align="center")
 
 
 def _function_row(ctx: BuildContext, rect: pygame.Rect, submit_label: str, toggle: bool) -> list[Widget]:
     """Delete, (123/abc), space and submit; on a short keyboard while pinyin waits, Delete, the candidate bar
     and submit."""
     cells = columns(rect, 5 if toggle else 4, ctx.theme.gap)
-    row = [_button(cells[0], ctx.t("delete"), "key:backspace", "secondary", ("backspace",))]
-    submit = _button(cells[-1], submit_label, "key:submit", "primary", ("submit",))
+    row = [_button(cells[0], ctx.t("delete"), "key:backspace", "secondary", Backspace())]
+    submit = _button(cells[-1], submit_label, "key:submit", "primary", Submit())
     if toggle and _composing(ctx):
         return [*row, *candidate_bar(ctx, cells[1].union(cells[-2])), submit]
     if toggle:
         label = "abc" if ctx.keyboard_symbols else "123"
-        row.append(_button(cells[1], label, "key:mode", "secondary", ("ui:keyboard",)))
+        row.append(_button(cells[1], label, "key:mode", "secondary", SwitchKeyboard()))
     space_rect = cells[-3].union(cells[-2])
-    row.append(_button(space_rect, ctx.t("space"), "key:space", "key", ("type_key", " ")))
+    row.append(_button(space_rect, ctx.t("space"), "key:space", "key", TypeKey(" ")))
     row.append(submit)
     return row
 
 
-def _button(rect: pygame.Rect, label: str, id: str, style: Style, action: tuple[object, ...]) -> Widget:
+def _button(rect: pygame.Rect, label: str, id: str, style: Style, action: TapAction) -> Widget:
     return Widget("button", rect, label, id=id, style=style, action=action, align="center")
 
 
@@ -112,7 +113,7 @@ def candidate_bar(ctx: BuildContext, rect: pygame.Rect) -> list[Widget]:
             shown,
             id="candidate:letters",
             style="secondary",
-            action=("pick_candidate", form.composing),
+            action=PickCandidate(form.composing),
             align="center",
             size_px=theme.text_px,
             max_lines=1,
@@ -128,7 +129,7 @@ def candidate_bar(ctx: BuildContext, rect: pygame.Rect) -> list[Widget]:
                 text,
                 id=f"candidate:{index}",
                 style="key",
-                action=("pick_candidate", text),
+                action=PickCandidate(text),
                 align="center",
                 max_lines=1,
             )
@@ -150,9 +151,9 @@ def numpad(ctx: BuildContext, rect: pygame.Rect, submit_label: str = "") -> list
     delete, zero, submit = columns(band, 3, gap)
     return [
         *widgets,
-        _button(delete, ctx.t("delete"), "key:backspace", "secondary", ("backspace",)),
+        _button(delete, ctx.t("delete"), "key:backspace", "secondary", Backspace()),
         _key(zero, "0"),
-        _button(submit, submit_label or ctx.t("send"), "key:submit", "primary", ("submit",)),
+        _button(submit, submit_label or ctx.t("send"), "key:submit", "primary", Submit()),
     ]
 
 

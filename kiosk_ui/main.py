@@ -18,7 +18,7 @@ from firmware_app.audio.sinks import Speaker
 from firmware_app.audio.sources import AudioDeviceError, AudioSource, MicrophoneSource, WavSource
 from firmware_app.config import KioskSettings
 from firmware_app.retention import Housekeeper
-from firmware_app.screen_state import KioskController
+from firmware_app.screen.controller import KioskController
 from firmware_app.service_notify import Watchdog
 from firmware_app.vision.capture import CameraSource, ImageFileSource, PhotoSource
 from firmware_app.voice import attach_voice
@@ -183,8 +183,9 @@ DEMO_STEPS: list[tuple[str, list[Step]]] = [
 ]
 
 
-def run_demo_ui(ui: KioskUI, screenshots: Path | None, echo: Callable[[str], None], pause_s: float = 0.8) -> None:
-    """Play the demo scripts on the real UI, a touch at a time, as a customer would."""
+def run_demo_ui(ui: KioskUI, screenshots: Path | None, echo: Callable[[str], None], pause_s: float = 0.8) -> int:
+    """Play the demo scripts on the real UI, a touch at a time, as a customer would; returns how many
+    screenshots were saved."""
     controller = ui.controller
     shot = 0
     for number, (title, steps) in enumerate(DEMO_STEPS, 1):
@@ -209,3 +210,4 @@ def run_demo_ui(ui: KioskUI, screenshots: Path | None, echo: Callable[[str], Non
                 shot += 1
                 ui.screenshot(screenshots / f"{shot:02d}-{state.screen}.png")
         controller.close_admin()  # back to the attract screen for the next visitor
+    return shot

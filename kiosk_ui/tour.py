@@ -23,7 +23,7 @@ from firmware_app.events import (
     UtteranceCaptured,
     WakeWordDetected,
 )
-from firmware_app.screen_state import KioskController
+from firmware_app.screen.controller import KioskController
 
 DEMO_PIN = "2468"  # the default staff PIN (provisioning sets a device's own)
 DOWNLOADING = UpdateProgress(release_id="r-2026-11-21", state="downloading", done=9, total=20)
@@ -62,12 +62,31 @@ class StillCamera:
         return self.image
 
 
+Step = tuple[str, tuple[Callable[[], object], ...]]  # a state's name and the actions that reach it
+
+
 def tour(controller: KioskController, photo: np.ndarray, pin: str = DEMO_PIN) -> Iterator[str]:
     """Drive ``controller`` from the attract screen through every screen, yielding each state's name once the
     state is showing. Ends on the staff screen (``close_admin`` returns to the attract screen)."""
-    c = controller
-    if c.state.screen != "attract":
-        raise ValueError(f"the tour starts on the attract screen, not on {c.state.screen!r}")
+    if controller.state.screen != "attract":
+        raise ValueError(f"the tour starts on the attract screen, not on {controller.state.screen!r}")
+    steps = _steps(controller, photo, pin)
+    own_camera = controller.camera is None
+    if own_camera:
+        controller.camera = StillCamera(photo)
+    try:
+        for name, actions in steps:
+            for action in actions:
+                action()
+            _check(controller, name)
+            yield name
+    finally:
+        if own_camera:
+            controller.camera = None
+
+
+def _steps(c: KioskController, photo: np.ndarray, pin: str) -> list[Step]:
+    """The tour's states in order, each with what the customer (or the listening loop) does to reach it."""
     words = PHRASES[c.state.language]
 
     def bus() -> EventBus:
@@ -78,7 +97,7 @@ def tour(controller: KioskController, photo: np.ndarray, pin: str = DEMO_PIN) ->
         assert form is not None and form.choices, f"no choices on the {c.state.screen} screen"
         c.submit(form.choices[0].value)
 
-    steps = [
+    return [
         _step("attract"),
         _step("attract-wake_word", lambda: c.announce_wake_words(["amelia"])),
         _step("home-listening", lambda: bus().publish(WakeWordDetected(wake_word="amelia", score=0.97, time_s=3.2))),
@@ -120,21 +139,9 @@ def tour(controller: KioskController, photo: np.ndarray, pin: str = DEMO_PIN) ->
         _step("admin", lambda: c.type_text(pin), c.submit),
         _step("admin-update", lambda: bus().publish(DOWNLOADING), c.tick),  # the updater's report, as it comes
     ]
-    own_camera = c.camera is None
-    if own_camera:
-        c.camera = StillCamera(photo)
-    try:
-        for name, actions in steps:
-            for action in actions:
-                action()
-            _check(c, name)
-            yield name
-    finally:
-        if own_camera:
-            c.camera = None
 
 
-def _step(name: str, *actions: Callable[[], object]) -> tuple[str, tuple[Callable[[], object], ...]]:
+def _step(name: str, *actions: Callable[[], object]) -> Step:
     return name, actions
 
 

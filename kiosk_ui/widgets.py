@@ -13,6 +13,8 @@ from typing import Literal
 import numpy as np
 import pygame
 
+from firmware_app.screen.actions import Action
+
 WidgetKind = Literal["panel", "label", "button", "image", "qr", "field", "spinner"]
 # Visual roles, resolved to colours and fonts by the renderer (the theme's one place).
 Style = Literal[
@@ -35,9 +37,24 @@ Style = Literal[
     "overlay",
     "notice",
 ]
-# What a tap does: the name of a ``KioskController`` method and its arguments, or a "ui:" action the UI
-# handles itself (scrolling, paging).
-Action = tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class Page:
+    """Show the next (+1) or the previous (-1) page of content that does not fit: the UI's own business."""
+
+    step: int
+
+
+@dataclass(frozen=True)
+class SwitchKeyboard:
+    """The short keyboard's mode key: digits and marks instead of letters, and back."""
+
+
+# What a tap does: one of the controller's actions (``KioskController.dispatch``), or one the UI handles itself
+# without asking the controller (paging, the keyboard's mode).
+UiAction = Page | SwitchKeyboard
+TapAction = Action | UiAction
 
 
 @dataclass
@@ -47,7 +64,7 @@ class Widget:
     text: str = ""
     id: str = ""
     style: Style = "plain"
-    action: Action | None = None
+    action: TapAction | None = None
     size_px: int = 0  # font size; 0 means the theme's body size
     align: Literal["left", "center"] = "left"
     max_lines: int = 0  # 0: as many as fit

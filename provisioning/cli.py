@@ -15,8 +15,8 @@ from typing import cast
 import click
 from cryptography import x509
 
-from firmware_app.secret_store import Backend
-from fleet import pki
+from kiosk_link import pki
+from kiosk_link.secret_store import Backend
 from provisioning.identity import Device, ProvisionError
 from provisioning.layout import KIOSK_USER, Layout, Owner
 

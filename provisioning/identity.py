@@ -8,7 +8,7 @@ finds the old key and certificate or the new pair, never a mix, and the old pair
 one is in place. A first provisioning's ``kiosk.toml`` waits in ``pending`` too and appears with the
 certificate, so a kiosk never starts with a configuration naming files that are not there yet.
 
-The key is sealed with ``firmware_app.secret_store`` as it is made (systemd-creds as root where available, else
+The key is sealed with ``kiosk_link.secret_store`` as it is made (systemd-creds as root where available, else
 an AES key in ``keys/``), so the plain key exists only in memory: a copy of the card, or of ``etc/kiosk`` without
 ``keys/``, holds no usable identity.
 """
@@ -25,11 +25,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from firmware_app import secret_store
-from firmware_app.sync.tls import SEALED_KEY_NAME
-from firmware_app.sync.trust import load_public_key
-from firmware_app.sync.wire import validate_device_id
-from fleet import pki
+from kiosk_link import pki, secret_store
+from kiosk_link.durable import point_symlink, write_bytes_atomically
+from kiosk_link.tls import SEALED_KEY_NAME
+from kiosk_link.trust import load_public_key
+from kiosk_link.wire import validate_device_id
 from provisioning import kiosk_toml
 from provisioning.layout import Layout, Owner
 
@@ -62,7 +62,7 @@ class Device:
         self._install_trust(ca_cert, update_key)
         csr = self._request(device_id)
         config = kiosk_toml.render(layout, device_id, broker_host, broker_port)
-        pki.write_file(layout.pending_config, config.encode(), 0o640)
+        write_bytes_atomically(layout.pending_config, config.encode(), 0o640)
         return csr
 
     def rotate(self) -> x509.CertificateSigningRequest:
@@ -81,7 +81,7 @@ class Device:
         self.owner.folder(folder, 0o750)
         os.replace(Layout.key(pending), Layout.key(folder))  # same file system: the 0600 key is never copied
         self.owner.secret(Layout.key(folder))
-        pki.write_file(Layout.cert(folder), pki.cert_pem(cert), 0o644)
+        write_bytes_atomically(Layout.cert(folder), pki.cert_pem(cert), 0o644)
         self.owner.readable(Layout.cert(folder))
         previous = self._swap_current(folder.name)
         if self.layout.pending_config.exists():
@@ -102,7 +102,7 @@ class Device:
         if not constraints.ca:
             raise ProvisionError(f"{ca_cert} is not a CA certificate")
         for source, target in ((ca_cert, self.layout.ca_cert), (update_key, self.layout.update_key)):
-            pki.write_file(target, source.read_bytes(), 0o644)
+            write_bytes_atomically(target, source.read_bytes(), 0o644)
             self.owner.readable(target)
 
     def _request(self, device_id: str) -> x509.CertificateSigningRequest:
@@ -124,7 +124,7 @@ class Device:
         if used == "keyfile":  # the service opens the key itself, so the sealing key must be the kiosk user's
             self.owner.folder(self.layout.keys, 0o750)
             self.owner.secret(self.layout.sealing_key)
-        pki.write_file(Layout.csr(pending), csr.public_bytes(serialization.Encoding.PEM), 0o644)
+        write_bytes_atomically(Layout.csr(pending), csr.public_bytes(serialization.Encoding.PEM), 0o644)
         return csr
 
     def _pending_key(self) -> pki.PrivateKey:
@@ -157,13 +157,5 @@ class Device:
         """Point ``current`` at ``name`` with one rename; returns what it pointed at before."""
         current = self.layout.current
         previous = os.readlink(current) if current.is_symlink() else None
-        link = current.with_name(".current.tmp")
-        link.unlink(missing_ok=True)
-        link.symlink_to(name)
-        os.replace(link, current)
-        descriptor = os.open(self.layout.identity, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)  # the rename survives a power cut
-        finally:
-            os.close(descriptor)
+        point_symlink(current, name)
         return previous

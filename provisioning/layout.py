@@ -11,7 +11,7 @@ Everything lives under ``{root}/etc/kiosk`` (root ``/`` on a device, a temporary
       pending/               0700  key.sealed and request.csr while the fleet signs a request
     keys/secrets.key         0600  opens key.sealed with the key-file backend (absent with systemd-creds)
 
-The device key is sealed (``firmware_app.secret_store``) from the moment it is made: no plain private key is ever
+The device key is sealed (``kiosk_link.secret_store``) from the moment it is made: no plain private key is ever
 written. ``kiosk.toml`` names ``identity/current/...``, so a rotation changes the link, never the configuration. Run as
 root with a ``kiosk`` user present, the key files belong to that user and the folders to group ``kiosk``, so
 the service (and nobody else but root) can read its key; otherwise ownership is left as it is and ``Owner``
@@ -25,7 +25,7 @@ import pwd
 from dataclasses import dataclass
 from pathlib import Path
 
-from firmware_app.sync.tls import SEALED_SUFFIX
+from kiosk_link.tls import SEALED_SUFFIX
 
 KIOSK_USER = "kiosk"  # the service user scripts/setup.sh creates
 

@@ -17,7 +17,7 @@ from firmware_app.config import KioskSettings, load_settings
 from firmware_app.events import Event
 from firmware_app.nlu.engine import NluEngine
 from firmware_app.packs import Pack, load_pack
-from firmware_app.screen_state import KioskController
+from firmware_app.screen.controller import KioskController
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")

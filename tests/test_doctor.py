@@ -8,15 +8,16 @@ import shutil
 import socket
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from firmware_app.cli import main
 from firmware_app.config import REPO_ROOT, load_settings
-from firmware_app.doctor import Check, _clock, format_table, run_checks
-from firmware_app.secret_store import encrypt_bytes
+from firmware_app.doctor import Check, _camera, _clock, format_table, run_checks
 from firmware_app.store import MIGRATIONS, open_database
-from firmware_app.sync.tls import SEALED_KEY_NAME
-from fleet import pki
+from kiosk_link import pki
+from kiosk_link.secret_store import encrypt_bytes
+from kiosk_link.tls import SEALED_KEY_NAME
 
 MODELS = REPO_ROOT / "models" / "int8"
 
@@ -81,6 +82,18 @@ def test_a_nearly_full_disk_warns() -> None:
     check = _by_name(run_checks(settings, min_free_mb=10**9))["disk"]
     assert check.status == "WARN" and "below 1000000000 MB" in check.detail
     assert "journalctl --vacuum-size" in check.fix
+
+
+def test_a_missing_camera_is_reported_in_doctors_words_without_opencvs_own_lines(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """OpenCV prints "[ WARN:0@0.03] global cap_v4l.cpp:914 open VIDEOIO(V4L2:/dev/video63)..." straight to the
+    process's stderr when a camera does not open; the check silences that and says what it found itself."""
+    camera = _camera(load_settings(data_dir=tmp_path, ui={"camera_device": 63}))
+    err = capfd.readouterr().err
+    assert "VIDEOIO" not in err and "WARN:" not in err, err
+    assert camera.status == "WARN" and camera.detail.startswith("no camera at 63"), camera
+    assert "/dev/video" in camera.detail and "technicians cannot take photos" in camera.detail
 
 
 def test_an_unreachable_broker_fails_when_sync_is_on(tmp_path: Path) -> None:

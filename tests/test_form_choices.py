@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from firmware_app.form_choices import date_choices, time_choices
+from firmware_app.screen.choices import date_choices, time_choices
 
 DAYS = {0: ("09:00", "17:00"), 1: ("09:00", "17:00"), 5: ("09:30", "13:00")}
 SATURDAY = datetime.date(2026, 11, 21)

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from firmware_app.packs import Pack
-from firmware_app.pinyin_input import DATA_FILE, PinyinInput, build, for_pack, gb2312_hanzi, pack_texts
-from firmware_app.screen_state import KioskController
+from firmware_app.screen.controller import KioskController
+from firmware_app.screen.pinyin import DATA_FILE, PinyinInput, build, for_pack, gb2312_hanzi, pack_texts
 
 
 @pytest.fixture(scope="module")

@@ -27,10 +27,10 @@ from firmware_app.events import Turn
 from firmware_app.retention import purge, sweep_photos
 from firmware_app.storage import MB
 from firmware_app.store import open_database
-from firmware_app.sync import wire
 from firmware_app.sync.outbox import Outbox
 from firmware_app.sync.remote_config import RemoteConfig
 from firmware_app.tickets.store import TicketStore
+from kiosk_link import wire
 from tests.test_sync_wire import ticket_request
 
 ACKED = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)

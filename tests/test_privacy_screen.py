@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from firmware_app import audit, durable
-from firmware_app.screen_state import KioskController
+from firmware_app import audit
+from firmware_app.screen.controller import KioskController
+from firmware_app.screen.strings import t
 from firmware_app.vision.capture import load_image
-from kiosk_ui.strings import t
+from kiosk_link import durable
 from tests.conftest import FIXTURES
 
 SCRATCHES = FIXTURES / "defects" / "neu_scratches_163.jpg"

@@ -36,14 +36,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware_app.config import load_settings
-from firmware_app.secret_store import SecretError
 from firmware_app.store import open_database
-from firmware_app.sync import wire
 from firmware_app.sync.service import KioskSync
-from firmware_app.sync.tls import client_context
 from firmware_app.tickets.store import TicketStore
-from fleet import pki
 from fleet.broker_config import BACKEND_PUBLISHES, DEVICE_PUBLISHES
+from kiosk_link import pki, wire
+from kiosk_link.secret_store import SecretError
+from kiosk_link.tls import client_context
 from provisioning.cli import main as kiosk_provision
 from tests.mosquitto import MOSQUITTO, GeneratedMosquitto, free_port
 from tests.test_sync_broker import FleetProcess, file_tickets, wait_until

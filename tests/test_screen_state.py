@@ -17,7 +17,8 @@ from firmware_app.events import (
     UtteranceCaptured,
     WakeWordDetected,
 )
-from firmware_app.screen_state import KioskController
+from firmware_app.screen.actions import OpenAdmin, Submit, TypeText
+from firmware_app.screen.controller import KioskController
 from tests.conftest import fixed_today
 from tests.fakes import FakeClock
 
@@ -162,6 +163,17 @@ def test_wrong_pins_lock_the_staff_screen_for_a_while(desk: KioskController, clo
     desk.submit()
     assert desk.state.screen == "admin"
     assert desk.state.admin is not None and any("wrong staff PIN" in line for line in desk.state.admin.recent_errors)
+
+
+def test_the_staff_screen_counts_todays_tickets(desk: KioskController) -> None:
+    today = fixed_today().isoformat()
+    before = desk.kiosk.tickets.count_since(today)
+    desk.touch_start()
+    desk.request_staff()  # files a hand-off ticket
+    for action in (OpenAdmin(), TypeText("2468"), Submit()):
+        desk.dispatch(action)
+    assert desk.state.screen == "admin"
+    assert desk.state.admin is not None and desk.state.admin.tickets_today == before + 1
 
 
 def test_staff_hand_off_by_touch_files_a_ticket_with_the_transcript(desk: KioskController) -> None:

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from firmware_app import secret_store
-from firmware_app.secret_store import SecretError, decrypt_to_memory, detect_backend, encrypt_file, secret_path
+from kiosk_link import secret_store
+from kiosk_link.secret_store import SecretError, decrypt_to_memory, detect_backend, encrypt_file, secret_path
 
 
 def mode(path: Path) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from firmware_app.staff_pin import PinLock
+from firmware_app.screen.staff import PinLock
 
 PIN_SHA256 = hashlib.sha256(b"2468").hexdigest()
 

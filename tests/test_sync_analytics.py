@@ -16,11 +16,11 @@ from click.testing import CliRunner
 
 from firmware_app.app import Kiosk
 from firmware_app.config import load_settings
-from firmware_app.sync import wire
 from firmware_app.sync.analytics import active_days, daily_report, normalise_question
 from fleet.cli import main
 from fleet.stats import since_day
 from fleet.store import FleetStore
+from kiosk_link import wire
 from tests.conftest import fixed_today
 
 CARD_QUESTION = "can you recommend a pizza place near 4111 1111 1111 1111?"

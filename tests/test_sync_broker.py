@@ -28,11 +28,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from firmware_app.app import Kiosk
 from firmware_app.config import SyncConfig, load_settings
 from firmware_app.store import insert_row, open_database
-from firmware_app.sync import wire
 from firmware_app.sync.service import KioskSync
 from firmware_app.tickets.store import TicketStore
 from fleet.ingest import Ingestor
 from fleet.store import FleetStore
+from kiosk_link import wire
 from tests.mosquitto import MOSQUITTO, Mosquitto
 from tests.test_sync_wire import ticket_request
 

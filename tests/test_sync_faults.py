@@ -31,8 +31,8 @@ from pathlib import Path
 import pytest
 
 from firmware_app.store import open_database
-from firmware_app.sync import wire
 from firmware_app.tickets.store import TicketStore
+from kiosk_link import wire
 from tests.mosquitto import MOSQUITTO, Mosquitto
 from tests.test_sync_broker import KIOSK, FleetProcess, client, stored, wait_until
 from tests.test_sync_wire import ticket_request

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware_app.sync import wire
 from firmware_app.sync.attachments import attachment_messages
 from firmware_app.sync.service import KioskSync
 from firmware_app.tickets.store import TicketStore
 from firmware_app.vision.capture import save_photo
 from fleet.files import AttachmentFiles, FileRefused
 from fleet.ingest import Ingestor
+from kiosk_link import wire
 from kiosk_ui.tour import synthetic_part_photo
 from tests import test_sync_broker as broker_tests
 from tests.mosquitto import MOSQUITTO, Mosquitto

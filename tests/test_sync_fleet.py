@@ -9,10 +9,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from firmware_app.store import open_database
-from firmware_app.sync import wire
 from firmware_app.tickets.store import TicketStore
 from fleet.cli import main
 from fleet.store import FleetStore
+from kiosk_link import wire
 from tests.test_sync_wire import ticket_request
 
 

@@ -28,14 +28,14 @@ from hypothesis import strategies as st
 
 from firmware_app.config import REPO_ROOT, KioskSettings, SyncConfig, UpdatesConfig, load_settings
 from firmware_app.store import open_database
-from firmware_app.sync import wire
 from firmware_app.sync.service import KioskSync
-from firmware_app.sync.trust import UpdateRefused, load_public_key, verified_manifest
 from firmware_app.tickets.store import TicketStore
 from fleet.ingest import Ingestor
 from fleet.releases import ReleaseStore, pack_source
 from fleet.signing import generate_keys, load_private_key
 from fleet.store import FleetStore
+from kiosk_link import wire
+from kiosk_link.trust import UpdateRefused, load_public_key, verified_manifest
 from tests.mosquitto import MOSQUITTO, Mosquitto, free_port
 from tests.test_sync_broker import client, ready, wait_until
 from tests.test_sync_wire import json_values, ticket_request

@@ -17,10 +17,10 @@ from click.testing import CliRunner
 
 from firmware_app.app import Kiosk
 from firmware_app.config import KioskSettings, load_settings
-from firmware_app.screen_state import KioskController
-from firmware_app.sync import wire
+from firmware_app.screen.controller import KioskController
 from fleet.cli import main
 from fleet.ingest import Ingestor
+from kiosk_link import wire
 from tests import test_sync_broker as broker_tests
 from tests.conftest import fixed_today
 from tests.mosquitto import MOSQUITTO, Mosquitto

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import random
+import select
+import signal
 import sqlite3
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +24,7 @@ from firmware_app.store import MIGRATIONS, open_database, schema_version
 from firmware_app.sync.backoff import Backoff
 from firmware_app.sync.outbox import Outbox
 from firmware_app.tickets.store import TicketStore
+from tests.mosquitto import free_port
 from tests.test_sync_wire import ticket_request
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -120,3 +126,32 @@ def test_sync_is_off_by_default_and_configurable_from_the_environment(monkeypatc
     assert sync.enabled and sync.broker_port == 18830
     with pytest.raises(ValidationError, match="reconnect_min_s"):
         SyncConfig(reconnect_min_s=10, reconnect_max_s=1)
+
+
+def test_kiosk_sync_run_says_where_it_sends_and_what_is_left_when_stopped(tmp_path: Path) -> None:
+    """The foreground link names the device, the broker and the outbox at start, and what is left on SIGTERM
+    (here nothing listens on the broker's port, so the two filed tickets stay)."""
+    database = open_database(tmp_path / "kiosk.db")
+    tickets = TicketStore(database, "kiosk-cli-01")
+    file_ticket(tickets)
+    file_ticket(tickets)
+    database.close()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("KIOSK_")}
+    env |= {"KIOSK_DEVICE_ID": "kiosk-cli-01", "KIOSK_SYNC__BROKER_PORT": str(free_port())}
+    kiosk = Path(sys.executable).with_name("kiosk")
+    process = subprocess.Popen(
+        [str(kiosk), "--data-dir", str(tmp_path), "sync", "run"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        assert select.select([process.stdout], [], [], 30)[0], "no start line within 30 s"
+        started = process.stdout.readline()
+        process.send_signal(signal.SIGTERM)
+        stopped = process.stdout.read()
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert started.startswith("kiosk sync run: device kiosk-cli-01, broker 127.0.0.1:"), started
+    assert "(plain MQTT), 2 tickets in the outbox" in started
+    assert stopped.strip() == "kiosk sync run: stopped, 2 tickets still in the outbox (sent at the next run)"

@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from firmware_app.sync import wire
 from firmware_app.sync.service import KioskSync
 from firmware_app.tickets.store import TicketStore
 from fleet.cli import main
 from fleet.ingest import Ingestor
 from fleet.store import FleetStore
+from kiosk_link import wire
 from tests import test_sync_broker as broker_tests
 from tests.mosquitto import MOSQUITTO, Mosquitto
 from tests.postgres import BIN_DIR, Postgres

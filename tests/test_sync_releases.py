@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from firmware_app.config import REPO_ROOT, load_settings
-from firmware_app.sync import wire
 from firmware_app.sync.install import Installer
-from firmware_app.sync.trust import UpdateRefused, load_public_key, verified_manifest
 from fleet.cli import main
 from fleet.releases import ReleaseStore, describe, deterministic_tar, pack_source
 from fleet.signing import PRIVATE_KEY_NAME, PUBLIC_KEY_NAME, generate_keys, load_private_key
+from kiosk_link import wire
+from kiosk_link.trust import UpdateRefused, load_public_key, verified_manifest
 
 AMELIA = REPO_ROOT / "models" / "int8" / "amelia.int8.onnx"
 BANK = REPO_ROOT / "packs" / "bank"

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from firmware_app.app import Kiosk
 from firmware_app.config import REPO_ROOT, installed_link
 from firmware_app.events import Event, UpdateProgress
-from firmware_app.screen_state import KioskController
+from firmware_app.screen.controller import KioskController
 from fleet.releases import ReleaseStore
 from tests import test_sync_updates as update_tests
 from tests.conftest import fixed_today

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from firmware_app.config import KioskSettings, load_settings
-from firmware_app.sync import wire
 from firmware_app.sync.remote_config import FILE_NAME, LIVE_KEYS, RemoteConfig
+from kiosk_link import wire
 
 
 @pytest.fixture

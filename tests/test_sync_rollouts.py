@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from firmware_app.config import UpdatesConfig, load_settings
 from firmware_app.inference.manifest import load_manifest
-from firmware_app.sync import wire
 from firmware_app.sync.service import KioskSync
 from fleet.cli import main
 from fleet.ingest import Ingestor
@@ -32,6 +31,7 @@ from fleet.rollout_engine import RolloutEngine
 from fleet.rollouts import canary_devices, record_update, start_rollout
 from fleet.signing import generate_keys, load_private_key
 from fleet.store import FleetStore
+from kiosk_link import wire
 from tests.mosquitto import MOSQUITTO, Mosquitto
 from tests.test_sync_broker import client, fast_sync, wait_until
 from tests.test_sync_updates import MODEL, model_dir, release
@@ -146,12 +146,12 @@ class Backend:
     def cli(self, *args: str) -> str:
         result = CliRunner().invoke(main, ["--db", str(self.db), *args])
         assert result.exit_code == 0, result.output
-        return result.output
+        return result.stdout  # without the in-process backend's log lines on stderr
 
     def refused(self, *args: str) -> str:
         result = CliRunner().invoke(main, ["--db", str(self.db), *args])
         assert result.exit_code == 1, result.output
-        return result.output
+        return result.stderr  # the refusal, as a user sees it
 
     def rollout(self, rollout_id: int) -> dict[str, object]:
         (row,) = [json.loads(line) for line in self.cli("rollout", "status", str(rollout_id), "--json").splitlines()]

@@ -13,8 +13,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from firmware_app.events import Reply, SessionEnded, Transcribed, UserSaid
-from firmware_app.sync import wire
 from firmware_app.sync.telemetry import HealthRecorder
+from kiosk_link import wire
 from tests.test_sync_wire import json_values
 
 

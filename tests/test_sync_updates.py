@@ -33,7 +33,6 @@ from firmware_app.config import REPO_ROOT, KioskSettings, UpdatesConfig, install
 from firmware_app.inference.manifest import load_manifest, sha256_file
 from firmware_app.inference.probe import probe_model
 from firmware_app.packs import load_pack
-from firmware_app.sync import wire
 from firmware_app.sync.install import PENDING, Installer
 from firmware_app.sync.service import KioskSync
 from fleet.cli import main
@@ -41,6 +40,7 @@ from fleet.ingest import Ingestor
 from fleet.releases import RELEASE_FILE, Release, ReleaseStore, model_source, pack_source
 from fleet.signing import generate_keys, load_private_key, sign_release
 from fleet.store import FleetStore
+from kiosk_link import wire
 from tests.mosquitto import MOSQUITTO, Mosquitto
 from tests.test_sync_broker import KIOSK, client, fast_sync, subscribe, wait_until
 

@@ -23,8 +23,9 @@ from sqlite_utils import Database
 import firmware_app.tickets.store as ticket_store_module
 from firmware_app.events import DefectBox, Entity, Inspection, TicketCreated, TicketRequested, Turn
 from firmware_app.nlu.entities import extract_entities
-from firmware_app.store import MIGRATIONS, insert_row, open_database, transaction
-from firmware_app.tickets.store import WIRE_SCHEMA, TicketStore, reference_for
+from firmware_app.store import MIGRATIONS, insert_row, open_database, stamp, transaction
+from firmware_app.tickets.store import TicketStore, reference_for
+from kiosk_link import wire
 
 DEVICE_ID = "kiosk-test-01"
 
@@ -104,7 +105,7 @@ def test_create_stores_ticket_and_one_outbox_row(tickets: TicketStore, db: Datab
         {"role": "customer", "text": "I lost my card", "at": "2025-01-02T10:00:00.000+00:00", "intent": None}
     ]
     assert ticket.created_at == ticket.updated_at
-    assert datetime.datetime.fromisoformat(ticket.created_at).utcoffset() == datetime.timedelta(0)
+    assert ticket.created_at.utcoffset() == datetime.timedelta(0)
 
     rows = outbox_rows(db)
     assert len(rows) == 1
@@ -114,8 +115,9 @@ def test_create_stores_ticket_and_one_outbox_row(tickets: TicketStore, db: Datab
     assert row["attempts"] == 0
     assert row["last_error"] is None
     payload = json.loads(row["payload"])
-    assert payload == ticket.to_wire()
-    assert payload["schema"] == WIRE_SCHEMA
+    assert wire.parse(row["payload"].encode(), wire.TicketV1) == ticket
+    assert payload["schema"] == wire.TicketV1.SCHEMA
+    assert payload["created_at"] == payload["updated_at"] == stamp(ticket.created_at)  # as the row keeps it
     assert tickets.outbox_depth() == 1
 
 
@@ -488,7 +490,9 @@ def test_an_inspection_is_kept_with_its_ticket_and_sent_on_the_wire(tickets: Tic
         "boxes": [{"box": [43, 32, 91, 170], "label": "scratches", "score": 0.97}],
     }
     assert (
-        json.loads(outbox_rows(db)[0]["payload"])["inspection"] == ticket.inspection == ticket.to_wire()["inspection"]
+        json.loads(outbox_rows(db)[0]["payload"])["inspection"]
+        == ticket.inspection
+        == ticket.model_dump(mode="json")["inspection"]
     )
     other = request()
     tickets.create(other)

@@ -14,7 +14,8 @@ import pytest
 from firmware_app.app import Kiosk
 from firmware_app.config import KioskSettings
 from firmware_app.events import Language
-from firmware_app.screen_state import KioskController
+from firmware_app.screen.actions import RequestStaff
+from firmware_app.screen.controller import KioskController
 from firmware_app.vision.capture import ImageFileSource, load_image
 from kiosk_ui.app import KioskUI
 from kiosk_ui.inspect import layout_problems
@@ -154,7 +155,7 @@ def test_a_dark_photo_is_refused_with_the_reason_and_retake_opens_the_camera(
     assert "Please take the photo again" in text
     assert "It is too dark: move to better light." in text
     assert "Photo is clear" not in text and "form:draft" not in ui.ids()
-    assert ui.find(id="talk_to_person").action == ("request_staff",)
+    assert ui.find(id="talk_to_person").action == RequestStaff()
     ui.shot("photo-dark")
 
     ui.tap(id="retake")

@@ -13,9 +13,9 @@ import pytest
 
 from firmware_app.app import Kiosk
 from firmware_app.events import Language
-from firmware_app.screen_state import KioskController
+from firmware_app.screen.controller import KioskController
+from firmware_app.screen.strings import t
 from kiosk_ui.app import KioskUI
-from kiosk_ui.strings import t
 from kiosk_ui.widgets import walk_all
 from tests.fakes import FakeClock
 from tests.ui_driver import UiDriver

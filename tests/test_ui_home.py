@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from firmware_app.screen_state import KioskController
+from firmware_app.screen.controller import KioskController
 from kiosk_ui.app import KioskUI
 from tests.ui_driver import UiDriver
 

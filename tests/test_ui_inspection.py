@@ -15,11 +15,11 @@ import pytest
 
 from firmware_app.config import REPO_ROOT, KioskSettings, VisionConfig
 from firmware_app.events import Language
-from firmware_app.screen_state import KioskController
+from firmware_app.screen.controller import KioskController
+from firmware_app.screen.strings import t
 from firmware_app.vision.capture import ImageFileSource, load_image
 from firmware_app.vision.recognition import Recognizer
 from kiosk_ui.app import KioskUI
-from kiosk_ui.strings import t
 from tests.conftest import FIXTURES
 from tests.test_recognition import board_photo, corrupted_models, noise_photo
 from tests.test_ui_camera_admin import VARIANTS, choose_variant, screen_problems, shown_image, words
@@ -207,7 +207,7 @@ def test_the_ticket_keeps_the_verdict_the_photo_and_the_annotated_photo(
     assert ticket.inspection == json.loads(json.dumps(asdict(inspection)))
     assert ticket.inspection["label"] == "scratches" and ticket.inspection["model_version"] == "1.0.0"
     assert f"steel_surface: scratches ({inspection.confidence:.0%})" in ticket.summary and note in ticket.summary
-    assert ticket.to_wire()["inspection"] == ticket.inspection
+    assert ticket.model_dump(mode="json")["inspection"] == ticket.inspection
     original, annotated = (load_image(settings.data_dir / path) for path in ticket.attachments)
     assert ticket.attachments == [f"photos/{ticket.id}.jpg", f"photos/{ticket.id}-annotated.jpg"]
     assert original.shape == annotated.shape == load_image(SCRATCHES).shape

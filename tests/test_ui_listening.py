@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from firmware_app.events import ListeningStarted, NothingHeard, UtteranceCaptured, WakeWordDetected
-from firmware_app.screen_state import KioskController
+from firmware_app.screen.controller import KioskController
 from tests.ui_driver import UiDriver
 
 

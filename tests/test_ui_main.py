@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -10,12 +11,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
 from click.testing import CliRunner
 
-from firmware_app.cli import main
+import kiosk_ui.main
 from firmware_app.config import KioskSettings, load_settings
-from firmware_app.screen_state import Bubble, KioskController
+from firmware_app.screen.controller import KioskController
+from firmware_app.screen.state import Bubble
+from kiosk_ui.cli import main
 from kiosk_ui.main import DEMO_PHOTOS, DEMO_STEPS, build_ui, run_demo_ui
 from tests.conftest import FIXTURES, fixed_today
 
@@ -34,6 +38,37 @@ def test_ui_demo_plays_every_visit_and_saves_each_step(settings: KioskSettings, 
         assert screen in reached
     steps = sum(len(steps) for _, steps in DEMO_STEPS)
     assert len(list(tmp_path.glob("*.png"))) == steps
+
+
+def test_demo_writes_to_a_throwaway_folder_unless_given_one(tmp_path: Path) -> None:
+    """`kiosk demo` files real tickets: without --data-dir they go to a temporary folder, removed at the end, and
+    the kiosk's own data folder (here KIOSK_DATA_DIR) is left alone."""
+    own = tmp_path / "own-data"
+    result = CliRunner().invoke(main, ["demo"], env={"KIOSK_DATA_DIR": str(own), "KIOSK_CONFIG": None})
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("Demo data in ") and "a throwaway folder, removed at the end" in first, first
+    scratch = Path(first.removeprefix("Demo data in ").split(" (")[0])
+    assert scratch.name.startswith("kiosk-demo-") and not scratch.exists()
+    assert "Tickets filed in this demo: KB-" in result.output and "gone with the throwaway folder" in result.output
+    assert not (own / "kiosk.db").exists()
+
+
+def test_ui_demo_keeps_a_given_data_dir_and_says_where_its_screenshots_went(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kiosk_ui.main, "run_demo_ui", functools.partial(run_demo_ui, pause_s=0.0))
+    data, shots = tmp_path / "data", tmp_path / "shots"
+    result = CliRunner().invoke(
+        main, ["--data-dir", str(data), "demo", "--ui", "--screenshots", str(shots)], env={"KIOSK_CONFIG": None}
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == f"Demo data in {data} (kept)"
+    steps = sum(len(steps) for _, steps in DEMO_STEPS)
+    assert lines[-1] == f"Screenshots: {steps} PNG files in {shots.resolve()}"
+    assert len(list(shots.glob("*.png"))) == steps
+    assert (data / "kiosk.db").exists()
 
 
 def test_run_refuses_a_nonsense_window_size(tmp_path: Path) -> None:

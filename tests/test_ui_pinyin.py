@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_app.screen_state import KioskController
+from firmware_app.screen.controller import KioskController
 from kiosk_ui.app import KioskUI
 from tests.ui_driver import UiDriver
 

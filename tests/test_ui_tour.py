@@ -8,10 +8,10 @@ from pathlib import Path
 import cv2
 import pytest
 
-from firmware_app import screen_state
 from firmware_app.config import VisionConfig
 from firmware_app.events import Language
-from firmware_app.screen_state import KioskController
+from firmware_app.screen import state as screen_state
+from firmware_app.screen.controller import KioskController
 from firmware_app.vision.capture import load_image
 from firmware_app.vision.quality import check_quality
 from firmware_app.vision.recognition import Recognizer

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from firmware_app import screen_state
 from firmware_app.app import Kiosk
 from firmware_app.config import installed_link, load_settings
 from firmware_app.events import UpdateProgress
-from firmware_app.screen_state import KioskController
+from firmware_app.screen import staff as staff_screens
+from firmware_app.screen.controller import KioskController
 from firmware_app.sync.install import PENDING, installed_releases
 from tests import test_ui_camera_admin as admin_tests
 from tests.conftest import fixed_today
@@ -96,7 +96,7 @@ def test_the_staff_screen_shows_each_update_report_as_it_comes(
 def test_the_installed_release_and_a_rollback_fit_every_screen_size(
     kiosk: Kiosk, make_ui: Callable[..., UiDriver], size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(screen_state, "installed_releases", lambda data_dir: ("r-2026-11-21",))
+    monkeypatch.setattr(staff_screens, "installed_releases", lambda data_dir: ("r-2026-11-21",))
     controller = KioskController(lambda: kiosk, today=fixed_today)
     ui = make_ui(controller, size=size)
     choose_variant(controller, "zh-large")

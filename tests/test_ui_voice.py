@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from firmware_app.events import ListeningStarted, PartialTranscript, SpeakingChanged, WakeWordDetected
-from firmware_app.screen_state import KioskController
-from kiosk_ui.strings import t
+from firmware_app.screen.controller import KioskController
+from firmware_app.screen.strings import t
 from tests.ui_driver import UiDriver
 
 HEARD = {

@@ -10,7 +10,6 @@ import cv2
 import numpy as np
 import pytest
 
-from firmware_app import durable
 from firmware_app.vision import capture
 from firmware_app.vision.capture import (
     MAX_PHOTO_SIDE_PX,
@@ -21,6 +20,7 @@ from firmware_app.vision.capture import (
     save_photo,
 )
 from firmware_app.vision.quality import RetakeReason, check_quality
+from kiosk_link import durable
 from tests.conftest import FIXTURES
 
 PHOTOS = FIXTURES / "photos"

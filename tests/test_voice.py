@@ -28,7 +28,7 @@ from firmware_app.events import (
     Transcribed,
     UtteranceCaptured,
 )
-from firmware_app.screen_state import KioskController
+from firmware_app.screen.controller import KioskController
 from firmware_app.voice import VoicePipeline, attach_voice
 from tests.audio_samples import AMELIA_LOUD, read, silence
 

@@ -4,25 +4,34 @@ from __future__ import annotations
 
 import pytest
 
+from firmware_app.screen.actions import (
+    Action,
+    GoHome,
+    OpenCamera,
+    Rate,
+    SetLanguage,
+    SkipRating,
+    ToggleLargeText,
+)
 from firmware_app.voice_commands import screen_command
 
 
 @pytest.mark.parametrize(
     ("words", "screen", "action"),
     [
-        ("Chinese please", "home", ("set_language", "zh")),
-        ("切换到中文", "answer", ("set_language", "zh")),
-        ("English", "home", ("set_language", "en")),
-        ("make the text bigger", "answer", ("toggle_large_text",)),
-        ("放大", "home", ("toggle_large_text",)),
-        ("start over", "conversation", ("go_home",)),
-        ("take a photo", "home", ("open_camera",)),
-        ("five stars", "rating", ("rate", 5)),
-        ("四星", "rating", ("rate", 4)),
-        ("skip", "rating", ("rate_skip",)),
+        ("Chinese please", "home", SetLanguage("zh")),
+        ("切换到中文", "answer", SetLanguage("zh")),
+        ("English", "home", SetLanguage("en")),
+        ("make the text bigger", "answer", ToggleLargeText()),
+        ("放大", "home", ToggleLargeText()),
+        ("start over", "conversation", GoHome()),
+        ("take a photo", "home", OpenCamera()),
+        ("five stars", "rating", Rate(5)),
+        ("四星", "rating", Rate(4)),
+        ("skip", "rating", SkipRating()),
     ],
 )
-def test_commands(words: str, screen: str, action: tuple[object, ...]) -> None:
+def test_commands(words: str, screen: str, action: Action) -> None:
     assert screen_command(words, screen) == action
 
 

@@ -98,7 +98,7 @@ def listen(ctx: click.Context, files: tuple[Path, ...], replies: Path | None, pu
     from firmware_app.app import Kiosk
     from firmware_app.audio.sources import FileSequence
     from firmware_app.audio.tts import WavFileOutput
-    from firmware_app.screen_state import KioskController
+    from firmware_app.screen.controller import KioskController
     from firmware_app.voice import attach_voice
 
     settings: KioskSettings = ctx.find_root().obj["settings"]

@@ -18,7 +18,7 @@ import soxr
 
 from firmware_app.audio.frames import SAMPLE_RATE_HZ, AudioFormatError
 from firmware_app.audio.sources import AudioDeviceError, device_format, find_device, float_to_int16, open_portaudio
-from firmware_app.durable import fsync_folder
+from kiosk_link.durable import fsync_folder
 
 PLAY_CHUNK_MS = 20  # how often playback checks for stop(): the longest a barge-in waits, plus the device buffer
 

@@ -1,4 +1,4 @@
-"""Fleet sync over MQTT: the wire schema shared with the backend (``wire``) and the kiosk's side of the link.
+"""The kiosk's side of the fleet link: outbox, status, telemetry, remote configuration and updates over MQTT.
 
-Only ``wire`` may be imported by ``fleet`` and ``provisioning``; everything else here is the kiosk's own.
+What the backend shares with it (the wire schema, TLS, release signatures) lives below both, in ``kiosk_link``.
 """

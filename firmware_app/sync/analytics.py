@@ -20,7 +20,7 @@ from sqlite_utils import Database
 from firmware_app.events import Event, HandoffRequested, NluResult, Reply, SessionEnded, SessionStarted, UserSaid
 from firmware_app.privacy import redact
 from firmware_app.store import transaction, utc_now
-from firmware_app.sync import wire
+from kiosk_link import wire
 
 TOP = 10  # intents and out-of-scope questions reported per day
 QUESTION_CHARS = 200

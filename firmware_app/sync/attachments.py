@@ -19,7 +19,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from firmware_app.sync import wire
+from kiosk_link import wire
 
 log = logging.getLogger(__name__)
 

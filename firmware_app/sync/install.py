@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from firmware_app.config import installed_link
-from firmware_app.durable import fsync_folder, write_bytes_atomically
 from firmware_app.inference.manifest import MANIFEST_NAME, ModelIntegrityError, load_manifest, verified_model_path
 from firmware_app.inference.probe import ProbeFailed, probe_model
 from firmware_app.packs import PackError, load_pack
-from firmware_app.sync import wire
-from firmware_app.sync.trust import UpdateRefused
+from kiosk_link import wire
+from kiosk_link.durable import point_symlink, write_bytes_atomically
+from kiosk_link.trust import UpdateRefused
 
 Kind = Literal["models", "packs"]
 PENDING = "pending.json"
@@ -153,11 +153,7 @@ class Installer:
     def _point(self, kind: Kind, folder: Path) -> None:
         link = installed_link(self.root.parent, kind)
         target = folder.relative_to(link.parent) if folder.is_relative_to(link.parent) else folder
-        temporary = link.with_name(".current.tmp")
-        temporary.unlink(missing_ok=True)
-        os.symlink(target, temporary)
-        os.replace(temporary, link)
-        fsync_folder(link.parent)
+        point_symlink(link, target)
 
     def self_test(self, staged: Staged) -> None:
         """Load what the release installed through the links, as the kiosk will, and run each probe."""

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
-from firmware_app.store import transaction
+from firmware_app.store import stamp, transaction
+from firmware_app.tickets.store import TicketStore
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,6 @@ class OutboxRow:
     topic: str
     payload: str
     ticket_id: str | None
-
-
-def _stamp(at: datetime) -> str:
-    """``last_sent_at`` values, compared as text: always UTC with milliseconds, like the store's timestamps."""
-    return at.isoformat(timespec="milliseconds")
 
 
 class Outbox:
@@ -42,7 +38,7 @@ class Outbox:
         rows = self.db.execute(
             "SELECT id, topic, payload, ticket_id FROM outbox WHERE last_error IS NULL"
             " AND (last_sent_at IS NULL OR last_sent_at < ? OR last_sent_at > ?) ORDER BY id LIMIT ?",
-            [_stamp(sent_before), _stamp(now), limit],
+            [stamp(sent_before), stamp(now), limit],
         ).fetchall()
         return [OutboxRow(*row) for row in rows]
 
@@ -53,7 +49,7 @@ class Outbox:
         with transaction(self.db):
             self.db.execute(
                 f"UPDATE outbox SET attempts = attempts + 1, last_sent_at = ? WHERE id IN ({marks})",
-                [_stamp(at), *row_ids],
+                [stamp(at), *row_ids],
             )
 
     def hold(self, row_id: int, reason: str) -> None:
@@ -65,14 +61,10 @@ class Outbox:
         repeated ack keeps the first), in one transaction, since retention counts from that stamp; returns how
         many rows went (0 for a repeated ack)."""
         marks = ", ".join("?" for _ in ticket_ids)
-        stamp = _stamp(at or datetime.now(UTC))
         with transaction(self.db):
             cursor = self.db.execute(f"DELETE FROM outbox WHERE ticket_id IN ({marks})", list(ticket_ids))
             deleted = cursor.rowcount
-            self.db.execute(
-                f"UPDATE tickets SET synced_at = ? WHERE synced_at IS NULL AND id IN ({marks})",
-                [stamp, *ticket_ids],
-            )
+            TicketStore(self.db).mark_synced(ticket_ids, at or datetime.now(UTC))
         return deleted
 
     def depth(self) -> int:

@@ -27,8 +27,8 @@ from pydantic import BaseModel, ValidationError
 
 from firmware_app import audit
 from firmware_app.config import KioskSettings
-from firmware_app.durable import write_bytes_atomically
-from firmware_app.sync import wire
+from kiosk_link import wire
+from kiosk_link.durable import write_bytes_atomically
 
 log = logging.getLogger(__name__)
 

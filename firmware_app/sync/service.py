@@ -38,15 +38,16 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware_app.config import KioskSettings, SyncConfig
 from firmware_app.store import open_database
-from firmware_app.sync import wire
 from firmware_app.sync.analytics import active_days, daily_report
 from firmware_app.sync.attachments import attachment_messages, attachment_names
 from firmware_app.sync.backoff import Backoff
 from firmware_app.sync.outbox import Outbox, OutboxRow
 from firmware_app.sync.remote_config import RemoteConfig
 from firmware_app.sync.telemetry import HealthRecorder, installed_pack, model_versions, telemetry
-from firmware_app.sync.tls import client_context, use_tls
 from firmware_app.sync.updates import Updater
+from kiosk_link import wire
+from kiosk_link.routing import Receiver, Route, counted
+from kiosk_link.tls import client_context, use_tls
 
 log = logging.getLogger(__name__)
 # paho holds at most this many unacknowledged publishes in memory; past it ``publish`` refuses and the rows wait
@@ -92,6 +93,7 @@ class KioskSync:
         self.rejected: Counter[str] = Counter()  # acknowledgements and configurations the wire refused, by reason
         self._status_topic = wire.device_topic(device_id, "status")
         self._acks_topic = wire.device_topic(device_id, "acks")
+        self._routes = self._route_table()
         self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)
         self._connected_at: datetime | None = None  # set once the broker accepted this connection
         self._stop = threading.Event()
@@ -142,6 +144,17 @@ class KioskSync:
             properties=properties,
         )
         return client
+
+    def _route_table(self) -> dict[str, Receiver]:
+        """What the link subscribes to, and the handler of each: the backend's acknowledgements, the remote
+        configuration where it takes one, and the updater's topics where it has one."""
+        ack = Route(wire.AckV1, self._on_ack, counted(self.rejected, log, "acknowledgement refused"))
+        routes: dict[str, Receiver] = {self._acks_topic: ack}
+        if self.remote_config is not None:
+            routes[self._config_topic] = Route(wire.RemoteConfigV1, self._on_config, self._on_config_refused)
+        if self.updater is not None:
+            routes |= self.updater.routes
+        return routes
 
     def _status(self, state: Literal["online", "offline"]) -> bytes:
         report = self.remote_config.report if self.remote_config else None
@@ -279,13 +292,10 @@ class KioskSync:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._next_report, self._catch_up = 0.0, True
         self._file_chunks = []  # every due row is published again on this connection
-        client.subscribe(self._acks_topic, qos=1)
-        if self.remote_config is not None:
-            client.subscribe(self._config_topic, qos=1)
+        client.subscribe([(topic, 1) for topic in self._routes])
         if self.updater is not None:
-            client.subscribe([(topic, 1) for topic in self.updater.topics])
             self.updater.reconnected()
-        client.publish(self._status_topic, self._status("online"), qos=1, retain=True)
+        self._publish_online()
         log.info("connected", extra={"session_present": flags.session_present, "outbox": self.outbox.depth()})
 
     def _on_disconnect(
@@ -295,29 +305,27 @@ class KioskSync:
         self._tried = True
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        if self.updater is not None and message.topic in self.updater.topics:
-            self.updater.handle(message.topic, message.payload)
-            return
-        if message.topic == self._config_topic:
-            self._on_config(message.payload)
-            return
-        try:
-            ack = wire.parse(message.payload, wire.AckV1)
-        except wire.WireError as exc:
-            self.rejected[exc.reason] += 1
-            log.warning("acknowledgement refused", extra={"reason": exc.reason, "detail": exc.detail})
-            return
+        route = self._routes.get(message.topic)
+        if route is not None:  # always, but for a message from a subscription of an earlier session
+            route(message.payload)
+
+    def _on_ack(self, ack: wire.AckV1) -> None:
         deleted = self.outbox.acknowledge(ack.ticket_ids)
         log.info("tickets acknowledged", extra={"tickets": len(ack.ticket_ids), "deleted": deleted})
 
-    def _on_config(self, payload: bytes | bytearray) -> None:
-        """Apply (or refuse) the retained remote configuration, then say which in the retained status."""
-        assert self.remote_config is not None  # only subscribed with one
-        try:
-            config = wire.parse(payload, wire.RemoteConfigV1)
-        except wire.WireError as exc:
-            self.rejected[exc.reason] += 1
-            self.remote_config.refuse(None, f"{exc.reason}: {exc.detail}")
-        else:
-            self.remote_config.apply(config)
+    def _on_config(self, config: wire.RemoteConfigV1) -> None:
+        """Apply the retained remote configuration, then say so in the retained status."""
+        assert self.remote_config is not None  # only routed with one
+        self.remote_config.apply(config)
+        self._publish_online()
+
+    def _on_config_refused(self, exc: wire.WireError) -> None:
+        """Refuse (and count) an unreadable remote configuration, then say so in the retained status."""
+        assert self.remote_config is not None  # only routed with one
+        self.rejected[exc.reason] += 1
+        self.remote_config.refuse(None, f"{exc.reason}: {exc.detail}")
+        self._publish_online()
+
+    def _publish_online(self) -> None:
+        """The retained "online" status, with what became of the remote configuration."""
         self._client.publish(self._status_topic, self._status("online"), qos=1, retain=True)

@@ -22,8 +22,8 @@ from sqlite_utils import Database
 
 from firmware_app.events import Event, Reply, SessionEnded, Transcribed, UserSaid
 from firmware_app.inference.manifest import ModelIntegrityError, load_manifest
-from firmware_app.sync import wire
 from firmware_app.sync.outbox import Outbox
+from kiosk_link import wire
 
 WINDOW = 256  # recent samples kept per latency
 

@@ -13,7 +13,7 @@ import hashlib
 from pathlib import Path
 
 from firmware_app.inference.manifest import sha256_file
-from firmware_app.sync import wire
+from kiosk_link import wire
 
 
 class Download:

@@ -1,7 +1,8 @@
 """The kiosk's side of signed updates: a release arrives, is checked, fetched chunk by chunk, installed, reported.
 
-It runs on the sync link's thread: ``handle`` takes the retained release and the chunks, ``poll`` returns what
-to publish (chunk requests, status reports). A release is acted on only after ``trust`` verified its signature;
+It runs on the sync link's thread: the link routes the retained release and the chunks to it (``routes``), ``poll``
+returns what to publish (chunk requests, status reports). A release is acted on only after ``kiosk_link.trust``
+verified its signature;
 its sequence number is then remembered (``state.json``), so an older one is refused as a replay and the same one
 delivered again (the retained copy, on every reconnect) either resumes its unfinished download or is ignored.
 
@@ -28,12 +29,15 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from packaging.version import Version
+
 from firmware_app.config import KioskSettings, UpdatesConfig
-from firmware_app.durable import write_bytes_atomically
-from firmware_app.sync import wire
 from firmware_app.sync.install import Installer
 from firmware_app.sync.transfer import Download
-from firmware_app.sync.trust import UpdateRefused, check_applicable, load_public_key, verified_manifest
+from kiosk_link import wire
+from kiosk_link.durable import write_bytes_atomically
+from kiosk_link.routing import Receiver, Route, counted
+from kiosk_link.trust import UpdateRefused, load_public_key, verified_manifest
 
 log = logging.getLogger(__name__)
 STATE = "state.json"
@@ -79,6 +83,25 @@ def recover_interrupted_update(settings: KioskSettings) -> str | None:
     return release_id
 
 
+def check_applicable(
+    manifest: wire.ReleaseManifestV1, config: UpdatesConfig, kiosk_version: str, now: datetime
+) -> None:
+    """``UpdateRefused`` unless this kiosk should install the (verified) release: its channel, unexpired, not
+    needing a newer kiosk, no artifact above the size cap. The kiosk's policy, so it lives here and not with the
+    signature check the backend shares."""
+    if manifest.channel != config.channel:
+        raise UpdateRefused("wrong_channel", f"release for {manifest.channel!r}, kiosk on {config.channel!r}")
+    if manifest.expires_at <= now:
+        raise UpdateRefused("expired", f"expired at {manifest.expires_at.isoformat()}")
+    if Version(kiosk_version) < Version(manifest.min_kiosk_version):
+        raise UpdateRefused("kiosk_too_old", f"needs kiosk {manifest.min_kiosk_version}, this is {kiosk_version}")
+    for artifact in manifest.artifacts:
+        if artifact.size > config.max_artifact_bytes:
+            raise UpdateRefused(
+                "oversize", f"{artifact.name} is {artifact.size} bytes, the limit is {config.max_artifact_bytes}"
+            )
+
+
 @dataclass
 class _Transfer:
     manifest: wire.ReleaseManifestV1
@@ -112,6 +135,13 @@ class Updater:
         self._chunk_topic = wire.device_topic(settings.device_id, "update/chunk")
         self._request_topic = wire.device_topic(settings.device_id, "update/request")
         self._status_topic = wire.device_topic(settings.device_id, "update/status")
+        chunk = Route(wire.UpdateChunkV1, self._on_chunk, counted(self.rejected, log, "update chunk refused"))
+        # Releases are read raw: their signature is checked over the payload before anything in it is trusted.
+        self.routes: dict[str, Receiver] = {
+            self._release_topic: self._on_release,
+            self._offer_topic: self._on_release,
+            self._chunk_topic: chunk,
+        }
         self._progress: list[bytes] = []  # in-memory reports (downloading, verifying, installing)
         # Also told every report as it is made (the kiosk shows them to staff and reloads after an install).
         self.on_report: Callable[[wire.UpdateStatusV1], None] | None = None
@@ -126,7 +156,8 @@ class Updater:
 
     @property
     def topics(self) -> tuple[str, ...]:
-        return self._release_topic, self._offer_topic, self._chunk_topic
+        """The release, this kiosk's offer and its chunks, in that order."""
+        return tuple(self.routes)
 
     @property
     def status_topic(self) -> str:
@@ -137,12 +168,6 @@ class Updater:
         """Requests sent on a lost connection may never be answered: ask again right away."""
         if self._transfer is not None:
             self._transfer.in_flight.clear()
-
-    def handle(self, topic: str, payload: bytes | bytearray) -> None:
-        if topic in (self._release_topic, self._offer_topic):
-            self._on_release(payload)
-        elif topic == self._chunk_topic:
-            self._on_chunk(payload)
 
     def poll(self) -> list[tuple[str, bytes]]:
         """What to publish now: status reports, then chunk requests.
@@ -218,13 +243,7 @@ class Updater:
         self._report(manifest.release_id, "downloading")
         log.info("downloading release", extra={"release": manifest.release_id, "done": self._transfer.done})
 
-    def _on_chunk(self, payload: bytes | bytearray) -> None:
-        try:
-            chunk = wire.parse(payload, wire.UpdateChunkV1)
-        except wire.WireError as exc:
-            self.rejected[exc.reason] += 1
-            log.warning("update chunk refused", extra={"reason": exc.reason, "detail": exc.detail})
-            return
+    def _on_chunk(self, chunk: wire.UpdateChunkV1) -> None:
         transfer = self._transfer
         download = transfer.downloads.get(chunk.artifact) if transfer else None
         if transfer is None or download is None or chunk.release_id != transfer.manifest.release_id:

@@ -11,7 +11,8 @@ decoded at 1/2, 1/4 or 1/8 scale (JPEG decoders do this without building the ful
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -19,7 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from firmware_app.durable import write_bytes_atomically
+from kiosk_link.durable import write_bytes_atomically
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 MAX_PHOTO_SIDE_PX = 1024  # photos are kept downscaled: enough to inspect, small enough to sync
@@ -116,12 +117,25 @@ class ImageFileSource:
         return load_image(path)
 
 
+@contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """OpenCV's own log lines silenced (``[ WARN:0@0.03] global cap_v4l.cpp:914 open VIDEOIO(V4L2:...)`` on
+    stderr, outside the kiosk's JSON logs): the caller reports a camera that does not open in its own words."""
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
+
+
 class CameraSource:
     """A camera through OpenCV (``/dev/videoN`` by index, or a device path / URL)."""
 
     def __init__(self, device: int | str = 0) -> None:
         self.device = device
-        self._capture = cv2.VideoCapture(device)
+        with quiet_opencv():  # every backend OpenCV tries on a missing camera prints its own warning
+            self._capture = cv2.VideoCapture(device)
         if not self._capture.isOpened():
             self._capture.release()
             raise OSError(f"no camera at {device!r}: check that it is plugged in and that the kiosk user is in 'video'")

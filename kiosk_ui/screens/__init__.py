@@ -16,10 +16,12 @@ from dataclasses import dataclass
 
 import pygame
 
-from firmware_app.screen_state import ScreenState
+from firmware_app.events import Language
+from firmware_app.screen.actions import Action, Finish, GoHome, SetLanguage, StillHere, ToggleLargeText
+from firmware_app.screen.state import ScreenState
+from firmware_app.screen.strings import t
 from kiosk_ui.layout import inset, split_bottom, split_top
 from kiosk_ui.render import line_height, measure_lines
-from kiosk_ui.strings import t
 from kiosk_ui.text import font
 from kiosk_ui.theme import Theme
 from kiosk_ui.widgets import Widget
@@ -106,9 +108,12 @@ def _header(state: ScreenState, theme: Theme, top: pygame.Rect) -> Widget:
     language = state.language
     pad, gap = theme.pad, theme.gap
     face = font(theme.font_path, theme.text_px)
-    entries = [("large_text", ("toggle_large_text",)), ("language_switch", ("set_language", _other(language)))]
+    entries: list[tuple[str, Action]] = [
+        ("large_text", ToggleLargeText()),
+        ("language_switch", SetLanguage(_other(language))),
+    ]
     if state.screen not in ("attract", "home", "rating", "thanks", "admin", "admin_pin"):
-        entries.append(("home", ("go_home",)))
+        entries.append(("home", GoHome()))
     labels = [(key, t(key, language), action) for key, action in entries]
     widths = [max(theme.touch, face.size(text)[0] + 2 * pad) for _, text, _ in labels]
     badge_text = t("ai_assistant", language)
@@ -143,7 +148,7 @@ def _header(state: ScreenState, theme: Theme, top: pygame.Rect) -> Widget:
     return Widget("panel", rect, id="header", style="header", children=[brand, badge, *buttons])
 
 
-def _other(language: str) -> str:
+def _other(language: Language) -> Language:
     return "en" if language == "zh" else "zh"
 
 
@@ -229,7 +234,7 @@ def _idle_warning(state: ScreenState, theme: Theme, whole: pygame.Rect) -> list[
                     t("still_here", language),
                     id="still_here",
                     style="primary",
-                    action=("still_here",),
+                    action=StillHere(),
                     align="center",
                 ),
                 Widget(
@@ -238,7 +243,7 @@ def _idle_warning(state: ScreenState, theme: Theme, whole: pygame.Rect) -> list[
                     t("end_now", language),
                     id="end_now",
                     style="secondary",
-                    action=("finish",),
+                    action=Finish(),
                     align="center",
                 ),
             ],

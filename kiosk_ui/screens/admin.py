@@ -11,7 +11,8 @@ import re
 
 import pygame
 
-from firmware_app.screen_state import AdminState, FormState, UpdateView
+from firmware_app.screen.actions import CloseAdmin, RestartPipeline
+from firmware_app.screen.state import AdminState, FormState, UpdateView
 from kiosk_ui.keypad import numpad, numpad_height
 from kiosk_ui.layout import columns, inset, split_bottom, split_left, split_top
 from kiosk_ui.render import line_height
@@ -21,7 +22,7 @@ from kiosk_ui.text import ellipsize, font
 from kiosk_ui.widgets import Widget
 
 ERROR_LINES = 2  # each recent problem gets at most two lines
-# RecentErrors lines read "12:34:56 WARNING firmware_app.screen_state: wrong staff PIN".
+# RecentErrors lines read "12:34:56 WARNING firmware_app.screen.staff: wrong staff PIN".
 _LOG_LINE = re.compile(r"^(?P<time>\d\d:\d\d:\d\d) (?P<level>[A-Z]+) (?P<logger>[\w.]+): (?P<message>.*)$")
 
 
@@ -63,7 +64,7 @@ def build_pin(ctx: BuildContext) -> list[Widget]:
     widgets = _title(ctx, words_rect, title, prompt)
     widgets.append(field(ctx, form, field_rect, "", theme.title_px))
     widgets += numpad(ctx, keys_rect, ctx.t("ok"))
-    widgets.append(button(close_rect, ctx.t("close"), "close", ("close_admin",)))
+    widgets.append(button(close_rect, ctx.t("close"), "close", CloseAdmin()))
     return widgets
 
 
@@ -117,8 +118,8 @@ def build_admin(ctx: BuildContext) -> list[Widget]:
     widgets = [Widget("label", title_label, ctx.t("admin_title"), id="admin:title", style="heading", max_lines=1)]
     widgets += _table(ctx, admin, table_rect)
     widgets += _errors(ctx, admin, errors_rect)
-    widgets.append(button(restart_rect, restart, "admin:restart", ("admin_restart",), "primary"))
-    widgets.append(button(close_rect, close, "admin:close", ("close_admin",)))
+    widgets.append(button(restart_rect, restart, "admin:restart", RestartPipeline(), "primary"))
+    widgets.append(button(close_rect, close, "admin:close", CloseAdmin()))
     return widgets
 
 
@@ -224,7 +225,7 @@ def _errors(ctx: BuildContext, admin: AdminState, rect: pygame.Rect) -> list[Wid
 
 
 def _readable(line: str) -> str:
-    """ "12:34:56 WARNING firmware_app.screen_state: wrong staff PIN" -> "12:34:56 wrong staff PIN" (errors
+    """ "12:34:56 WARNING firmware_app.screen.staff: wrong staff PIN" -> "12:34:56 wrong staff PIN" (errors
     keep their level: they matter more than warnings)."""
     match = _LOG_LINE.match(line)
     if match is None:

@@ -14,11 +14,12 @@ from typing import Literal
 import pygame
 import segno
 
+from firmware_app.screen.actions import Finish, GoHome, RequestStaff, ShowConversation
 from kiosk_ui.layout import columns, grid, inset, split_bottom, split_left, split_top
 from kiosk_ui.render import line_height
 from kiosk_ui.screens import BuildContext, screen
 from kiosk_ui.text import font
-from kiosk_ui.widgets import Action, Style, Widget
+from kiosk_ui.widgets import Page, Style, TapAction, Widget
 
 BOLD_STYLES = ("title", "heading")
 
@@ -155,13 +156,13 @@ def page_controls(ctx: BuildContext, rect: pygame.Rect, page: int, pages: int) -
     )
     widgets = [Widget("label", count, f"{page + 1} / {pages}", id="page:count", style="muted", align="center")]
     if page > 0:
-        widgets.append(button(left, ctx.t("previous"), "page:previous", ("ui:page", -1)))
+        widgets.append(button(left, ctx.t("previous"), "page:previous", Page(-1)))
     if page < pages - 1:
-        widgets.append(button(right, ctx.t("next"), "page:next", ("ui:page", 1)))
+        widgets.append(button(right, ctx.t("next"), "page:next", Page(1)))
     return widgets
 
 
-def button(rect: pygame.Rect, text: str, id: str, action: Action, style: Style = "secondary") -> Widget:
+def button(rect: pygame.Rect, text: str, id: str, action: TapAction, style: Style = "secondary") -> Widget:
     return Widget("button", rect, text, id=id, style=style, action=action, align="center", max_lines=2)
 
 
@@ -171,7 +172,7 @@ def action_bar_height(ctx: BuildContext, count: int) -> int:
     return rows * ctx.theme.touch + (rows - 1) * ctx.theme.gap
 
 
-def action_bar(ctx: BuildContext, rect: pygame.Rect, items: list[tuple[str, Action, Style]]) -> list[Widget]:
+def action_bar(ctx: BuildContext, rect: pygame.Rect, items: list[tuple[str, TapAction, Style]]) -> list[Widget]:
     """Big buttons along the bottom of ``rect``: (string key, action, style); the key is also the id."""
     theme = ctx.theme
     height = action_bar_height(ctx, len(items))
@@ -261,11 +262,11 @@ def card_blocks(ctx: BuildContext) -> list[Block]:
 @screen("answer")
 def build(ctx: BuildContext) -> list[Widget]:
     theme, body = ctx.theme, ctx.body
-    items: list[tuple[str, Action, Style]] = [
-        ("ask_more", ("go_home",), "secondary"),
-        ("conversation", ("show_conversation",), "secondary"),
-        ("talk_to_person", ("request_staff",), "secondary"),
-        ("finish", ("finish",), "primary"),
+    items: list[tuple[str, TapAction, Style]] = [
+        ("ask_more", GoHome(), "secondary"),
+        ("conversation", ShowConversation(), "secondary"),
+        ("talk_to_person", RequestStaff(), "secondary"),
+        ("finish", Finish(), "primary"),
     ]
     main, _ = split_bottom(body, action_bar_height(ctx, len(items)), theme.gap * 2)
     widgets: list[Widget] = []
@@ -310,9 +311,9 @@ def page_buttons(ctx: BuildContext, rect: pygame.Rect, page: int, pages: int) ->
     left, right = columns(pygame.Rect(band.x, band.y, band.width, theme.touch), 2, theme.gap)
     widgets = [Widget("label", count_rect, f"{page + 1} / {pages}", id="page:count", style="muted", align="center")]
     if page > 0:
-        widgets.append(button(left, ctx.t("previous"), "page:previous", ("ui:page", -1)))
+        widgets.append(button(left, ctx.t("previous"), "page:previous", Page(-1)))
     if page < pages - 1:
-        widgets.append(button(right, ctx.t("next"), "page:next", ("ui:page", 1)))
+        widgets.append(button(right, ctx.t("next"), "page:next", Page(1)))
     same_size(ctx, widgets[1:])
     return widgets
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pygame
 
+from firmware_app.screen.actions import OpenAdmin, TouchStart
 from kiosk_ui.layout import split_top
 from kiosk_ui.render import line_height
 from kiosk_ui.screens import BuildContext, screen
@@ -31,7 +32,7 @@ def build(ctx: BuildContext) -> list[Widget]:
     button_rect, rest = split_top(rest, button_h, theme.gap * 2)
     widgets = [
         # The whole screen is the button: a touch anywhere starts.
-        Widget("panel", ctx.screen.copy(), id="attract:anywhere", action=("touch_start",)),
+        Widget("panel", ctx.screen.copy(), id="attract:anywhere", action=TouchStart()),
         Widget("label", title_rect, title, id="attract:title", style="title", align="center"),
         Widget("label", offer_rect, offer, id="attract:offer", style="heading", align="center"),
         Widget(
@@ -40,7 +41,7 @@ def build(ctx: BuildContext) -> list[Widget]:
             ctx.t("touch_to_start"),
             id="touch_to_start",
             style="primary",
-            action=("touch_start",),
+            action=TouchStart(),
             align="center",
         ),
     ]
@@ -53,6 +54,6 @@ def build(ctx: BuildContext) -> list[Widget]:
         widgets.append(Widget("spinner", dots, text="attract"))
     corner = pygame.Rect(body.x, body.bottom - theme.touch, theme.touch * 2, theme.touch)
     widgets.append(
-        Widget("button", corner, ctx.t("staff"), id="staff", style="plain", action=("open_admin",), align="center")
+        Widget("button", corner, ctx.t("staff"), id="staff", style="plain", action=OpenAdmin(), align="center")
     )
     return widgets

@@ -13,13 +13,14 @@ from collections.abc import Sequence
 import numpy as np
 import pygame
 
-from firmware_app.screen_state import FormState, PhotoState
+from firmware_app.screen.actions import Back, Capture, ChooseProfile, RequestStaff, Retake
+from firmware_app.screen.state import FormState, PhotoState
 from kiosk_ui.keypad import keyboard, keyboard_height
 from kiosk_ui.layout import columns, inset, split_bottom, split_left, split_top
 from kiosk_ui.render import line_height
 from kiosk_ui.screens import BuildContext, screen
 from kiosk_ui.text import ellipsize, font
-from kiosk_ui.widgets import Action, Style, Widget
+from kiosk_ui.widgets import Style, TapAction, Widget
 
 GUIDE_MARGIN = 0.12  # the guide's corners sit this far inside the picture
 GUIDE_ARM = 0.16  # each corner's arms, as a share of the picture's shorter side
@@ -47,7 +48,7 @@ def text_block(
     return Widget("label", label_rect, text, id=id, style=style, size_px=size), rest
 
 
-def button(rect: pygame.Rect, text: str, id: str, action: Action, style: Style = "secondary") -> Widget:
+def button(rect: pygame.Rect, text: str, id: str, action: TapAction, style: Style = "secondary") -> Widget:
     return Widget("button", rect, text, id=id, style=style, action=action, align="center", max_lines=2)
 
 
@@ -125,8 +126,8 @@ def build_camera(ctx: BuildContext) -> list[Widget]:
         widgets += chips
     widgets += _preview(ctx, preview_rect, image)
     widgets += _words(ctx, words_rect, title, hint)
-    widgets.append(button(take_rect, ctx.t("take_photo"), "take_photo", ("capture",), "primary"))
-    widgets.append(button(back_rect, ctx.t("back"), "back", ("back",)))
+    widgets.append(button(take_rect, ctx.t("take_photo"), "take_photo", Capture(), "primary"))
+    widgets.append(button(back_rect, ctx.t("back"), "back", Back()))
     return widgets
 
 
@@ -160,7 +161,7 @@ def _profile_choice(ctx: BuildContext, area: pygame.Rect, photo: PhotoState) -> 
             cell,
             name,
             f"profile:{profile}",
-            ("choose_profile", profile),
+            ChooseProfile(profile),
             "selected" if profile == photo.profile else "secondary",
         )
         for (profile, _), name, cell in zip(photo.profiles, names, cells, strict=True)
@@ -289,8 +290,8 @@ def _retake(ctx: BuildContext, photo: PhotoState) -> list[Widget]:
         retake_rect, staff_rect = split_top(buttons, theme.touch, gap)
     widgets = [photo_frame(ctx, photo_rect, photo.image)]
     widgets += _reasons(ctx, words_rect, reasons)
-    widgets.append(button(retake_rect, ctx.t("retake"), "retake", ("retake",), "primary"))
-    widgets.append(button(staff_rect, ctx.t("talk_to_person"), "talk_to_person", ("request_staff",)))
+    widgets.append(button(retake_rect, ctx.t("retake"), "retake", Retake(), "primary"))
+    widgets.append(button(staff_rect, ctx.t("talk_to_person"), "talk_to_person", RequestStaff()))
     return widgets
 
 
@@ -332,35 +333,56 @@ def _reasons(ctx: BuildContext, rect: pygame.Rect, reasons: list[str]) -> list[W
 
 
 def _note(ctx: BuildContext, image: np.ndarray, form: FormState) -> list[Widget]:
-    """ "Photo is clear", the note's prompt, the field and the keyboard; the photo as large as the room allows."""
+    """ "Photo is clear", the note's prompt, the field and the keyboard; the photo as large as the room allows:
+    stacked above the rest where it can still be seen (a portrait screen), else a thumbnail in a band."""
     theme, body = ctx.theme, ctx.body
     gap = theme.gap
     tall = keyboard_height(ctx)
     short = 4 * theme.touch + 3 * gap
-    ok_text, prompt = ctx.t("photo_ok"), form.prompt or ctx.t("photo_note")
-    retake_w = button_width(ctx, ctx.t("retake"))
-    # Roomy (portrait): the photo on top, then "Photo is clear" and Retake, the prompt, the field, the keyboard.
+    prompt = form.prompt or ctx.t("photo_note")
     prompt_h = ctx.text_height(prompt, theme.text_px, body.width)
     head_h = max(theme.touch, line_height(theme.heading_px))
     photo_h = body.height - tall - theme.touch - prompt_h - head_h - 4 * gap * 2
     stacked_keys = tall if photo_h >= theme.touch else short
     photo_h += tall - stacked_keys
     if photo_h >= 3 * theme.touch or (theme.portrait and photo_h >= theme.touch):
-        photo_rect, rest = split_top(body, photo_h, gap * 2)
-        head, rest = split_top(rest, head_h, gap * 2)
-        ok_rect, retake_rect = split_left(head, head.width - retake_w - gap * 2, gap * 2)
-        prompt_label, rest = text_block(ctx, rest, prompt, "photo:prompt", theme.text_px)
-        field_rect, rest = split_top(rest, theme.touch, gap * 2)
-        keys_rect = pygame.Rect(rest.x, rest.bottom - stacked_keys, rest.width, stacked_keys)
-        return [
-            photo_frame(ctx, photo_rect, image),
-            _ok_label(ctx, ok_rect, ok_text),
-            button(retake_rect, ctx.t("retake"), "retake", ("retake",)),
-            prompt_label,
-            field(ctx, form, field_rect, ctx.t("photo_note")),
-            *keyboard(ctx, keys_rect, ctx.t("send")),
-        ]
-    # A band above the keyboard: thumbnail | prompt over the field | "Photo is clear" over Retake.
+        return _note_stacked(ctx, image, form, prompt, (photo_h, head_h, stacked_keys))
+    return _note_band(ctx, image, form, prompt, (tall, short))
+
+
+def _note_stacked(
+    ctx: BuildContext, image: np.ndarray, form: FormState, prompt: str, heights: tuple[int, int, int]
+) -> list[Widget]:
+    """Roomy (portrait): the photo on top, then "Photo is clear" and Retake, the prompt, the field, the keyboard;
+    ``heights`` are the photo's, the "Photo is clear" row's and the keyboard's."""
+    theme, gap = ctx.theme, ctx.theme.gap
+    photo_h, head_h, keys_h = heights
+    retake_w = button_width(ctx, ctx.t("retake"))
+    photo_rect, rest = split_top(ctx.body, photo_h, gap * 2)
+    head, rest = split_top(rest, head_h, gap * 2)
+    ok_rect, retake_rect = split_left(head, head.width - retake_w - gap * 2, gap * 2)
+    prompt_label, rest = text_block(ctx, rest, prompt, "photo:prompt", theme.text_px)
+    field_rect, rest = split_top(rest, theme.touch, gap * 2)
+    keys_rect = pygame.Rect(rest.x, rest.bottom - keys_h, rest.width, keys_h)
+    return [
+        photo_frame(ctx, photo_rect, image),
+        _ok_label(ctx, ok_rect, ctx.t("photo_ok")),
+        button(retake_rect, ctx.t("retake"), "retake", Retake()),
+        prompt_label,
+        field(ctx, form, field_rect, ctx.t("photo_note")),
+        *keyboard(ctx, keys_rect, ctx.t("send")),
+    ]
+
+
+def _note_band(
+    ctx: BuildContext, image: np.ndarray, form: FormState, prompt: str, keyboards: tuple[int, int]
+) -> list[Widget]:
+    """A band above the keyboard: thumbnail | prompt over the field | "Photo is clear" over Retake; the full
+    keyboard's height and the short one's are ``keyboards``. What does not fit in the band moves or goes."""
+    theme, body, gap = ctx.theme, ctx.body, ctx.theme.gap
+    tall, short = keyboards
+    ok_text = ctx.t("photo_ok")
+    retake_w = button_width(ctx, ctx.t("retake"))
     keys_h = tall if body.height - tall - 2 * gap >= 2 * theme.touch + gap else short
     band, keys_rect = split_top(body, body.height - keys_h - 2 * gap, 2 * gap)
     thumb_w = min(round(band.height * image.shape[1] / image.shape[0]), band.width // 4)
@@ -371,15 +393,8 @@ def _note(ctx: BuildContext, image: np.ndarray, form: FormState) -> list[Widget]
     ok_room = side.height - theme.touch - gap
     ok_size = fit_size(ctx, ok_text, side.width, ok_room, (theme.heading_px, theme.text_px, theme.small_px), True)
     if ok_size is None:  # too short for it above Retake: it goes left of the field, all centred in the band
-        most = middle.width // 3
-        ok_size = theme.small_px
-        for size in (theme.heading_px, theme.text_px):
-            if font(theme.font_path, size, True).size(ok_text)[0] <= most:
-                ok_size = size
-                break
-        ok_w = min(most, font(theme.font_path, ok_size, True).size(ok_text)[0] + 2)
-        ok_rect, middle = split_left(middle, ok_w, gap * 2)
-        widgets.append(_ok_label(ctx, ok_rect, ok_text, ok_size))
+        ok_label, middle = _ok_beside(ctx, middle, ok_text)
+        widgets.append(ok_label)
         retake_rect.centery = band.centery
     else:
         ok_rect = pygame.Rect(side.x, side.y, side.width, ok_room)
@@ -396,10 +411,25 @@ def _note(ctx: BuildContext, image: np.ndarray, form: FormState) -> list[Widget]
     keys_rect.bottom = body.bottom
     return [
         *widgets,
-        button(retake_rect, ctx.t("retake"), "retake", ("retake",)),
+        button(retake_rect, ctx.t("retake"), "retake", Retake()),
         field(ctx, form, field_rect, ctx.t("photo_note")),
         *keyboard(ctx, keys_rect, ctx.t("send")),
     ]
+
+
+def _ok_beside(ctx: BuildContext, middle: pygame.Rect, text: str) -> tuple[Widget, pygame.Rect]:
+    """ "Photo is clear" left of the field, at the largest size that needs at most a third of ``middle``;
+    returns it and what is left of ``middle``."""
+    theme = ctx.theme
+    most = middle.width // 3
+    ok_size = theme.small_px
+    for size in (theme.heading_px, theme.text_px):
+        if font(theme.font_path, size, True).size(text)[0] <= most:
+            ok_size = size
+            break
+    ok_w = min(most, font(theme.font_path, ok_size, True).size(text)[0] + 2)
+    ok_rect, rest = split_left(middle, ok_w, theme.gap * 2)
+    return _ok_label(ctx, ok_rect, text, ok_size), rest
 
 
 def _ok_label(ctx: BuildContext, rect: pygame.Rect, text: str, size: int = 0) -> Widget:

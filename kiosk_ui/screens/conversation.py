@@ -12,12 +12,13 @@ from dataclasses import dataclass
 import pygame
 
 from firmware_app.events import Role
+from firmware_app.screen.actions import Ask, Finish, PushToTalk, RequestStaff, StartTyping
 from kiosk_ui.layout import rows_that_fit, split_bottom, split_left, split_top
 from kiosk_ui.render import line_height
 from kiosk_ui.screens import BuildContext, screen
 from kiosk_ui.screens.answer import action_bar, action_bar_height, button
 from kiosk_ui.text import font
-from kiosk_ui.widgets import Action, Style, Widget
+from kiosk_ui.widgets import Page, Style, TapAction, Widget
 
 MAX_SUGGESTIONS = 3
 
@@ -34,11 +35,11 @@ class _Piece:
 @screen("conversation")
 def build(ctx: BuildContext) -> list[Widget]:
     theme, state = ctx.theme, ctx.state
-    items: list[tuple[str, Action, Style]] = [
-        ("type_question", ("start_typing",), "secondary"),
-        ("speak", ("push_to_talk",), "secondary"),
-        ("talk_to_person", ("request_staff",), "secondary"),
-        ("finish", ("finish",), "primary"),
+    items: list[tuple[str, TapAction, Style]] = [
+        ("type_question", StartTyping(), "secondary"),
+        ("speak", PushToTalk(), "secondary"),
+        ("talk_to_person", RequestStaff(), "secondary"),
+        ("finish", Finish(), "primary"),
     ]
     main, _ = split_bottom(ctx.body, action_bar_height(ctx, len(items)), theme.gap * 2)
     widgets: list[Widget] = []
@@ -71,7 +72,7 @@ def _suggestions(ctx: BuildContext, rect: pygame.Rect) -> list[Widget]:
                 choice.label,
                 id=f"suggestion:{index}",
                 style="tile",
-                action=("ask", choice.value, "touch"),
+                action=Ask(choice.value, "touch"),
                 max_lines=2,
             )
         )
@@ -116,10 +117,10 @@ def _chat(ctx: BuildContext, rect: pygame.Rect) -> list[Widget]:
     widgets: list[Widget] = []
     if page < len(pages) - 1:
         band, area = split_top(area, theme.touch, gap)
-        widgets.append(button(_centred(ctx, band, "earlier"), ctx.t("earlier"), "chat:earlier", ("ui:page", 1)))
+        widgets.append(button(_centred(ctx, band, "earlier"), ctx.t("earlier"), "chat:earlier", Page(1)))
     if page > 0:
         area, band = split_bottom(area, theme.touch, gap)
-        widgets.append(button(_centred(ctx, band, "later"), ctx.t("later"), "chat:later", ("ui:page", -1)))
+        widgets.append(button(_centred(ctx, band, "later"), ctx.t("later"), "chat:later", Page(-1)))
     face = font(theme.font_path, size)
     y = area.bottom
     shown: list[Widget] = []  # built from the bottom up, returned oldest first

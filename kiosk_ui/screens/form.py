@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import pygame
 
-from firmware_app.screen_state import FormState
+from firmware_app.screen.actions import Ask, Back, Submit
+from firmware_app.screen.state import FormState
 from kiosk_ui.keypad import candidate_bar, keyboard, keyboard_height, numpad, numpad_height
 from kiosk_ui.layout import columns, grid, inset, rows_that_fit, split_bottom, split_left, split_top
 from kiosk_ui.render import line_height
@@ -115,12 +116,12 @@ def _side_buttons(ctx: BuildContext, form: FormState, band: pygame.Rect) -> tupl
     top); returns them and the room between."""
     theme = ctx.theme
     back_w = back_button_width(ctx)
-    widgets = [button(pygame.Rect(band.x, band.y, back_w, theme.touch), ctx.t("back"), "back", ("back",))]
+    widgets = [button(pygame.Rect(band.x, band.y, back_w, theme.touch), ctx.t("back"), "back", Back())]
     middle = pygame.Rect(band.x + back_w + theme.gap * 2, band.y, band.width - back_w - theme.gap * 2, band.height)
     if form.purpose == "flow":
         cancel_w = back_button_width(ctx, "cancel")
         cancel = pygame.Rect(band.right - cancel_w, band.y, cancel_w, theme.touch)
-        widgets.append(button(cancel, ctx.t("cancel"), "cancel", ("ask", "cancel", "touch")))
+        widgets.append(button(cancel, ctx.t("cancel"), "cancel", Ask("cancel", "touch")))
         middle.width -= cancel_w + theme.gap * 2
     return widgets, middle
 
@@ -197,9 +198,9 @@ def _with_side_keys(ctx: BuildContext, form: FormState, keys: list[Widget]) -> l
     row_ids = ("key:backspace", "key:mode", "key:space", "key:submit")
     row = [key for key in keys if key.id in row_ids or key.id.startswith("candidate:")]
     band = row[0].rect.unionall([key.rect for key in row[1:]])
-    extra = [button(band.copy(), ctx.t("back"), "back", ("back",))]
+    extra = [button(band.copy(), ctx.t("back"), "back", Back())]
     if form.purpose == "flow":
-        extra.append(button(band.copy(), ctx.t("cancel"), "cancel", ("ask", "cancel", "touch")))
+        extra.append(button(band.copy(), ctx.t("cancel"), "cancel", Ask("cancel", "touch")))
     order = [*extra, *(key for key in row if key.id in row_ids)]
     bar_span = 3 if len(order) < len(extra) + len(row) else 0  # the keypad put a candidate bar in the row
     spans = [2 if widget.id == "key:space" else 1 for widget in order]  # the space bar is two keys wide
@@ -313,7 +314,7 @@ def _choice_form(ctx: BuildContext, form: FormState) -> list[Widget]:
             choice.label,
             id=f"choice:{choice.value}",
             style="tile",
-            action=("submit", choice.value),
+            action=Submit(choice.value),
             align="center",
             max_lines=2,
         )

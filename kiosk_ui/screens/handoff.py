@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import pygame
 
+from firmware_app.screen.actions import Finish, GoHome
 from kiosk_ui.layout import inset, split_bottom
 from kiosk_ui.screens import BuildContext, screen
 from kiosk_ui.screens.answer import action_bar, action_bar_height, fits_one_page
 from kiosk_ui.screens.ticket import largest_fitting, reference_levels
-from kiosk_ui.widgets import Action, Style, Widget
+from kiosk_ui.widgets import Style, TapAction, Widget
 
-ITEMS: list[tuple[str, Action, Style]] = [
-    ("ask_more", ("go_home",), "secondary"),
-    ("finish", ("finish",), "primary"),
+ITEMS: list[tuple[str, TapAction, Style]] = [
+    ("ask_more", GoHome(), "secondary"),
+    ("finish", Finish(), "primary"),
 ]
 
 

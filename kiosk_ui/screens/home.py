@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pygame
 
+from firmware_app.screen.actions import OpenCamera, OpenTopic, PushToTalk, RequestStaff, StartTyping
 from kiosk_ui.layout import columns, grid, rows_that_fit, split_left, split_top
 from kiosk_ui.render import line_height
 from kiosk_ui.screens import BuildContext, screen
-from kiosk_ui.widgets import Action, Style, Widget
+from kiosk_ui.widgets import Page, Style, TapAction, Widget
 
 
 @screen("home")
@@ -16,11 +17,11 @@ def build(ctx: BuildContext) -> list[Widget]:
     gap = theme.gap
     title_rect, rest = split_top(body, line_height(theme.heading_px), gap)
     widgets = [Widget("label", title_rect, ctx.t("how_can_i_help"), id="home:title", style="heading", max_lines=1)]
-    actions: list[tuple[str, Action, Style]] = [
-        ("speak", ("push_to_talk",), "primary"),
-        ("type_question", ("start_typing",), "secondary"),
-        ("talk_to_person", ("request_staff",), "secondary"),
-        ("camera", ("open_camera",), "secondary"),
+    actions: list[tuple[str, TapAction, Style]] = [
+        ("speak", PushToTalk(), "primary"),
+        ("type_question", StartTyping(), "secondary"),
+        ("talk_to_person", RequestStaff(), "secondary"),
+        ("camera", OpenCamera(), "secondary"),
     ]
     column_h = 4 * theme.touch + 3 * gap  # the four ways in, one above the other
     if theme.portrait or rest.height < column_h:  # tall screens, or a short one with a notice above
@@ -62,7 +63,7 @@ def _topic_tiles(ctx: BuildContext, rect: pygame.Rect, cols: int) -> list[Widget
             topic.label,
             id=f"topic:{topic.value}",
             style="tile",
-            action=("open_topic", topic.value),
+            action=OpenTopic(topic.value),
             align="center",
             max_lines=2,
         )
@@ -77,7 +78,7 @@ def _topic_tiles(ctx: BuildContext, rect: pygame.Rect, cols: int) -> list[Widget
                 ctx.t("more"),
                 id="page:more",
                 style="secondary",
-                action=("ui:page", step),
+                action=Page(step),
                 align="center",
             )
         )
@@ -100,14 +101,12 @@ def pager(ctx: BuildContext, rect: pygame.Rect, page: int, pages: int) -> list[W
                 ctx.t("previous"),
                 id="page:previous",
                 style="secondary",
-                action=("ui:page", -1),
+                action=Page(-1),
                 align="center",
             )
         )
     if page < pages - 1:
         widgets.append(
-            Widget(
-                "button", right, ctx.t("next"), id="page:next", style="secondary", action=("ui:page", 1), align="center"
-            )
+            Widget("button", right, ctx.t("next"), id="page:next", style="secondary", action=Page(1), align="center")
         )
     return widgets

@@ -8,14 +8,15 @@ one document (``answer.document``), so a long guidance text pages instead of bei
 
 from __future__ import annotations
 
-from firmware_app.screen_state import PhotoState
+from firmware_app.screen.actions import Back, FilePhoto, Retake
+from firmware_app.screen.state import PhotoState
 from kiosk_ui.layout import inset, split_bottom, split_left, split_top
 from kiosk_ui.screens import BuildContext, screen
 from kiosk_ui.screens.answer import Block, action_bar, action_bar_height, document
 from kiosk_ui.screens.camera import photo_frame
-from kiosk_ui.widgets import Action, Style, Widget
+from kiosk_ui.widgets import Style, TapAction, Widget
 
-ACTIONS: list[tuple[str, Action]] = [("back", ("back",)), ("retake", ("retake",)), ("file_photo", ("file_photo",))]
+ACTIONS: list[tuple[str, TapAction]] = [("back", Back()), ("retake", Retake()), ("file_photo", FilePhoto())]
 # The photo's share of the area above the buttons: of its width on a landscape screen, of its height on a
 # portrait one (less there: a tall screen's photo is as wide as the screen, and the text needs the height).
 PHOTO_SHARE_LANDSCAPE = 0.42
@@ -46,7 +47,7 @@ def build(ctx: BuildContext) -> list[Widget]:
     return widgets + document(ctx, _result_blocks(ctx, photo), inner) + action_bar(ctx, ctx.body, _items(photo))
 
 
-def _items(photo: PhotoState) -> list[tuple[str, Action, Style]]:
+def _items(photo: PhotoState) -> list[tuple[str, TapAction, Style]]:
     """Back, Retake and File a ticket; Retake is the one to press when the model did not recognise the part."""
     primary = "retake" if photo.verdict == "not_recognised" else "file_photo"
     return [(key, action, "primary" if key == primary else "secondary") for key, action in ACTIONS]

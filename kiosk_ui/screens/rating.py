@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pygame
 
+from firmware_app.screen.actions import CloseAdmin, Rate, SkipRating
 from kiosk_ui.layout import columns, split_top
 from kiosk_ui.screens import BuildContext, screen
 from kiosk_ui.screens.answer import button
@@ -44,7 +45,7 @@ def build_rating(ctx: BuildContext) -> list[Widget]:
                 f"{stars} {STAR}",
                 id=f"rate:{stars}",
                 style=style,
-                action=("rate", stars),
+                action=Rate(stars),
                 size_px=theme.heading_px,
                 align="center",
                 max_lines=1,
@@ -52,7 +53,7 @@ def build_rating(ctx: BuildContext) -> list[Widget]:
         )
     skip_w = back_button_width(ctx, "skip") * 2
     skip = pygame.Rect(column.centerx - skip_w // 2, rest.y, skip_w, theme.touch)
-    widgets.append(button(skip, ctx.t("skip"), "skip", ("rate_skip",)))
+    widgets.append(button(skip, ctx.t("skip"), "skip", SkipRating()))
     return widgets
 
 
@@ -70,7 +71,7 @@ def build_thanks(ctx: BuildContext) -> list[Widget]:
     text_rect = pygame.Rect(rest.x, rest.y, rest.width, text_h)
     return [
         # A touch anywhere goes back to the start (the screen also times out by itself).
-        Widget("panel", ctx.screen.copy(), id="thanks:anywhere", action=("close_admin",)),
+        Widget("panel", ctx.screen.copy(), id="thanks:anywhere", action=CloseAdmin()),
         Widget("label", title_rect, title, id="thanks:title", style="title", align="center"),
         Widget("label", text_rect, text, id="thanks:body", size_px=theme.heading_px, align="center"),
     ]

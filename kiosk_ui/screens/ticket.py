@@ -11,6 +11,7 @@ from typing import Literal
 
 import pygame
 
+from firmware_app.screen.actions import Finish, GoHome
 from kiosk_ui.layout import inset, split_bottom, split_left
 from kiosk_ui.screens import BuildContext, screen
 from kiosk_ui.screens.answer import (
@@ -22,11 +23,11 @@ from kiosk_ui.screens.answer import (
     qr_column_width,
     qr_panel,
 )
-from kiosk_ui.widgets import Action, Style, Widget
+from kiosk_ui.widgets import Style, TapAction, Widget
 
-ITEMS: list[tuple[str, Action, Style]] = [
-    ("ask_more", ("go_home",), "secondary"),
-    ("finish", ("finish",), "primary"),
+ITEMS: list[tuple[str, TapAction, Style]] = [
+    ("ask_more", GoHome(), "secondary"),
+    ("finish", Finish(), "primary"),
 ]
 
 

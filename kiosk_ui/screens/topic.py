@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pygame
 
+from firmware_app.screen.actions import Back, ChooseEntry
 from kiosk_ui.layout import grid, rows_that_fit, split_bottom, split_left, split_top
 from kiosk_ui.render import line_height
 from kiosk_ui.screens import BuildContext, screen
@@ -26,7 +27,7 @@ def title_band(ctx: BuildContext, rect: pygame.Rect, title: str, id: str) -> tup
     title_h = line_height(theme.heading_px)
     title_rect = pygame.Rect(title_area.x, band.centery - title_h // 2, title_area.width, title_h)
     widgets = [
-        button(back_rect, ctx.t("back"), "back", ("back",)),
+        button(back_rect, ctx.t("back"), "back", Back()),
         Widget("label", title_rect, title, id=id, style="heading", max_lines=1),
     ]
     return widgets, rest
@@ -60,7 +61,7 @@ def build(ctx: BuildContext) -> list[Widget]:
             entry.label,
             id=f"entry:{entry.value}",
             style="tile",
-            action=("choose", entry.value),
+            action=ChooseEntry(entry.value),
             max_lines=2,
         )
         for entry, cell in zip(shown, order, strict=True)

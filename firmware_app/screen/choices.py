@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from firmware_app.dialogue.flows import display_date
 from firmware_app.events import Language
 from firmware_app.packs import Slot
+from firmware_app.screen.strings import t
 
 DATE_CHOICES = 7  # opening days offered as buttons for a date
 TIME_STEP_MIN = 30
@@ -26,14 +27,13 @@ class Choice:
     value: str
 
 
-_YES_NO: dict[Language, tuple[Choice, ...]] = {
-    "en": (Choice("Yes", "yes"), Choice("No", "no")),
-    "zh": (Choice("是", "是"), Choice("否", "不")),
-}
+# What a tapped yes / no sends: the words the dialogue reads as yes and no in each language.
+_YES_NO_SENT: dict[Language, tuple[str, str]] = {"en": ("yes", "no"), "zh": ("是", "不")}
 
 
 def yes_no_choices(language: Language) -> tuple[Choice, ...]:
-    return _YES_NO[language]
+    yes, no = _YES_NO_SENT[language]
+    return Choice(t("yes", language), yes), Choice(t("no", language), no)
 
 
 def slot_choices(slot: Slot, language: Language) -> tuple[Choice, ...]:

@@ -5,14 +5,16 @@ ACL allows a username only its own ``kiosk/v1/{name}/...`` topics, so a device's
 CA signed: the CA refuses any name that is not a valid wire device id (a ``+``, ``#`` or ``/`` would widen the
 ACL pattern) and the backend's own name. Keys are ECDSA P-256, which OpenSSL (and so Mosquitto and Python's
 ``ssl``) accepts for TLS on every supported platform, and small enough for a Pi. Private keys are created with
-mode 0600 in one step (``O_CREAT | O_EXCL`` on a temporary name, then a rename), so they are never readable by
-others, not even for a moment.
+mode 0600 in one step (``durable.write_bytes_atomically``: a temporary file with that mode, then a rename), so
+they are never readable by others, not even for a moment.
+
+It is part of the link, not of the backend, because both ends act on it: ``fleet ca`` issues, and
+``kiosk-provision`` makes a device's key and request (and signs them at once where the CA is at hand).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from firmware_app.sync.wire import validate_device_id
+from kiosk_link.durable import write_bytes_atomically
+from kiosk_link.wire import validate_device_id
 
 BACKEND_IDENTITY = "fleet-backend"  # the CN of `fleet serve`'s client certificate; no device may have it
 CA_CERT, CA_KEY = "ca.pem", "ca-key.pem"
@@ -46,19 +49,7 @@ def write_private_key(path: Path, key: PrivateKey) -> None:
     """Write ``key`` (PEM, unencrypted: a service reads it unattended) with mode 0600 from the first byte, then
     rename it into place, so a reader sees the old key or the new one, never half of one."""
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    write_file(path, pem, 0o600)
-
-
-def write_file(path: Path, data: bytes, mode: int) -> None:
-    """Atomically (temporary name with ``mode``, fsync, rename) write ``data`` to ``path``."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.unlink(missing_ok=True)
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    write_bytes_atomically(path, pem, 0o600)
 
 
 def load_key(path: Path) -> PrivateKey:
@@ -131,7 +122,7 @@ class FleetCa:
             .sign(key, hashes.SHA256())
         )
         write_private_key(folder / CA_KEY, key)
-        write_file(folder / CA_CERT, cert_pem(cert), 0o644)
+        write_bytes_atomically(folder / CA_CERT, cert_pem(cert), 0o644)
         ca = cls(folder, cert, key)
         ca._issue_pair(SERVER_CERT, SERVER_KEY, "Kestrel kiosk broker", ExtendedKeyUsageOID.SERVER_AUTH, hosts)
         ca._issue_pair(BACKEND_CERT, BACKEND_KEY, BACKEND_IDENTITY, ExtendedKeyUsageOID.CLIENT_AUTH)
@@ -143,7 +134,7 @@ class FleetCa:
         key = new_key()
         cert = self.sign(_name(common), key.public_key(), usage, DEVICE_DAYS * 2, hosts)
         write_private_key(self.folder / key_name, key)
-        write_file(self.folder / cert_name, cert_pem(cert), 0o644)
+        write_bytes_atomically(self.folder / cert_name, cert_pem(cert), 0o644)
 
     def issue(
         self, csr: x509.CertificateSigningRequest, days: int = DEVICE_DAYS, not_before: datetime | None = None
@@ -161,7 +152,7 @@ class FleetCa:
         cert = self.sign(_name(device_id), public_key, ExtendedKeyUsageOID.CLIENT_AUTH, days, not_before=not_before)
         issued = self.folder / ISSUED_DIR
         issued.mkdir(exist_ok=True)
-        write_file(issued / f"{device_id}-{cert.serial_number:x}.pem", cert_pem(cert), 0o644)
+        write_bytes_atomically(issued / f"{device_id}-{cert.serial_number:x}.pem", cert_pem(cert), 0o644)
         return cert
 
     def sign(

@@ -4,7 +4,7 @@ The context trusts only the fleet CA (not the system's CAs: a certificate any pu
 name must not be able to impersonate it), checks the broker's name against its certificate, refuses anything
 older than TLS 1.2, and presents this end's certificate, which is its identity on the broker.
 
-A kiosk's key is sealed at rest (``kiosk-provision`` writes ``*.sealed``, see ``firmware_app.secret_store``): it is
+A kiosk's key is sealed at rest (``kiosk-provision`` writes ``*.sealed``, see ``kiosk_link.secret_store``): it is
 opened into memory only while ``ssl`` reads it. A plain PEM key (the backend, a development setup) is read as is.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from firmware_app import secret_store
+from kiosk_link import secret_store
 
 # The secret's name: bound into the sealed file, and the credential name in kiosk.service's LoadCredentialEncrypted=.
 SEALED_KEY_NAME = "tls-key"

@@ -33,7 +33,7 @@ from typing import Literal
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from firmware_app.durable import fsync_folder
+from kiosk_link.durable import fsync_folder, write_bytes_atomically
 
 Backend = Literal["systemd-creds", "keyfile"]
 DEFAULT_KEY_PATH = Path("/etc/kiosk/keys/secrets.key")
@@ -63,7 +63,7 @@ def encrypt_bytes(
     else:
         nonce = os.urandom(_NONCE_BYTES)
         sealed = MAGIC + nonce + AESGCM(_key(key_path, create=True)).encrypt(nonce, secret, _aad(name))
-    _write_private(out, sealed)
+    write_bytes_atomically(out, sealed)  # 0600 from the first byte
     return backend
 
 
@@ -139,19 +139,6 @@ def _key(key_path: Path, create: bool) -> bytes:
     if len(key) != _KEY_BYTES:
         raise SecretError(f"{key_path} is not a {_KEY_BYTES}-byte key")
     return key
-
-
-def _write_private(out: Path, data: bytes) -> None:
-    """Temporary file created 0600, fsync, rename: never readable by others, never half written."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.tmp")
-    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(handle, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, out)
-    fsync_folder(out.parent)
 
 
 def _systemd_creds(*args: str, data: bytes) -> bytes:

@@ -1,4 +1,5 @@
-"""The screen's own words (buttons, headings, notices) in English and Simplified Chinese.
+"""The screen's own words (buttons, headings, notices, the prompts and labels the controller puts in its
+state) in English and Simplified Chinese, in one table for the controller and the UI alike.
 
 The pack holds what the bank says; this holds what the kiosk's furniture says. Every key has both languages
 (a test checks), so switching language never leaves an English button on a Chinese screen.
@@ -182,6 +183,19 @@ STRINGS: dict[str, dict[Language, str]] = {
     "reason_unpack_failed": {"en": "could not unpack", "zh": "无法解包"},
     "reason_self_test_failed": {"en": "self-test failed", "zh": "自检失败"},
     "reason_interrupted": {"en": "interrupted", "zh": "被中断"},
+    # Put in the state by the controller: form prompts, yes/no buttons, the filed photo's card.
+    "staff_pin": {"en": "Staff PIN", "zh": "员工密码"},
+    "photo_note_prompt": {
+        "en": "Add a short note for the colleague who inspects the part (what you saw, the part number):",
+        "zh": "请为检查部件的同事写一句说明（看到的问题、部件编号）：",
+    },
+    "photo_filed_title": {"en": "Photo sent for inspection", "zh": "照片已提交检查"},
+    "photo_filed": {
+        "en": "Your photo and note are filed as ticket {reference}. A colleague will inspect the part.",
+        "zh": "您的照片和说明已登记为工单 {reference}，同事会检查该部件。",
+    },
+    "yes": {"en": "Yes", "zh": "是"},
+    "no": {"en": "No", "zh": "否"},
 }
 
 

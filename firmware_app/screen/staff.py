@@ -1,0 +1,150 @@
+"""The staff screens: the PIN that guards them, the kiosk's status, and a pipeline restart.
+
+Every PIN try, every opening and closing and every restart is written to the audit log. The staff screen also
+shows the updater's reports as they arrive, and an installed release is loaded at the first quiet moment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Literal
+
+from firmware_app import audit
+from firmware_app.events import UpdateProgress
+from firmware_app.inference.manifest import load_manifest
+from firmware_app.logs import RecentErrors
+from firmware_app.screen.core import ScreenCore
+from firmware_app.screen.state import AdminState, FormState, UpdateView
+from firmware_app.screen.strings import t
+from firmware_app.sync.install import installed_releases
+
+log = logging.getLogger(__name__)
+
+PinVerdict = Literal["ok", "wrong", "locked"]
+PIN_MAX_CHARS = 8
+
+
+class PinLock:
+    """The staff PIN: compared by its sha256 in constant time, and locked for a while after repeated wrong tries
+    so it cannot be guessed at the counter."""
+
+    def __init__(self, pin_sha256: str, attempts_before_lockout: int, lockout_s: float) -> None:
+        self.pin_sha256 = pin_sha256
+        self.attempts_before_lockout = attempts_before_lockout
+        self.lockout_s = lockout_s
+        self.failures = 0
+        self._locked_until = float("-inf")
+
+    def check(self, pin: str, now: float) -> PinVerdict:
+        """``locked`` while a lockout runs (even for the right PIN), and for the wrong try that starts one."""
+        if now < self._locked_until:
+            return "locked"
+        if hmac.compare_digest(hashlib.sha256(pin.encode()).hexdigest(), self.pin_sha256):
+            self.failures = 0
+            return "ok"
+        self.failures += 1
+        if self.failures >= self.attempts_before_lockout:
+            self.failures = 0
+            self._locked_until = now + self.lockout_s
+            return "locked"
+        return "wrong"
+
+
+class StaffScreens(ScreenCore):
+    """The PIN screen and the status screen, and the updater's reports they show."""
+
+    recent_errors: RecentErrors
+    _pin_lock: PinLock
+    # The updater's latest report, set from the sync's thread without the lock (one assignment) and shown by
+    # ``tick``; after an install the kiosk is reloaded once no visit is in progress.
+    _update: UpdateView | None
+    _reload_due: bool
+
+    def _init_staff(self) -> None:
+        """The staff screens' own state, once the kiosk is built: the PIN lock, the log lines they show, and a
+        release rolled back at start (the kiosk died during its self-test)."""
+        interrupted = self.kiosk.interrupted_update
+        self._update = UpdateView(interrupted, "rolled_back", "interrupted") if interrupted else None
+        self._reload_due = False
+        self.recent_errors = RecentErrors()
+        logging.getLogger().addHandler(self.recent_errors)
+        ui = self.kiosk.settings.ui
+        self._pin_lock = PinLock(ui.admin_pin_sha256, ui.admin_attempts_before_lockout, ui.admin_lockout_s)
+
+    def open_admin(self) -> None:
+        """The hidden staff corner: asks for the PIN."""
+        with self._lock:
+            self._touched()
+            prompt = t("staff_pin", self._state.language)
+            self._back = self._state.screen
+            form = FormState("pin", prompt, "numpad", max_chars=PIN_MAX_CHARS, secret=True)
+            self._set(screen="admin_pin", form=form)
+
+    def _check_pin(self, pin: str) -> None:
+        """The right PIN ends any visit and opens the status screen; a wrong one clears the field and says so."""
+        form = self._state.form
+        assert form is not None
+        verdict = self._pin_lock.check(pin, self._clock())
+        audit.record(self.kiosk.db, "staff", f"staff_pin_{verdict}")
+        if verdict != "ok":
+            log.warning("wrong staff PIN" if verdict == "wrong" else "staff PIN refused: locked after wrong tries")
+            self._set(notice="wrong_pin" if verdict == "wrong" else "locked", form=replace(form, draft=""))
+            return
+        self._end_visit("reset")
+        log.info("staff screen opened")
+        self._set(screen="admin", form=None, admin=self._admin_state())
+
+    def admin_restart(self) -> None:
+        """Reload the pipeline (pack, models, database) as a fresh start would, without restarting the UI."""
+        with self._lock:
+            self._touched()
+            log.info("pipeline restart requested from the staff screen")
+            audit.record(self.kiosk.db, "staff", "pipeline_restart")
+            self._reload_pipeline()
+            self._set(admin=self._admin_state(), notice="restarted")
+
+    def close_admin(self) -> None:
+        with self._lock:
+            if self._state.screen == "admin":
+                audit.record(self.kiosk.db, "staff", "staff_screen_closed")
+            self._reset_to_attract()
+
+    def _admin_state(self) -> AdminState:
+        kiosk = self.kiosk
+        manifest = load_manifest(kiosk.settings.models_dir)
+        return AdminState(
+            device_id=kiosk.settings.device_id,
+            pack=f"{kiosk.pack.manifest.id} {kiosk.pack.manifest.version}",
+            models=tuple(f"{entry.name} {entry.version}" for entry in manifest.values()),
+            releases=installed_releases(self._data_dir),
+            update=self._update,
+            sync=kiosk.sync.state if kiosk.sync is not None else "not_configured",
+            queue_depth=kiosk.tickets.outbox_depth(),
+            recent_errors=self.recent_errors.lines(),
+            tickets_today=kiosk.tickets.count_since(self._today().isoformat()),
+        )
+
+    def _note_update(self, event: UpdateProgress) -> None:
+        """The updater's report (from the sync's thread): kept for the staff screen; an install is loaded later."""
+        percent = event.done * 100 // event.total if event.state == "downloading" and event.total else None
+        self._update = UpdateView(event.release_id, event.state, event.reason, percent)
+        self._reload_due = self._reload_due or event.state == "installed"
+
+    def _follow_updates(self) -> None:
+        """Show the updater's latest report on an open staff screen and, once a release is installed, load it at
+        the first quiet moment: the attract screen with no visit, so no customer sees answers change mid-visit."""
+        admin = self._state.admin
+        if admin is not None and admin.update != self._update:
+            self._set(admin=replace(admin, update=self._update, releases=installed_releases(self._data_dir)))
+        if self._reload_due and self._state.screen == "attract" and self._session is None:
+            self._reload_due = False
+            log.info("loading the installed update", extra={"release": self._update and self._update.release_id})
+            self._reload_pipeline()
+
+    @property
+    def _data_dir(self) -> Path:
+        return self.kiosk.settings.data_dir
