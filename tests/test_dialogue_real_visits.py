@@ -155,3 +155,25 @@ def test_thanks_is_not_declined(kiosk: Kiosk) -> None:
 def test_the_reply_follows_the_language_of_the_turn(kiosk: Kiosk) -> None:
     _, [zh, en] = converse(kiosk, "你们几点关门", "what time do you close?", language="zh")
     assert (zh.language, en.language) == ("zh", "en")
+
+
+def test_a_short_question_the_model_cannot_place_is_read_with_the_previous_one(kiosk: Kiosk) -> None:
+    """No pronoun, no "and": only the previous question says what "the rate" is about."""
+    _, [_, reply] = converse(kiosk, "can i swap my pounds for euros in the app", "whats the rate like today roughly")
+    assert reply.intent == "exchange_rate"
+
+
+def test_a_confidently_unrelated_question_is_not_swallowed_by_the_previous_topic(kiosk: Kiosk) -> None:
+    _, [_, reply] = converse(
+        kiosk, "can i swap my pounds for euros in the app", "can you recommend a good pub near here"
+    )
+    assert reply.intent is None and reply.kind != "answer"
+
+
+def test_what_about_a_new_thing_answers_about_the_new_thing(kiosk: Kiosk) -> None:
+    _, [first, second] = converse(
+        kiosk,
+        "is there a fee for taking cash out of a machine abroad?",
+        "what about paying for things by card in shops",
+    )
+    assert first.intent != second.intent == "card_payment_fee_charged"

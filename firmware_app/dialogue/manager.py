@@ -62,6 +62,13 @@ _FOLLOW_UP = re.compile(
     re.IGNORECASE,
 )
 _FOLLOW_UP_MAX_WORDS = 10
+# "what about paying by card over there?": the same question about a new thing. When the new thing is a topic the
+# model can place by itself, that reading answers, not the previous question's.
+_NEW_TOPIC = re.compile(r"^\W*((ok|okay|fine|right|alright|well|oh|and)\W+)*(what|how) about\b", re.IGNORECASE)
+# A short turn the model rejects, but with less than this share on "oos" ("whats the rate today roughly" after a
+# question about exchanging money), is read with the previous question; a confident "oos" ("can you recommend a
+# restaurant") is not, or the previous topic would swallow it.
+_UNSURE_OOS = 0.7
 # The same in Chinese: "那要多久？", "一般要等几天才能到", "还有手续费吗" (at most 16 characters).
 _FOLLOW_UP_ZH = re.compile(
     r"^(那|那么|还有|另外|这样的话|这个|那个)|多久|几天|多长时间|多少钱|怎么办|要多少|收费吗|手续费"
@@ -311,6 +318,8 @@ class DialogueManager:
         combined = self.understand(sentences(nlu.language, session.last_customer_text, nlu.text), nlu.language).result
         if combined.intent == OOS or (nlu.intent != OOS and nlu.confidence > combined.confidence):
             return None
+        if nlu.intent != OOS and _NEW_TOPIC.search(nlu.text):
+            return None
         if combined.intent != session.last_intent:
             return self._answer_intent(session, combined.intent, understanding)
         hit = self.answers.get(combined.intent, nlu.language)
@@ -509,10 +518,14 @@ def _is_short(nlu: NluResult) -> bool:
 
 
 def _is_follow_up(nlu: NluResult) -> bool:
-    """A short question that leans on the previous one for its topic."""
+    """A short question that leans on the previous one for its topic: by its words ("and how long does that
+    take?"), or because the model could not place it alone but was not sure it is out of scope either."""
     if nlu.language == "zh":
-        return len(nlu.text) <= _FOLLOW_UP_ZH_MAX_CHARS and bool(_FOLLOW_UP_ZH.search(nlu.text))
-    return len(nlu.text.split()) <= _FOLLOW_UP_MAX_WORDS and bool(_FOLLOW_UP.search(nlu.text))
+        short, leaning = len(nlu.text) <= _FOLLOW_UP_ZH_MAX_CHARS, _FOLLOW_UP_ZH.search(nlu.text)
+    else:
+        short, leaning = len(nlu.text.split()) <= _FOLLOW_UP_MAX_WORDS, _FOLLOW_UP.search(nlu.text)
+    unplaced = nlu.intent == OOS and nlu.confidence < _UNSURE_OOS
+    return short and (bool(leaning) or unplaced)
 
 
 def _flow_intent(flow: Flow, intent: str) -> str | None:
