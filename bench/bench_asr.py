@@ -1,5 +1,5 @@
 """Speech recognition benchmark: the fast (PocketSphinx), accurate (Whisper) and auto engines, and the whole voice
-path from the end of an utterance to the reply on the screen.
+path from the end of an utterance to the reply.
 
 Every engine runs in its own child process pinned to one core (``bench.worker``), as on a kiosk where the UI owns
 the other core, so the timings of one engine never include another's threads.
@@ -15,11 +15,11 @@ the other core, so the timings of one engine never include another's threads.
   ``start``/``feed`` (as it hears them while the customer speaks) and only ``finish()`` is timed; Whisper is
   timed over the whole ``transcribe()``; auto over ``finish()`` plus the policy (NLU check, Whisper when it
   escalates). Latency of about 5 s questions (synthetic clips of 4-6 s) is reported apart (Whisper target <= 1.5 s).
-- The voice path: a ``KioskController`` with ``attach_voice`` (asr_engine "auto", tts "none", push-to-talk per
-  question, a new visit for each) hears the synthetic questions as one stream; the time runs from the moment the
-  end-pointer publishes ``UtteranceCaptured`` to the ``Reply`` event and to the screen state showing it, split
-  into fast-path and escalated utterances (target: fast path p50 <= 300 ms). The end-pointer itself waits
-  ``listening.silence_ms`` of silence before that moment; the customer waits that too.
+- The voice path (``bench.bench_voice_path``): the kiosk's voice pipeline with no screen (asr_engine "auto", tts
+  "none", push-to-talk per question, a new visit for each) hears the synthetic questions as one stream; the time
+  runs from the moment the end-pointer publishes ``UtteranceCaptured`` to the ``Reply`` event and to the end of
+  the turn (``ReplyEnded``), split into fast-path and escalated utterances (target: fast path p50 <= 300 ms). The
+  end-pointer itself waits ``listening.silence_ms`` of silence before that moment; the customer waits that too.
 
 Synthesized audio is cached under ``build/bench_asr/tts/`` keyed by voice and text, so reruns skip the TTS.
 
@@ -33,18 +33,17 @@ import csv
 import hashlib
 import json
 import os
-import re
 import statistics
-import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from bench.asr_scoring import digit_correct, normalise_words, wer
 from bench.worker import harness_command, run_worker
 
 if TYPE_CHECKING:
@@ -63,123 +62,6 @@ VOICE_PATH_QUESTIONS = 120
 FIVE_S_QUESTIONS = (4.0, 6.0)  # clip lengths that count as "about 5 s" questions
 QUICK = {"sentences": 10, "digits": 25, "voice_questions": 8}
 FRAME_SAMPLES = 160  # 10 ms at 16 kHz, as the listening loop hands frames to the recognizer
-
-# --- WER ----------------------------------------------------------------------------------------------------
-
-# British and American spellings (and sound-alike spellings of one word) count as the same word.
-SAME_WORD = {
-    "metre": "meter",
-    "metres": "meters",
-    "centre": "center",
-    "colour": "color",
-    "favourite": "favorite",
-    "cancelled": "canceled",
-    "cancelling": "canceling",
-    "travelling": "traveling",
-    "traveller": "traveler",
-    "licence": "license",
-    "cheque": "check",
-    "cheques": "checks",
-    "programme": "program",
-    "jewellery": "jewelry",
-    "enrol": "enroll",
-    "okay": "ok",
-    "e-mail": "email",
-}
-_BRITISH_ISE = re.compile(r"^(\w{3,}i)s(e|ed|es|ing|ation|ations)$")  # organise -> organize, authorised -> ...
-# Contractions are written out ("I'm" and "I am" are one answer), as Whisper's own English normaliser does.
-CONTRACTIONS = {"can't": "can not", "won't": "will not", "let's": "let us"}
-_CONTRACTED = (
-    (re.compile(r"n't$"), " not"),
-    (re.compile(r"'m$"), " am"),
-    (re.compile(r"'re$"), " are"),
-    (re.compile(r"'ve$"), " have"),
-    (re.compile(r"'ll$"), " will"),
-    (re.compile(r"'d$"), " would"),
-    (re.compile(r"^(it|that|what|there|here|he|she|where|who|how)'s$"), r"\1 is"),
-)
-
-
-def normalise_words(text: str) -> list[str]:
-    """``text`` as comparable words: lowercase, no punctuation, contractions written out, one spelling per word,
-    numbers as numerals.
-
-    Numbers go through words and back ("10", "ten" -> "10"; "four three two one", "4321" -> "4321"; "£5" ->
-    "5 pounds"), the same way for the reference and the hypothesis, so a numeral is never an error by itself.
-    """
-    from firmware_app.asr.language_model import normalise, spoken_numbers
-
-    words = [part for word in normalise(text) for part in _expanded(word).replace("-", " ").split()]
-    return spoken_numbers([_one_spelling(w) for w in words]).split()
-
-
-def _expanded(word: str) -> str:
-    word = SAME_WORD.get(word, word)
-    if word in CONTRACTIONS:
-        return CONTRACTIONS[word]
-    for pattern, replacement in _CONTRACTED:
-        word = pattern.sub(replacement, word)
-    return word
-
-
-def _one_spelling(word: str) -> str:
-    word = SAME_WORD.get(word, word)
-    return _BRITISH_ISE.sub(r"\1z\2", word)
-
-
-@dataclass(frozen=True)
-class EditCounts:
-    """Word errors of one hypothesis against its reference."""
-
-    substitutions: int
-    deletions: int
-    insertions: int
-    reference_words: int
-
-    @property
-    def errors(self) -> int:
-        return self.substitutions + self.deletions + self.insertions
-
-
-def edit_counts(reference: list[str], hypothesis: list[str]) -> EditCounts:
-    """Levenshtein alignment of two word lists, split into substitutions, deletions and insertions."""
-    # Each cell: (total, substitutions, deletions, insertions); ties prefer substitutions, as sclite does.
-    previous = [(j, 0, 0, j) for j in range(len(hypothesis) + 1)]
-    for i, ref_word in enumerate(reference, 1):
-        current = [(i, 0, i, 0)]
-        for j, hyp_word in enumerate(hypothesis, 1):
-            diagonal = previous[j - 1]
-            same = ref_word == hyp_word
-            options = [
-                (diagonal[0] + (not same), diagonal[1] + (not same), diagonal[2], diagonal[3]),
-                (previous[j][0] + 1, previous[j][1], previous[j][2] + 1, previous[j][3]),
-                (current[j - 1][0] + 1, current[j - 1][1], current[j - 1][2], current[j - 1][3] + 1),
-            ]
-            current.append(min(options, key=lambda cell: cell[0]))
-        previous = current
-    _, s, d, n = previous[-1]
-    return EditCounts(s, d, n, len(reference))
-
-
-def wer(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """Corpus WER of (reference, hypothesis) texts: all word errors over all reference words."""
-    counts = [edit_counts(normalise_words(ref), normalise_words(hyp)) for ref, hyp in pairs]
-    words = sum(c.reference_words for c in counts)
-    return {
-        "wer": round(sum(c.errors for c in counts) / words, 4) if words else None,
-        "utterances": len(counts),
-        "reference_words": words,
-        "substitutions": sum(c.substitutions for c in counts),
-        "deletions": sum(c.deletions for c in counts),
-        "insertions": sum(c.insertions for c in counts),
-        "exact": sum(c.errors == 0 for c in counts),
-    }
-
-
-def digit_correct(hypothesis: str, digit: str) -> bool:
-    """The reply names exactly this digit ("3", "it's 3"); "33" or "3 4" is wrong."""
-    return re.sub(r"\D", "", hypothesis) == digit
-
 
 # --- the test material ------------------------------------------------------------------------------------
 
@@ -489,172 +371,6 @@ def engine_worker(name: Mode, plan: dict[str, Any], kiosk_data: Path = CACHE / "
     return {**result, "worker_s": round(time.perf_counter() - started, 1)}
 
 
-# --- the whole voice path ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Turn:
-    """What one question through the voice path produced, with the clock times of its events."""
-
-    intent: str
-    captured_at: float = 0.0
-    reply_at: float = 0.0
-    screen_at: float = 0.0
-    reply_intent: str | None = None
-    escalated: str | None = None
-    engine: str = ""
-    heard: str = ""
-    nothing_heard: bool = False
-
-
-class VoicePathProbe:
-    """Times each utterance from ``UtteranceCaptured`` (stamped as the listening loop publishes it, before the
-    kiosk reacts, because the bus is synchronous) to the ``Reply`` and to the screen showing it."""
-
-    def __init__(self, publish: Callable[[Any], None]) -> None:
-        self._publish = publish
-        self.turn: Turn | None = None
-
-    def publish(self, event: Any) -> None:
-        from firmware_app.events import NothingHeard, UtteranceCaptured
-
-        if self.turn is not None and isinstance(event, UtteranceCaptured):
-            self.turn.captured_at = time.perf_counter()
-        elif self.turn is not None and isinstance(event, NothingHeard):
-            self.turn.nothing_heard = True
-        self._publish(event)
-
-    def on_event(self, event: Any) -> None:
-        from firmware_app.events import Reply, Transcribed
-
-        if self.turn is None or not self.turn.captured_at:
-            return
-        if isinstance(event, Transcribed):
-            self.turn.escalated, self.turn.engine, self.turn.heard = event.escalated, event.engine, event.text
-        elif isinstance(event, Reply) and not self.turn.reply_at:
-            self.turn.reply_at = time.perf_counter()
-            self.turn.reply_intent = event.intent
-
-
-def voice_path_worker(plan: dict[str, Any]) -> dict[str, Any]:
-    """Synthetic questions through listener -> capture -> ASR (auto) -> NLU -> dialogue -> reply -> screen."""
-    started = time.perf_counter()
-    questions = _voice_questions(load_clips(plan, "synthetic"), plan["voice_questions"])
-    with tempfile.TemporaryDirectory(prefix="bench-asr-") as folder:
-        turns, settings_used = _run_voice_path(questions, Path(folder))
-    return {
-        **voice_path_summary(turns),
-        "voices": sorted({c.group for c in questions}),
-        "settings": settings_used,
-        "worker_s": round(time.perf_counter() - started, 1),
-    }
-
-
-def voice_path_summary(turns: list[Turn]) -> dict[str, Any]:
-    """Latency from the end of each utterance to its reply and its screen, fast path and escalated apart."""
-    answered = [t for t in turns if t.reply_at]
-
-    def to(attribute: str, keep: Callable[[Turn], bool]) -> dict[str, Any]:
-        return ms_stats([getattr(t, attribute) - t.captured_at for t in answered if keep(t)])
-
-    def escalated(turn: Turn) -> bool:
-        return turn.escalated is not None
-
-    def every(_turn: Turn) -> bool:
-        return True
-
-    return {
-        "questions": len(turns),
-        "answered": len(answered),
-        "nothing_heard": sum(t.nothing_heard for t in turns),
-        "not_understood": sum(bool(t.captured_at) and not t.reply_at for t in turns),
-        "to_reply_fast_path": to("reply_at", _fast_path),
-        "to_reply_escalated": to("reply_at", escalated),
-        "to_reply_all": to("reply_at", every),
-        "to_screen_fast_path": to("screen_at", _fast_path),
-        "to_screen_escalated": to("screen_at", escalated),
-        "to_screen_all": to("screen_at", every),
-        "escalations": dict(Counter(t.escalated for t in answered if t.escalated)),
-        "reply_intent_accuracy": round(sum(t.reply_intent == t.intent for t in turns) / len(turns), 4)
-        if turns
-        else None,
-    }
-
-
-def _fast_path(turn: Turn) -> bool:
-    return turn.engine == "fast" and turn.escalated is None
-
-
-def _voice_questions(clips: list[Clip], count: int) -> list[Clip]:
-    """``count`` different questions, the voices taking turns."""
-    by_text: dict[str, list[Clip]] = defaultdict(list)
-    for clip in clips:
-        by_text[clip.reference].append(clip)
-    chosen = []
-    for i, versions in enumerate(list(by_text.values())[:count]):
-        chosen.append(versions[i % len(versions)])
-    return chosen
-
-
-def _run_voice_path(questions: list[Clip], folder: Path) -> tuple[list[Turn], dict[str, Any]]:
-    from firmware_app.app import Kiosk
-    from firmware_app.audio.sources import FileSequence
-    from firmware_app.config import load_settings
-    from firmware_app.screen.controller import KioskController
-    from firmware_app.voice import attach_voice
-
-    settings = load_settings(
-        data_dir=folder,
-        speech={"asr_engine": "auto", "tts_engine": "none"},
-        listening={"wake_words": []},
-    )
-    controller = KioskController(lambda: Kiosk(settings))
-    source = FileSequence([c.path for c in questions], gap_s=1.5)
-    voice = attach_voice(controller, source, None, wait_for_engines=True)
-    _warm_up(voice.turns.policy, controller, questions[0])
-    probe = VoicePathProbe(voice.listener.publish)
-    voice.listener.publish = probe.publish
-    controller.kiosk.bus.subscribe(probe.on_event)
-    turns: list[Turn] = []
-    try:
-        for frame in _frames_with_turns(source, questions, turns, controller, probe):
-            voice.listener.step(frame)
-            turn = probe.turn
-            if turn is not None and turn.reply_at and not turn.screen_at:
-                turn.screen_at = time.perf_counter()  # the controller updated the screen state before step returned
-        voice.listener.finish()
-    finally:
-        voice.close()
-        controller.close()
-    used = {"asr_engine": "auto", "silence_ms": settings.listening.silence_ms, "trigger": "push-to-talk"}
-    return turns, used
-
-
-def _warm_up(policy: Any, controller: Any, clip: Clip) -> None:
-    """One question through both engines and the dialogue first: first-call costs are start-up, not replies."""
-    samples = read_samples(clip)
-    policy.fast.get().transcribe(samples)
-    policy.accurate.get().transcribe(samples)
-    controller.ask(clip.reference, "voice")
-    controller.finish()
-
-
-def _frames_with_turns(
-    source: Any, questions: list[Clip], turns: list[Turn], controller: Any, probe: VoicePathProbe
-) -> Iterator[np.ndarray]:
-    """The stream's frames; at the start of each file a new visit and a tap on the microphone button."""
-    index = 0
-    for frame in source.frames():
-        if source.file_started:
-            if index:
-                controller.finish()  # each question in a new visit: no flow or numpad left from the last one
-            turns.append(Turn(questions[index].label))
-            probe.turn = turns[-1]
-            controller.push_to_talk()
-            index += 1
-        yield frame
-
-
 # --- the harness side --------------------------------------------------------------------------------------
 
 
@@ -673,7 +389,7 @@ def run(
     plan_path.write_text(json.dumps(plan), encoding="utf-8")
     synthesis_s = time.perf_counter() - started
     results = {e: run_worker("bench_asr", ["--engine", e, "--plan", str(plan_path)]) for e in engines}
-    voice_path = run_worker("bench_asr", ["--voice-path", "--plan", str(plan_path)])
+    voice_path = run_worker("bench_voice_path", ["--plan", str(plan_path)])
     return {
         "command": harness_command(),
         "runtime_s": round(time.perf_counter() - started, 1),
@@ -776,13 +492,13 @@ def _voice_path_table(vp: dict[str, Any]) -> list[str]:
         f"Whole voice path on one core: {vp['questions']} synthetic questions ({', '.join(vp['voices'])}) as one"
         " stream, push-to-talk and a new visit per question, asr_engine auto, TTS off. From `UtteranceCaptured`"
         f" (the end-pointer has already waited {vp['settings']['silence_ms']} ms of silence) to the `Reply` event,"
-        " and to the screen state showing it:",
+        " and to the end of the turn (`ReplyEnded`, the reply handed to the voice):",
         "",
-        "| utterances | to reply p50 / p95 | to screen p50 / p95 |",
+        "| utterances | to reply p50 / p95 | to end of turn p50 / p95 |",
         "|---|---|---|",
-        f"| fast path | **{_ms(vp['to_reply_fast_path'])}** | {_ms(vp['to_screen_fast_path'])} |",
-        f"| escalated to Whisper | {_ms(vp['to_reply_escalated'])} | {_ms(vp['to_screen_escalated'])} |",
-        f"| all | {_ms(vp['to_reply_all'])} | {_ms(vp['to_screen_all'])} |",
+        f"| fast path | **{_ms(vp['to_reply_fast_path'])}** | {_ms(vp['to_turn_end_fast_path'])} |",
+        f"| escalated to Whisper | {_ms(vp['to_reply_escalated'])} | {_ms(vp['to_turn_end_escalated'])} |",
+        f"| all | {_ms(vp['to_reply_all'])} | {_ms(vp['to_turn_end_all'])} |",
         "",
         f"Escalations {vp['escalations'] or 'none'}; replies with the question's intent"
         f" {_pct(vp['reply_intent_accuracy'])}; nothing heard {vp['nothing_heard']}; not understood"
@@ -816,14 +532,12 @@ def main() -> None:
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated: " + ", ".join(ENGINES))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--engine", choices=ENGINES, help=argparse.SUPPRESS)
-    parser.add_argument("--voice-path", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--plan", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         pin_to_one_core()
         plan = json.loads(args.plan.read_text(encoding="utf-8"))
-        result = voice_path_worker(plan) if args.voice_path else engine_worker(args.engine, plan)
-        print(json.dumps(result))
+        print(json.dumps(engine_worker(args.engine, plan)))
     else:
         engines = tuple(cast("Mode", e) for e in args.engines.split(","))
         if not set(engines) <= set(ENGINES):

@@ -25,13 +25,14 @@ _REGISTRY: dict[str, type[Event]] = {}
 
 @dataclass(frozen=True)
 class Event:
-    """Base of all events; subclasses register themselves under their ``type``."""
+    """Base of all events; subclasses that name their own ``type`` register themselves under it."""
 
     type: ClassVar[str] = "event"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.type] = cls
+        if "type" in cls.__dict__:  # a base of a family (``StageStarted``) is never sent on its own
+            _REGISTRY[cls.type] = cls
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, **dataclasses.asdict(self)}
@@ -228,63 +229,134 @@ class SessionRated(Event):
     language: Language
 
 
+# --- the voice pipeline (``firmware_app.voice``) ------------------------------------------------------------
+#
+# A spoken turn runs through ordered stages (``STAGES``); each stage announces itself with a start event and an
+# end event (subclasses of ``StageStarted`` / ``StageEnded`` naming their ``stage``), and a stage that cannot do
+# its work publishes a ``PipelineError`` of its own kind, with a ``code``, and the turn stops there.
+
+# wake word -> capture of the utterance -> speech to text -> understanding and dialogue -> reply -> speech (TTS)
+Stage = Literal["wake", "capture", "stt", "dialogue", "reply", "speech"]
+STAGES: tuple[Stage, ...] = ("wake", "capture", "stt", "dialogue", "reply", "speech")
+
 # What started a capture: a wake word, the microphone button, or the customer talking over the kiosk's voice.
 CaptureTrigger = Literal["wake_word", "push_to_talk", "barge_in"]
 
 
 @dataclass(frozen=True)
-class WakeWordDetected(Event):
+class StageStarted(Event):
+    """A stage of the voice pipeline began; ``stage`` says which (a listener can follow a turn without knowing
+    every event type)."""
+
+    stage: ClassVar[Stage]
+
+
+@dataclass(frozen=True)
+class StageEnded(Event):
+    """A stage of the voice pipeline finished its work."""
+
+    stage: ClassVar[Stage]
+
+
+@dataclass(frozen=True)
+class PipelineError(Event):
+    """A stage of the voice pipeline could not do its work: ``code`` says why (the screen picks its notice by
+    it), ``message`` says it in words for the logs."""
+
+    stage: ClassVar[Stage]
+    code: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class WakeStarted(StageStarted):
+    """The listening loop waits for a wake word (at the start, and again after each turn). A tap on the
+    microphone button or speech over the kiosk's voice end the wait without one: the turn starts at capture."""
+
+    type: ClassVar[str] = "wake_started"
+    stage: ClassVar[Stage] = "wake"
+    wake_words: tuple[str, ...]
+    time_s: float  # seconds into the audio stream
+
+
+@dataclass(frozen=True)
+class WakeWordDetected(StageEnded):
     """A wake word was heard: the kiosk chimes, shows that it listens, and captures the question."""
 
     type: ClassVar[str] = "wake_word_detected"
+    stage: ClassVar[Stage] = "wake"
     wake_word: str
     score: float
     time_s: float  # seconds into the audio stream
 
 
 @dataclass(frozen=True)
-class ListeningStarted(Event):
+class WakeWordError(PipelineError):
+    """The wake words cannot be listened for (a model missing or altered): the kiosk listens on a tap only."""
+
+    type: ClassVar[str] = "wake_word_error"
+    stage: ClassVar[Stage] = "wake"
+    code: Literal["unavailable"]
+
+
+@dataclass(frozen=True)
+class ListeningStarted(StageStarted):
     """Capture of an utterance began (after a wake word, or a tap on the microphone button)."""
 
     type: ClassVar[str] = "listening_started"
+    stage: ClassVar[Stage] = "capture"
     trigger: CaptureTrigger
 
 
 @dataclass(frozen=True)
-class UtteranceCaptured(Event):
-    """One utterance, end-pointed by voice activity, saved as a 16 kHz mono WAV for speech recognition."""
+class UtteranceCaptured(StageEnded):
+    """One utterance, end-pointed by voice activity. Its audio goes to speech recognition in memory; ``path`` is
+    the 16 kHz mono WAV it was also saved to by a listening loop that keeps recordings, else None."""
 
     type: ClassVar[str] = "utterance_captured"
-    path: str
+    stage: ClassVar[Stage] = "capture"
+    path: str | None
     duration_s: float
     ended_by: Literal["silence", "max_length", "stream_end"]
 
 
 @dataclass(frozen=True)
-class NothingHeard(Event):
-    """Listening started but no speech came before the time limit: the screen asks the customer to try again."""
+class NothingHeard(StageEnded):
+    """Listening started but no speech came before the time limit: the screen asks the customer to try again,
+    and the turn ends with the capture."""
 
     type: ClassVar[str] = "nothing_heard"
+    stage: ClassVar[Stage] = "capture"
     trigger: CaptureTrigger
     waited_s: float
 
 
 @dataclass(frozen=True)
 class PartialTranscript(Event):
-    """What the fast recognizer has understood so far, while the customer is still speaking."""
+    """What the fast recognizer has understood so far, while the customer is still speaking (during capture)."""
 
     type: ClassVar[str] = "partial_transcript"
     text: str
 
 
 @dataclass(frozen=True)
-class Transcribed(Event):
+class TranscriptionStarted(StageStarted):
+    """The captured utterance (``audio_s`` long) went to speech recognition: the screen shows "thinking"."""
+
+    type: ClassVar[str] = "transcription_started"
+    stage: ClassVar[Stage] = "stt"
+    audio_s: float
+
+
+@dataclass(frozen=True)
+class Transcribed(StageEnded):
     """An utterance recognized: the words, the engine that heard them, and whether the fast engine was overruled.
 
     ``seconds`` is the recognition time after the end of speech (every engine that ran).
     """
 
     type: ClassVar[str] = "transcribed"
+    stage: ClassVar[Stage] = "stt"
     text: str
     engine: Literal["fast", "accurate"]
     confidence: float
@@ -294,11 +366,84 @@ class Transcribed(Event):
 
 
 @dataclass(frozen=True)
-class SpeakingChanged(Event):
-    """The kiosk's voice started, finished, or was cut short by the customer (barge-in)."""
+class SpeechToTextError(PipelineError):
+    """The utterance gave no words to answer: recognition is not installed (``unavailable``), the audio cannot
+    be used (``bad_audio``: clipped, silent, too short), the engines heard no words (``no_text``, after
+    ``Transcribed``), or an engine crashed (``failed``)."""
 
-    type: ClassVar[str] = "speaking_changed"
-    state: Literal["started", "finished", "interrupted"]
+    type: ClassVar[str] = "stt_error"
+    stage: ClassVar[Stage] = "stt"
+    code: Literal["unavailable", "bad_audio", "no_text", "failed"]
+
+
+@dataclass(frozen=True)
+class DialogueStarted(StageStarted):
+    """The customer's words (``text``, as recognized) went to understanding and the dialogue (or, on a screen, to
+    a spoken command)."""
+
+    type: ClassVar[str] = "dialogue_started"
+    stage: ClassVar[Stage] = "dialogue"
+    text: str
+
+
+@dataclass(frozen=True)
+class DialogueEnded(StageEnded):
+    """The dialogue answered (``kind`` and ``intent`` of its ``Reply``), or the words worked the screen instead
+    and need no reply (``kind`` None). ``seconds``: understanding and dialogue together."""
+
+    type: ClassVar[str] = "dialogue_ended"
+    stage: ClassVar[Stage] = "dialogue"
+    kind: ReplyKind | None
+    intent: str | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class DialogueError(PipelineError):
+    """The dialogue failed on the customer's words (``failed``; the log has the traceback)."""
+
+    type: ClassVar[str] = "dialogue_error"
+    stage: ClassVar[Stage] = "dialogue"
+    code: Literal["failed"]
+
+
+@dataclass(frozen=True)
+class ReplyStarted(StageStarted):
+    """A reply goes to the kiosk's voice: the answer of a spoken turn, or any other reply (a tap, a greeting),
+    since the kiosk says everything it shows."""
+
+    type: ClassVar[str] = "reply_started"
+    stage: ClassVar[Stage] = "reply"
+    kind: ReplyKind
+    language: Language
+
+
+@dataclass(frozen=True)
+class ReplyEnded(StageEnded):
+    """The reply was handed to the voice (``spoken``), or not: a silent kiosk, or nothing to say."""
+
+    type: ClassVar[str] = "reply_ended"
+    stage: ClassVar[Stage] = "reply"
+    spoken: bool
+
+
+@dataclass(frozen=True)
+class SpeechStarted(StageStarted):
+    """The kiosk's voice started to play ``text`` (synthesized): the screen shows "speaking", and speech over it
+    is a barge-in."""
+
+    type: ClassVar[str] = "speech_started"
+    stage: ClassVar[Stage] = "speech"
+    text: str
+
+
+@dataclass(frozen=True)
+class SpeechEnded(StageEnded):
+    """The kiosk's voice finished, or was cut short (``interrupted``) by the customer or a newer reply."""
+
+    type: ClassVar[str] = "speech_ended"
+    stage: ClassVar[Stage] = "speech"
+    interrupted: bool
 
 
 @dataclass(frozen=True)

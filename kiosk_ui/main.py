@@ -17,11 +17,11 @@ from firmware_app.app import Kiosk
 from firmware_app.audio.sinks import Speaker
 from firmware_app.audio.sources import AudioDeviceError, AudioSource, MicrophoneSource, WavSource
 from firmware_app.config import KioskSettings
+from firmware_app.kiosk_voice import voice_for
 from firmware_app.retention import Housekeeper
 from firmware_app.screen.controller import KioskController
 from firmware_app.service_notify import Watchdog
 from firmware_app.vision.capture import CameraSource, ImageFileSource, PhotoSource
-from firmware_app.voice import attach_voice
 from kiosk_ui.app import KioskUI
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,9 @@ def build_ui(
     watchdog: Watchdog | None = None,
 ) -> KioskUI:
     """The controller on a fresh kiosk, and the window (full screen unless ``window`` gives a size). With
-    ``listen`` the microphone (or ``audio``) feeds the listening loop on its own thread. A ``watchdog`` (systemd's,
-    for ``kiosk run``) is ticked by the UI loop and also watches the listening loop."""
+    ``listen`` the microphone (or ``audio``) feeds the voice pipeline on its own thread, the screen answering its
+    spoken turns. A ``watchdog`` (systemd's, for ``kiosk run``) is ticked by the UI loop and also watches the
+    listening loop."""
     choose_video_driver()  # SDL reads it when the display opens
     controller = KioskController(
         lambda: Kiosk(settings, today=today), camera=open_camera(settings, photos), today=today
@@ -90,7 +91,8 @@ def build_ui(
     ui.on_close.append(housekeeper.stop)
     source = open_microphone(settings, audio) if listen or audio is not None else None
     if source is not None:
-        voice = attach_voice(controller, source, open_speaker(settings))
+        voice = voice_for(controller.kiosk, source, open_speaker(settings), controller)
+        controller.connect_voice(voice)
         voice.start()
         ui.on_close.append(voice.close)
         if watchdog is not None:

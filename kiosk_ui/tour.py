@@ -18,9 +18,10 @@ from firmware_app.events import (
     Language,
     NothingHeard,
     PartialTranscript,
-    SpeakingChanged,
+    SpeechEnded,
+    SpeechStarted,
+    SpeechToTextError,
     UpdateProgress,
-    UtteranceCaptured,
     WakeWordDetected,
 )
 from firmware_app.screen.controller import KioskController
@@ -86,11 +87,11 @@ def tour(controller: KioskController, photo: np.ndarray, pin: str = DEMO_PIN) ->
 
 
 def _steps(c: KioskController, photo: np.ndarray, pin: str) -> list[Step]:
-    """The tour's states in order, each with what the customer (or the listening loop) does to reach it."""
+    """The tour's states in order, each with what the customer (or the voice pipeline) does to reach it."""
     words = PHRASES[c.state.language]
 
     def bus() -> EventBus:
-        return c.kiosk.bus  # the listening loop's events arrive on the kiosk's bus
+        return c.kiosk.bus  # the voice pipeline's events arrive on the kiosk's bus
 
     def first_choice() -> None:
         form = c.state.form
@@ -101,20 +102,13 @@ def _steps(c: KioskController, photo: np.ndarray, pin: str) -> list[Step]:
         _step("attract"),
         _step("attract-wake_word", lambda: c.announce_wake_words(["amelia"])),
         _step("home-listening", lambda: bus().publish(WakeWordDetected(wake_word="amelia", score=0.97, time_s=3.2))),
-        _step(
-            "home-heard",
-            lambda: bus().publish(UtteranceCaptured(path="/nonexistent/tour.wav", duration_s=1.8, ended_by="silence")),
-        ),
+        _step("home-heard", lambda: bus().publish(SpeechToTextError(code="unavailable"))),
         _step("home-not_heard", lambda: bus().publish(NothingHeard(trigger="wake_word", waited_s=5.0))),
         _step("home", c.touch_start),
         _step("topic", lambda: c.open_topic(_a_topic(c))),
         _step("answer", lambda: c.ask(words["answer"])),
-        _step("answer-speaking", lambda: bus().publish(SpeakingChanged(state="started"))),
-        _step(
-            "answer-idle_warning",
-            lambda: bus().publish(SpeakingChanged(state="finished")),
-            lambda: _idle_warning(c),
-        ),
+        _step("answer-speaking", lambda: bus().publish(SpeechStarted(text=c.state.caption))),
+        _step("answer-idle_warning", lambda: bus().publish(SpeechEnded(interrupted=False)), lambda: _idle_warning(c)),
         _step("conversation", c.still_here, lambda: c.ask(words["out_of_scope"])),
         _step("conversation-listening", lambda: bus().publish(PartialTranscript(text=words["heard_so_far"]))),
         _step("conversation-thinking", lambda: c.set_activity("thinking", words["heard_so_far"])),

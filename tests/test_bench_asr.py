@@ -9,17 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.bench_asr import (
-    Clip,
-    Turn,
-    edit_counts,
-    engine_worker,
-    normalise_words,
-    report_section,
-    voice_path_summary,
-    wer,
-)
-from bench.bench_asr import digit_correct as digit_ok
+from bench.asr_scoring import digit_correct as digit_ok
+from bench.asr_scoring import edit_counts, normalise_words, wer
+from bench.bench_asr import Clip, engine_worker, report_section
+from bench.bench_voice_path import Turn, voice_path_summary, voice_path_worker
 
 SPEECH = Path(__file__).parent / "fixtures" / "speech"
 
@@ -124,3 +117,16 @@ def test_the_fast_engine_core_runs_on_real_fixture_recordings(tmp_path: Path) ->
     )
     assert report[0] == "## Speech recognition and the voice path"
     assert any(line.startswith("| fast |") for line in report)
+
+
+def test_the_voice_path_runs_the_pipeline_without_a_screen_on_real_fixture_recordings() -> None:
+    questions = [
+        Clip(str(SPEECH / "pocketsphinx_goforward.wav"), "go forward ten meters", "cmusphinx", "card_arrival", 2.786),
+        Clip(str(SPEECH / "pocketsphinx_cards_001.wav"), "ten of clubs", "cmusphinx", "card_arrival", 1.095),
+    ]
+    result = voice_path_worker({"synthetic": [asdict(c) for c in questions], "voice_questions": 2})
+
+    assert (result["questions"], result["answered"], result["nothing_heard"], result["not_understood"]) == (2, 2, 0, 0)
+    assert result["to_reply_all"]["n"] == result["to_turn_end_all"]["n"] == 2
+    assert 0 < result["to_reply_all"]["p50_ms"] <= result["to_turn_end_all"]["p50_ms"]
+    assert result["settings"] == {"asr_engine": "auto", "silence_ms": 700, "trigger": "push-to-talk"}

@@ -9,7 +9,11 @@ import pytest
 
 from firmware_app import events
 from firmware_app.events import (
+    STAGES,
     AnswerCard,
+    DialogueEnded,
+    DialogueError,
+    DialogueStarted,
     Entity,
     Event,
     HandoffRequested,
@@ -17,19 +21,29 @@ from firmware_app.events import (
     NluResult,
     NothingHeard,
     PartialTranscript,
+    PipelineError,
     Reply,
+    ReplyEnded,
+    ReplyStarted,
     SessionEnded,
     SessionRated,
     SessionStarted,
-    SpeakingChanged,
+    SpeechEnded,
+    SpeechStarted,
+    SpeechToTextError,
+    StageEnded,
+    StageStarted,
     TicketCreated,
     TicketRequested,
     Transcribed,
+    TranscriptionStarted,
     Turn,
     UpdateProgress,
     UserSaid,
     UtteranceCaptured,
+    WakeStarted,
     WakeWordDetected,
+    WakeWordError,
     event_from_dict,
 )
 
@@ -96,11 +110,15 @@ SAMPLES: list[Event] = [
     TicketCreated(ticket_id=TICKET_ID, ticket_type="handoff", priority="high", reference="KB-3F2B8C1E"),
     SessionEnded(session_id="s-1", reason="handoff", turns=7),
     SessionRated(session_id="s-1", stars=4, language="zh"),
+    WakeStarted(wake_words=("amelia", "okay_nabu"), time_s=0.0),
     WakeWordDetected(wake_word="amelia", score=0.93, time_s=12.34),
+    WakeWordError(code="unavailable", message="no model for wake word 'amelia'"),
     ListeningStarted(trigger="push_to_talk"),
     UtteranceCaptured(path="utterances/u-1.wav", duration_s=2.5, ended_by="silence"),
+    UtteranceCaptured(path=None, duration_s=1.2, ended_by="max_length"),
     NothingHeard(trigger="wake_word", waited_s=5.0),
     PartialTranscript(text="i lost my"),
+    TranscriptionStarted(audio_s=2.4),
     Transcribed(
         text="what is the exchange rate",
         engine="accurate",
@@ -109,7 +127,15 @@ SAMPLES: list[Event] = [
         audio_s=2.4,
         escalated="out_of_scope",
     ),
-    SpeakingChanged(state="interrupted"),
+    SpeechToTextError(code="bad_audio", message="the recording is clipped"),
+    DialogueStarted(text="what is the exchange rate"),
+    DialogueEnded(kind="answer", intent="exchange_rate", seconds=0.04),
+    DialogueEnded(kind=None, intent=None, seconds=0.001),
+    DialogueError(code="failed", message="RuntimeError: boom"),
+    ReplyStarted(kind="answer", language="en"),
+    ReplyEnded(spoken=True),
+    SpeechStarted(text="We are open from nine to five."),
+    SpeechEnded(interrupted=True),
     UpdateProgress(release_id="r-2026-11-21", state="downloading", done=3, total=20),
 ]
 
@@ -118,6 +144,27 @@ def test_samples_cover_every_registered_event() -> None:
     """The round-trip samples include one instance of every event class in the registry (none forgotten)."""
     assert {type(sample) for sample in SAMPLES} == set(events._REGISTRY.values())
     assert {sample.type for sample in SAMPLES} == set(events._REGISTRY)
+
+
+def test_every_stage_has_its_typed_start_and_end_events_and_the_bases_are_never_sent() -> None:
+    """The voice pipeline's stages, in order, each with one start and one end event type (capture may also end
+    with ``NothingHeard``); the family bases are not registered, so no event is ever just "a stage ended"."""
+    registered = set(events._REGISTRY.values())
+    starts = {stage: [c for c in registered if issubclass(c, StageStarted) and c.stage == stage] for stage in STAGES}
+    ends = {stage: [c for c in registered if issubclass(c, StageEnded) and c.stage == stage] for stage in STAGES}
+    assert STAGES == ("wake", "capture", "stt", "dialogue", "reply", "speech")
+    assert all(len(classes) == 1 for classes in starts.values()), starts
+    assert {stage: len(classes) for stage, classes in ends.items()} == {
+        "wake": 1,
+        "capture": 2,
+        "stt": 1,
+        "dialogue": 1,
+        "reply": 1,
+        "speech": 1,
+    }
+    errors = {c.stage: c for c in registered if issubclass(c, PipelineError)}
+    assert set(errors) == {"wake", "stt", "dialogue"}
+    assert not {StageStarted, StageEnded, PipelineError} & registered
 
 
 @pytest.mark.parametrize("event", SAMPLES, ids=lambda e: e.type)

@@ -9,11 +9,15 @@ import pytest
 
 from firmware_app.app import Kiosk
 from firmware_app.events import (
+    DialogueError,
     Event,
     ListeningStarted,
     NothingHeard,
+    PartialTranscript,
     SessionEnded,
     SessionRated,
+    SpeechToTextError,
+    TranscriptionStarted,
     UtteranceCaptured,
     WakeWordDetected,
 )
@@ -228,16 +232,42 @@ def test_captured_speech_without_recognition_says_so_plainly(desk: KioskControll
     desk.touch_start()
     desk.kiosk.bus.publish(ListeningStarted(trigger="push_to_talk"))
     assert desk.state.activity == "listening"
-    desk.kiosk.bus.publish(UtteranceCaptured(path="/tmp/u.wav", duration_s=1.5, ended_by="silence"))
+    desk.kiosk.bus.publish(UtteranceCaptured(path=None, duration_s=1.5, ended_by="silence"))
+    desk.kiosk.bus.publish(TranscriptionStarted(audio_s=1.5))
+    desk.kiosk.bus.publish(SpeechToTextError(code="unavailable", message="no recognizer"))
     assert desk.state.activity == "idle" and desk.state.notice == "no_speech_recognition"
 
 
-def test_captured_speech_is_asked_as_a_spoken_turn_once_it_can_be_read(desk: KioskController) -> None:
-    desk.transcribe = lambda path: "what is the exchange rate"
+@pytest.mark.parametrize("code", ["bad_audio", "no_text", "failed"])
+def test_speech_that_cannot_be_read_asks_to_try_again(desk: KioskController, code: str) -> None:
     desk.touch_start()
-    desk.kiosk.bus.publish(UtteranceCaptured(path="/tmp/u.wav", duration_s=1.5, ended_by="silence"))
+    desk.kiosk.bus.publish(PartialTranscript(text="what time do you"))
+    desk.kiosk.bus.publish(TranscriptionStarted(audio_s=1.5))  # the words so far stay while they are checked
+    assert desk.state.activity == "thinking" and desk.state.partial_transcript == "what time do you"
+    desk.kiosk.bus.publish(SpeechToTextError(code=code))  # type: ignore[arg-type]
+    assert desk.state.activity == "idle" and desk.state.partial_transcript == ""
+    assert desk.state.notice == "not_understood_audio"
+
+
+def test_a_failed_dialogue_stops_thinking(desk: KioskController) -> None:
+    desk.touch_start()
+    desk.kiosk.bus.publish(TranscriptionStarted(audio_s=1.5))
+    desk.kiosk.bus.publish(DialogueError(code="failed", message="RuntimeError: boom"))
+    assert desk.state.activity == "idle" and desk.state.notice is None
+
+
+def test_the_pipelines_words_are_asked_as_a_spoken_turn(desk: KioskController) -> None:
+    desk.touch_start()
+    reply = desk.respond("what is the exchange rate")
+    assert reply is not None and reply.kind == "answer"
     assert desk.state.screen == "answer"
     assert desk.state.bubbles[-2].source == "voice"
+
+
+def test_a_spoken_screen_command_needs_no_reply(desk: KioskController) -> None:
+    desk.touch_start()
+    assert desk.respond("bigger text") is None
+    assert desk.state.large_text
 
 
 def test_nothing_heard_asks_to_try_again(desk: KioskController) -> None:

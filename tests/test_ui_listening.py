@@ -1,10 +1,11 @@
-"""The listening states on the real screen: woken by the wake word, listening, speech captured, nothing heard."""
+"""The listening states on the real screen: woken by the wake word, listening, speech captured but not
+recognized, nothing heard."""
 
 from __future__ import annotations
 
 import pytest
 
-from firmware_app.events import ListeningStarted, NothingHeard, UtteranceCaptured, WakeWordDetected
+from firmware_app.events import ListeningStarted, NothingHeard, SpeechToTextError, WakeWordDetected
 from firmware_app.screen.controller import KioskController
 from tests.ui_driver import UiDriver
 
@@ -19,7 +20,7 @@ def test_wake_word_listening_and_the_outcomes(ui: UiDriver, controller: KioskCon
     assert ("Listening…" if language == "en" else "正在聆听…") in ui.text()
     ui.shot(f"woken-{language}")
 
-    bus.publish(UtteranceCaptured(path="/tmp/u.wav", duration_s=1.8, ended_by="silence"))
+    bus.publish(SpeechToTextError(code="unavailable"))  # a pipeline whose recognizers could not be loaded
     expected = "speech recognition is not installed" if language == "en" else "尚未安装语音识别"
     assert expected in ui.text() and "Listening…" not in ui.text()
     ui.shot(f"heard-{language}")

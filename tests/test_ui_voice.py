@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from firmware_app.events import ListeningStarted, PartialTranscript, SpeakingChanged, WakeWordDetected
+from firmware_app.events import (
+    ListeningStarted,
+    PartialTranscript,
+    SpeechEnded,
+    SpeechStarted,
+    TranscriptionStarted,
+    WakeWordDetected,
+)
 from firmware_app.screen.controller import KioskController
 from firmware_app.screen.strings import t
 from tests.ui_driver import UiDriver
@@ -31,8 +38,9 @@ def test_words_appear_while_the_customer_speaks(ui: UiDriver, controller: KioskC
     assert words[-8:] in ui.text()
     ui.shot(f"partial-{language}")
 
-    controller.set_activity("thinking", words[:20])  # Whisper checking what the fast engine heard
-    assert t("thinking", language) in ui.text() and words[:10] in ui.text()
+    bus.publish(TranscriptionStarted(audio_s=6.5))  # the engines checking what the fast engine heard so far
+    assert controller.state.activity == "thinking" and controller.state.partial_transcript == words
+    assert t("thinking", language) in ui.text() and words[-8:] in ui.text()
     ui.shot(f"thinking-{language}")
 
 
@@ -45,7 +53,7 @@ def test_the_spoken_answer_shows_and_a_touch_stops_it(ui: UiDriver, controller: 
     ui.tap(id="touch_to_start")
     controller.ask("what are your opening hours" if language == "en" else "你们几点开门")
     bus = controller.kiosk.bus
-    bus.publish(SpeakingChanged(state="started"))
+    bus.publish(SpeechStarted(text="We are open from nine to five."))
     assert controller.state.activity == "speaking"
     assert t("speaking", language) in ui.text()
     ui.shot(f"speaking-{language}")
@@ -53,7 +61,7 @@ def test_the_spoken_answer_shows_and_a_touch_stops_it(ui: UiDriver, controller: 
     hushed.clear()
     ui.tap(id="header:large_text")  # any touch takes the turn: the voice stops
     assert hushed, "a touch did not stop the kiosk's voice"
-    bus.publish(SpeakingChanged(state="interrupted"))
+    bus.publish(SpeechEnded(interrupted=True))
     assert controller.state.activity == "idle"
     assert t("speaking", language) not in ui.text()
 
@@ -61,9 +69,9 @@ def test_the_spoken_answer_shows_and_a_touch_stops_it(ui: UiDriver, controller: 
 def test_speaking_over_the_kiosk_starts_listening(ui: UiDriver, controller: KioskController) -> None:
     ui.tap(id="touch_to_start")
     bus = controller.kiosk.bus
-    bus.publish(SpeakingChanged(state="started"))
+    bus.publish(SpeechStarted(text="We are open from nine to five."))
     bus.publish(ListeningStarted(trigger="barge_in"))
-    bus.publish(SpeakingChanged(state="interrupted"))  # the voice stops as the customer talks
+    bus.publish(SpeechEnded(interrupted=True))  # the voice stops as the customer talks
     assert controller.state.activity == "listening"
     assert "Listening…" in ui.text()
     ui.shot("barge-in")

@@ -1,5 +1,6 @@
 """The whole voice path on real audio: a real "Amelia" recording or a tap, then a question spoken by flite,
-through Silero VAD, PocketSphinx (streaming) / Whisper, the intent model, the dialogue and a spoken reply."""
+through Silero VAD, PocketSphinx (streaming) / Whisper, the intent model, the dialogue and a spoken reply: the
+voice pipeline serving the screen, and ``kiosk listen`` running it with no screen."""
 
 from __future__ import annotations
 
@@ -24,12 +25,18 @@ from firmware_app.events import (
     ListeningStarted,
     PartialTranscript,
     Reply,
-    SpeakingChanged,
+    SpeechEnded,
+    SpeechStarted,
+    SpeechToTextError,
+    Stage,
+    StageEnded,
+    StageStarted,
     Transcribed,
     UtteranceCaptured,
 )
+from firmware_app.kiosk_voice import voice_for
 from firmware_app.screen.controller import KioskController
-from firmware_app.voice import VoicePipeline, attach_voice
+from firmware_app.voice.pipeline import VoicePipeline
 from tests.audio_samples import AMELIA_LOUD, read, silence
 
 pytestmark = pytest.mark.skipif(not SpeechSynthesizer("flite").enabled, reason="flite is not installed")
@@ -55,10 +62,30 @@ def drive(voice: VoicePipeline, audio: np.ndarray, tap_at_s: float | None = None
     tap_frame = None if tap_at_s is None else round(tap_at_s * 100)
     for index, frame in enumerate(ArraySource(audio).frames()):
         if index == tap_frame:
-            voice.listener.push_to_talk()
-        voice.listener.step(frame)
-    voice.listener.finish()
+            voice.push_to_talk()
+        voice.step(frame)
+    voice.finish()
     assert voice.wait_until_quiet(10.0)
+
+
+def boundaries(events: list[Event]) -> list[tuple[Stage, str]]:
+    """The stage boundaries among ``events``: (stage, "start" or "end"), in order."""
+    return [
+        (event.stage, "start" if isinstance(event, StageStarted) else "end")
+        for event in events
+        if isinstance(event, StageStarted | StageEnded)
+    ]
+
+
+def in_order(expected: list[tuple[Stage, str]], actual: list[tuple[Stage, str]]) -> bool:
+    """Whether ``expected`` appears in ``actual`` in this order (other events may come between)."""
+    remaining = iter(actual)
+    return all(step in remaining for step in expected)
+
+
+ONE_TURN: list[tuple[Stage, str]] = [
+    (stage, boundary) for stage in ("capture", "stt", "dialogue", "reply", "speech") for boundary in ("start", "end")
+]
 
 
 Voiced = tuple[VoicePipeline, list[Event], WavFileOutput]
@@ -70,11 +97,13 @@ def voiced(controller: KioskController, policy: AsrPolicy, tmp_path: Path) -> It
     controller.kiosk.bus.subscribe(seen.append)
     output = WavFileOutput(tmp_path / "replies")
     (tmp_path / "replies").mkdir()
-    voice = attach_voice(controller, ArraySource(silence(0.1)), output, policy=policy, wait_for_engines=True)
+    voice = voice_for(
+        controller.kiosk, ArraySource(silence(0.1)), output, controller, policy=policy, wait_for_engines=True
+    )
+    controller.connect_voice(voice)
     yield voice, seen, output
     voice.close()
     controller.kiosk.bus.unsubscribe(seen.append)
-    controller.kiosk.bus.unsubscribe(voice.turns.on_event)
 
 
 def test_wake_word_then_question_gets_a_spoken_answer(
@@ -86,17 +115,21 @@ def test_wake_word_then_question_gets_a_spoken_answer(
     )
     drive(voice, audio)
     kinds = [type(event).__name__ for event in seen]
-    # (UtteranceCaptured is recorded after the turn it caused: the bus calls the kiosk's subscriber first)
-    assert kinds.index("WakeWordDetected") < kinds.index("PartialTranscript") < kinds.index("Transcribed")
-    assert "UtteranceCaptured" in kinds
+    assert kinds.index("WakeWordDetected") < kinds.index("PartialTranscript") < kinds.index("UtteranceCaptured")
+    assert kinds.index("UtteranceCaptured") < kinds.index("Transcribed")
+    # The loop waits for the next wake word once the reply is handed to the voice, which speaks on its own thread.
+    assert in_order([("wake", "start"), ("wake", "end"), *ONE_TURN[:-2], ("wake", "start")], boundaries(seen))
+    assert in_order(ONE_TURN, boundaries(seen))
+    captured = next(e for e in seen if isinstance(e, UtteranceCaptured))
+    assert captured.path is None and not (controller.kiosk.settings.data_dir / "utterances").exists()
     partials = [e.text for e in seen if isinstance(e, PartialTranscript)]
     assert partials, "the screen saw no words while the customer spoke"
     transcribed = next(e for e in seen if isinstance(e, Transcribed))
     assert {"lost", "card"} <= set(transcribed.text.split()), transcribed
     reply = next(e for e in seen if isinstance(e, Reply) and e.intent)
     assert reply.intent == "lost_or_stolen_card", reply
-    spoken_states = [e.state for e in seen if isinstance(e, SpeakingChanged)]
-    assert spoken_states[-2:] == ["started", "finished"]
+    voice_states = [e for e in seen if isinstance(e, SpeechStarted | SpeechEnded)]
+    assert voice_states[-2:] == [SpeechStarted(text=reply.speech or reply.text), SpeechEnded(interrupted=False)]
     assert output.paths and output.paths[-1].stat().st_size > 10_000  # the answer, as audio
     assert controller.state.screen == "form"  # the block-card flow asks for the card's last digits
 
@@ -127,16 +160,15 @@ def test_speech_over_the_kiosk_voice_interrupts_it(
     assert "opening" in transcribed.text and "hours" in transcribed.text, transcribed
 
 
-def test_an_unusable_recording_says_so_on_screen(voiced: Voiced, controller: KioskController, tmp_path: Path) -> None:
-    _, seen, _ = voiced
+def test_an_unusable_recording_says_so_on_screen(voiced: Voiced, controller: KioskController) -> None:
+    voice, seen, _ = voiced
     controller.touch_start()
-    wav = tmp_path / "clipped.wav"
-    with WavSink(wav) as sink:
-        sink.write(np.full(16_000, 32_767, dtype=np.int16))  # a second at full scale: clipped beyond use
-    controller.kiosk.bus.publish(UtteranceCaptured(path=str(wav), duration_s=1.0, ended_by="silence"))
-    assert controller.state.notice == "not_understood_audio"
-    assert not wav.exists()  # the recording is personal data: deleted once read
+    voice.run_turn(np.full(16_000, 32_767, dtype=np.int16), 16_000)  # a second at full scale: clipped beyond use
+    assert controller.state.notice == "not_understood_audio" and controller.state.activity == "idle"
+    error = next(e for e in seen if isinstance(e, SpeechToTextError))
+    assert error.code == "bad_audio" and "clipped" in error.message
     assert not any(isinstance(e, Transcribed) for e in seen)
+    assert boundaries(seen)[-1] == ("stt", "start")  # the turn stopped at the stage that failed
 
 
 def test_kiosk_listen_holds_a_conversation_across_files(tmp_path: Path, flite: SpeechSynthesizer) -> None:
@@ -161,3 +193,20 @@ def test_kiosk_listen_holds_a_conversation_across_files(tmp_path: Path, flite: S
     assert len({e["session_id"] for e in said}) == 1 and len(said) == 3  # one visit: greeting, two answers
     assert "open" in said[1]["text"] and said[2]["intent"] == "lost_or_stolen_card"
     assert len(list(replies.glob("reply-*.wav"))) >= 2
+    captured = [e for e in events if e["type"] == "utterance_captured"]
+    assert len(captured) == 2 and all(e["path"] is None for e in captured)  # the audio stayed in memory
+    turn = [e["type"] for e in events if e["type"] in STAGE_TYPES]
+    assert turn == [*STAGE_TYPES] * 2, turn  # each turn through the stages in order
+    assert [e["interrupted"] for e in events if e["type"] == "speech_ended"] == [False, False]  # both answers said
+
+
+STAGE_TYPES = (
+    "listening_started",
+    "utterance_captured",
+    "transcription_started",
+    "transcribed",
+    "dialogue_started",
+    "dialogue_ended",
+    "reply_started",
+    "reply_ended",
+)

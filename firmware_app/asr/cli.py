@@ -93,20 +93,20 @@ def listen(ctx: click.Context, files: tuple[Path, ...], replies: Path | None, pu
 
     FILES are heard one after another as one conversation (several WAVs, or one long WAV with several turns),
     each followed by a second of silence. Every event is printed as a JSON line with ``t_audio_s`` (where in
-    the audio it happened) and ``t_wall_s`` (processing time since the start).
+    the audio it happened) and ``t_wall_s`` (processing time since the start). No screen is built: the voice
+    pipeline answers through a visit of its own.
     """
     from firmware_app.app import Kiosk
     from firmware_app.audio.sources import FileSequence
     from firmware_app.audio.tts import WavFileOutput
-    from firmware_app.screen.controller import KioskController
-    from firmware_app.voice import attach_voice
+    from firmware_app.kiosk_voice import ScreenlessVisit, voice_for
 
     settings: KioskSettings = ctx.find_root().obj["settings"]
     folder = replies or settings.data_dir / "replies"
     folder.mkdir(parents=True, exist_ok=True)
-    controller = KioskController(lambda: Kiosk(settings))
+    kiosk = Kiosk(settings)
     sources = FileSequence(files)
-    voice = attach_voice(controller, sources, WavFileOutput(folder), wait_for_engines=True)
+    voice = voice_for(kiosk, sources, WavFileOutput(folder), ScreenlessVisit(kiosk), wait_for_engines=True)
     started = time.perf_counter()
 
     replied = threading.Event()
@@ -117,17 +117,17 @@ def listen(ctx: click.Context, files: tuple[Path, ...], replies: Path | None, pu
         if isinstance(event, Reply):
             replied.set()
 
-    controller.kiosk.bus.subscribe(show)
+    kiosk.bus.subscribe(show)
     try:
         for frame in sources.frames():
             if push_to_talk and sources.file_started:
-                voice.listener.push_to_talk()
-            voice.listener.step(frame)
+                voice.push_to_talk()
+            voice.step(frame)
             if replied.is_set():  # the reply is written before more audio is heard, as a customer would wait
                 replied.clear()
                 voice.wait_until_quiet()
-        voice.listener.finish()
+        voice.finish()
         voice.wait_until_quiet()
     finally:
         voice.close()
-        controller.close()
+        kiosk.close()

@@ -1,8 +1,10 @@
-"""The listening loop: wake word (or a tap) -> capture one utterance -> a WAV for speech recognition.
+"""The listening loop: wake word (or a tap) -> capture one utterance -> its samples, for speech recognition.
 
 Runs on its own thread, frame by frame from one ``AudioSource``, and reports through ``publish`` (the kiosk's
-event bus): ``WakeWordDetected`` and ``ListeningStarted`` when capture begins, then ``UtteranceCaptured`` with
-the saved file, or ``NothingHeard`` when nobody spoke. The VAD sees every frame, so its recurrent state is warm
+event bus): ``WakeWordDetected`` and ``ListeningStarted`` when capture begins, then ``UtteranceCaptured``, or
+``NothingHeard`` when nobody spoke. The utterance itself goes in memory to the ``CaptureObserver`` (the voice
+pipeline's speech recognition); a loop given an ``out_dir`` also saves each one as a WAV file, for keeping
+recordings. The VAD sees every frame, so its recurrent state is warm
 when a capture starts; wake words are not run while capturing (the customer's question cannot wake the kiosk
 again) and are reset afterwards. Memory stays flat however long it runs: only the end-pointer's bounded
 buffers hold audio.
@@ -48,12 +50,18 @@ class VoiceActivity(Protocol):
 
 
 class CaptureObserver(Protocol):
-    """Hears each utterance as it is captured (a streaming recognizer showing partial words)."""
+    """Hears each utterance as it is captured (a streaming recognizer showing partial words), and gets it whole
+    at the end (the voice pipeline's next stages)."""
 
     def capture_started(self, trigger: CaptureTrigger) -> None: ...
 
     def capture_frame(self, frame: Frame) -> None:
         """The next frame of the utterance, from its pre-roll to its end, in order."""
+        ...
+
+    def capture_ended(self, utterance: Utterance | None) -> None:
+        """The whole utterance (after ``UtteranceCaptured``), or None when nobody spoke (after ``NothingHeard``).
+        Runs on the loop's thread: the next frame is read when it returns."""
         ...
 
 
@@ -73,7 +81,7 @@ class Listener:
         wake_words: WakeWordSpotter | None,
         vad: VoiceActivity,
         endpointing: EndpointConfig,
-        out_dir: Path,
+        out_dir: Path | None,
         publish: Callable[[Event], None],
         capture: CaptureObserver | None = None,
         barge_in_on_speech: bool = True,
@@ -85,7 +93,7 @@ class Listener:
         self.wake_words = wake_words
         self.vad = vad
         self.endpointer = Endpointer(endpointing)
-        self.out_dir = Path(out_dir)
+        self.out_dir = None if out_dir is None else Path(out_dir)
         self.publish = publish
         self.frames_seen = 0
         self._trigger: CaptureTrigger = "push_to_talk"
@@ -164,9 +172,15 @@ class Listener:
             self.wake_words.reset()
         if isinstance(result, NoSpeech):
             self.publish(NothingHeard(trigger=self._trigger, waited_s=result.waited_s))
+            if self.capture is not None:
+                self.capture.capture_ended(None)
             return
-        path = self.out_dir / f"{uuid.uuid4()}.wav"
-        with WavSink(path) as sink:
-            sink.write(result.samples)
+        path = None
+        if self.out_dir is not None:
+            path = str(self.out_dir / f"{uuid.uuid4()}.wav")
+            with WavSink(path) as sink:
+                sink.write(result.samples)
         log.info("utterance captured", extra={"duration_s": result.duration_s, "ended_by": result.ended_by})
-        self.publish(UtteranceCaptured(path=str(path), duration_s=result.duration_s, ended_by=result.ended_by))
+        self.publish(UtteranceCaptured(path=path, duration_s=result.duration_s, ended_by=result.ended_by))
+        if self.capture is not None:
+            self.capture.capture_ended(result)

@@ -297,19 +297,22 @@ class KioskController(TypingScreens, CameraScreens, StaffScreens, VoiceHooks):
             self._set(activity="thinking")
             self._show_reply(self.kiosk.choose(session, entry_id))
 
-    def ask(self, text: str, source: InputSource = "text") -> None:
-        """A question typed, spoken (after speech recognition) or tapped as a suggestion; a short spoken screen
-        command ("bigger text", "中文", "five stars") works the screen instead, so voice reaches everything."""
+    def ask(self, text: str, source: InputSource = "text") -> Reply | None:
+        """A question typed, spoken (after speech recognition) or tapped as a suggestion, and the reply shown; a
+        short spoken screen command ("bigger text", "中文", "five stars") works the screen instead (no reply), so
+        voice reaches everything."""
         with self._lock:
             self._touched()
             command = screen_command(text, self._state.screen) if source == "voice" else None
             if command is not None:
                 self.dispatch(command)
-                return
+                return None
             session = self._require_session()
             self._add_bubble("customer", text, source)
             self._set(activity="thinking", partial_transcript="")
-            self._show_reply(self.kiosk.handle_text(session, text, source))
+            reply = self.kiosk.handle_text(session, text, source)
+            self._show_reply(reply)
+            return reply
 
     def request_staff(self) -> None:
         with self._lock:
@@ -373,7 +376,7 @@ class KioskController(TypingScreens, CameraScreens, StaffScreens, VoiceHooks):
     # --- the kiosk behind the screen ---------------------------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
-        """The kiosk's bus events (from its own threads): the updater's reports and the listening loop's."""
+        """The kiosk's bus events (from its own threads): the updater's reports and the voice pipeline's."""
         if isinstance(event, UpdateProgress):
             self._note_update(event)
         else:

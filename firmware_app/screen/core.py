@@ -23,7 +23,7 @@ from typing import Literal, Protocol
 
 from firmware_app.app import Kiosk
 from firmware_app.dialogue.session import Session
-from firmware_app.events import InputSource, Language, Role
+from firmware_app.events import InputSource, Language, Reply, Role
 from firmware_app.privacy import mask_for_display
 from firmware_app.screen.choices import Choice
 from firmware_app.screen.state import Bubble, Screen, ScreenState
@@ -52,7 +52,7 @@ class ScreenCore(ABC):
     _profile: str | None  # the product chosen on the camera screen, for the rest of the visit
 
     # A voice hook (the others are in ``voice_hooks``), here because ``_touched`` calls it: stops the kiosk's
-    # voice, since a touch means the customer took the turn. Set from outside by ``firmware_app.voice``.
+    # voice, since a touch means the customer took the turn. Set by ``VoiceHooks.connect_voice``.
     hush: Callable[[], object] | None = None
 
     # --- the snapshot --------------------------------------------------------------------------------------
@@ -188,8 +188,8 @@ class ScreenCore(ABC):
     # --- what the parts need from the controller itself ----------------------------------------------------
 
     @abstractmethod
-    def ask(self, text: str, source: InputSource = "text") -> None:
-        """A question for the dialogue (or a spoken screen command)."""
+    def ask(self, text: str, source: InputSource = "text") -> Reply | None:
+        """A question for the dialogue, and its reply (None for a spoken screen command)."""
 
     @abstractmethod
     def _reload_pipeline(self) -> None:

@@ -1,24 +1,33 @@
-"""The controller's voice hooks: where a microphone pipeline plugs into the screen.
+"""The screen's side of the voice pipeline: a listener on its events, and the conversation its dialogue stage
+talks to.
 
-``firmware_app.voice.attach_voice`` sets the three hooks from outside (``listen``, ``transcribe`` and ``hush``,
-the last declared with ``_touched`` in ``core``, which calls it) and sends the listening loop's events on the
-kiosk's bus; without a pipeline the hooks stay None and the screen says plainly that voice is unavailable.
+The pipeline (``firmware_app.voice``) publishes the start and end of each stage on the kiosk's bus;
+``_on_voice_event`` turns them into what the screen shows (listening, the words so far, thinking, speaking, and a
+notice when a turn ends without an answer) and never drives a stage. The pipeline's dialogue stage hands the
+recognized words to ``respond``, which asks them as a spoken turn, or works the screen when they are a short
+spoken command. ``connect_voice`` gives the screen the pipeline's controls (the microphone button starts a
+capture, a touch stops the voice, declared with ``_touched`` in ``core``, which calls it); without a pipeline
+the screen says plainly that voice is unavailable.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
+from typing import Protocol
 
 from firmware_app.asr.types import Grammar
 from firmware_app.events import (
+    DialogueError,
     Event,
     ListeningStarted,
     NothingHeard,
     PartialTranscript,
-    SpeakingChanged,
-    UtteranceCaptured,
+    Reply,
+    SpeechEnded,
+    SpeechStarted,
+    SpeechToTextError,
+    TranscriptionStarted,
     WakeWordDetected,
 )
 from firmware_app.privacy import mask_for_display
@@ -28,12 +37,27 @@ from firmware_app.screen.state import Activity
 log = logging.getLogger(__name__)
 
 
+class VoiceControls(Protocol):
+    """What the screen asks of a voice pipeline (``firmware_app.voice.pipeline.VoicePipeline``)."""
+
+    wake_words: tuple[str, ...]
+
+    def push_to_talk(self) -> None: ...
+
+    def hush(self) -> None: ...
+
+
 class VoiceHooks(ScreenCore):
     """Listening, recognition and speaking as the screen shows them."""
 
-    listen: Callable[[], None] | None = None  # starts push-to-talk capture when a microphone pipeline is attached
-    # Turns a captured utterance (a WAV path) into text (``firmware_app.voice.VoiceTurns.transcribe``).
-    transcribe: Callable[[str], str | None] | None = None
+    listen: Callable[[], None] | None = None  # starts push-to-talk capture once a voice pipeline is connected
+
+    def connect_voice(self, voice: VoiceControls) -> None:
+        """A voice pipeline serves this screen: the attract screen invites its wake words, the microphone button
+        starts its capture, and a touch stops its voice."""
+        self.listen = voice.push_to_talk
+        self.hush = voice.hush
+        self.announce_wake_words(list(voice.wake_words))
 
     def expected_grammar(self) -> Grammar | None:
         """ "digits" while a flow asks for a number on the numpad (card digits, an amount), else None. The staff
@@ -41,25 +65,39 @@ class VoiceHooks(ScreenCore):
         form = self._state.form
         return "digits" if form is not None and form.purpose == "flow" and form.hint == "numpad" else None
 
+    def respond(self, text: str) -> Reply | None:
+        """The voice pipeline's dialogue stage: recognized words, asked as a spoken turn (None when they were a
+        screen command)."""
+        return self.ask(text, "voice")
+
     def _on_voice_event(self, event: Event) -> None:
-        """The listening loop's events, as they arrive on the kiosk's bus (from its own thread)."""
+        """The voice pipeline's events, as they arrive on the kiosk's bus (from its own threads)."""
         if isinstance(event, WakeWordDetected):
             self.wake(event.wake_word)
         elif isinstance(event, ListeningStarted):
             self.set_activity("listening")
-        elif isinstance(event, UtteranceCaptured):
-            self.heard(event.path)
-        elif isinstance(event, NothingHeard):
-            with self._lock:
-                self._set(activity="idle", partial_transcript="", notice="not_heard")
         elif isinstance(event, PartialTranscript):
             self.set_activity("listening", event.text)
-        elif isinstance(event, SpeakingChanged):
+        elif isinstance(event, TranscriptionStarted):
+            self.set_activity("thinking", self._state.partial_transcript)
+        elif isinstance(event, NothingHeard):
+            self._turn_failed("not_heard")
+        elif isinstance(event, SpeechToTextError):
+            self._turn_failed("no_speech_recognition" if event.code == "unavailable" else "not_understood_audio")
+        elif isinstance(event, DialogueError):
+            self._turn_failed(None)
+        elif isinstance(event, SpeechStarted):
             with self._lock:
-                if event.state == "started":
-                    self._set(activity="speaking")
-                elif self._state.activity == "speaking":
+                self._set(activity="speaking")
+        elif isinstance(event, SpeechEnded):
+            with self._lock:
+                if self._state.activity == "speaking":
                     self._set(activity="idle")
+
+    def _turn_failed(self, notice: str | None) -> None:
+        """A spoken turn ended without an answer: the indicators stop, and the notice says why."""
+        with self._lock:
+            self._set(activity="idle", partial_transcript="", notice=notice)
 
     def announce_wake_words(self, names: list[str]) -> None:
         """The wake words the attract screen invites people to say ("okay_nabu" -> "Okay Nabu")."""
@@ -74,23 +112,6 @@ class VoiceHooks(ScreenCore):
                 self.touch_start()
             self._touched()
             self._set(activity="listening", partial_transcript="", notice=None)
-
-    def heard(self, wav_path: str) -> None:
-        """An utterance was captured: its words go to the dialogue as a spoken turn, once speech recognition
-        can read them; until then the customer is told to type or tap instead. The recording is personal data
-        and is deleted once read."""
-        if self.transcribe is not None:
-            self.set_activity("thinking", self._state.partial_transcript)
-        try:
-            text = self.transcribe(wav_path) if self.transcribe is not None else None
-        finally:
-            Path(wav_path).unlink(missing_ok=True)
-        if text is None:
-            with self._lock:
-                notice = "no_speech_recognition" if self.transcribe is None else "not_understood_audio"
-                self._set(activity="idle", partial_transcript="", notice=notice)
-            return
-        self.ask(text, "voice")
 
     def push_to_talk(self) -> None:
         """The big microphone button: listen without a wake word, or say plainly that voice is unavailable."""

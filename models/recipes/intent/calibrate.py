@@ -194,7 +194,11 @@ def main() -> None:
     }
     manifest_path = args.models / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"models": []}
-    manifest["models"] = [m for m in manifest["models"] if m["name"] != MODEL_STEM] + [entry]
+    names = [m["name"] for m in manifest["models"]]
+    if MODEL_STEM in names:  # replaced where it stands: the staff screen lists models in manifest order
+        manifest["models"][names.index(MODEL_STEM)] = entry
+    else:
+        manifest["models"].append(entry)
     manifest_path.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
 
 
