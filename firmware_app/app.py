@@ -100,7 +100,11 @@ def build_nlu(
     loaded: dict[str, IntentClassifier] = {}
     for name in {settings.nlu.model_name, settings.nlu.multilingual_model_name}:
         loaded[name] = IntentClassifier.from_models_dir(
-            settings.models_dir, name, threads=settings.nlu.inference_threads, threshold=settings.nlu.oos_threshold
+            settings.models_dir,
+            name,
+            threads=settings.nlu.inference_threads,
+            threshold=settings.nlu.oos_threshold,
+            cache_dir=settings.model_cache_dir,
         )
     english: IntentReader = loaded[settings.nlu.model_name]
     if settings.nlu.second_opinion_confidence is not None and len(loaded) == 2:

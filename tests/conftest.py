@@ -5,8 +5,11 @@ The clock is fixed at Saturday 21 November 2026 so date handling ("next Tuesday"
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +24,11 @@ from firmware_app.screen.controller import KioskController
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+# Every kiosk the tests start, in this process or a child, compiles each intent model once per session, not once
+# per kiosk: about 0.9 s of CPU saved per kiosk (the suite starts dozens).
+if "KIOSK_MODEL_CACHE_DIR" not in os.environ:
+    os.environ["KIOSK_MODEL_CACHE_DIR"] = tempfile.mkdtemp(prefix="kiosk-test-model-cache-")
+    atexit.register(shutil.rmtree, os.environ["KIOSK_MODEL_CACHE_DIR"], True)
 
 from kiosk_ui.app import KioskUI
 from tests.ui_driver import UiDriver

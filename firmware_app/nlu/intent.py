@@ -51,10 +51,15 @@ class IntentClassifier:
 
     @classmethod
     def from_models_dir(
-        cls, models_dir: Path, name: str, threads: int = 0, threshold: float | None = None
+        cls,
+        models_dir: Path,
+        name: str,
+        threads: int = 0,
+        threshold: float | None = None,
+        cache_dir: Path | None = None,
     ) -> IntentClassifier:
         entry, path = verified_model_path(models_dir, name)
-        encoder = TextEncoder(path, models_dir / entry.assets["tokenizer"], threads=threads)
+        encoder = TextEncoder(path, models_dir / entry.assets["tokenizer"], threads=threads, cache_dir=cache_dir)
         threshold = entry.thresholds["in_scope"] if threshold is None else threshold
         return cls(encoder, entry.labels, threshold, model_id=f"{name}@{entry.sha256[:16]}")
 
