@@ -140,6 +140,7 @@ class Kiosk:
             self.db,
             embed={language: c.embed for language, c in classifiers.items()},
             embedder=" ".join(f"{language}:{c.model_id}" for language, c in sorted(classifiers.items())),
+            vector_cache=settings.model_cache_dir,
         )
         self._install_pack_if_changed()
         self.tickets = TicketStore(self.db, settings.device_id, settings.region)

@@ -250,9 +250,14 @@ class Pack(BaseModel):
         return self
 
 
+# libyaml's C parser when PyYAML was built with it (the Debian and PyPI wheels are): the bank pack loads in 0.03 s
+# instead of 0.35 s, which every kiosk start and every command pays. Both accept the same safe subset.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> object:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except FileNotFoundError as exc:
         raise PackError(f"pack file missing: {path}") from exc
     except yaml.YAMLError as exc:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from firmware_app.app import Kiosk
-from firmware_app.knowledge.base import KnowledgeBase
+from firmware_app.events import Language
+from firmware_app.knowledge.base import Embed, KnowledgeBase
 from firmware_app.packs import load_pack
 from firmware_app.store import open_database
 
@@ -75,3 +78,31 @@ def test_reinstalling_a_changed_pack_replaces_its_content(kiosk: Kiosk, tmp_path
     assert db.execute("SELECT COUNT(*) FROM faq").fetchone()[0] == 2 * (77 + len(changed.faq))
     assert db.execute("SELECT COUNT(*) FROM faq WHERE answer LIKE '%Wireless internet%'").fetchone()[0] >= 1
     assert knowledge.search("wireless internet", "en")
+
+
+def test_a_pack_embedded_once_installs_from_the_vector_cache(kiosk: Kiosk, tmp_path: Path) -> None:
+    """A second database gets the same vectors without running the encoder; a damaged cache file is redone."""
+    encoders = kiosk.knowledge.embed
+    calls: list[int] = []
+
+    def counted(language: Language) -> Embed:
+        def embed(texts: Sequence[str]) -> np.ndarray:
+            calls.append(len(texts))
+            return encoders[language](texts)
+
+        return embed
+
+    def install(name: str) -> list[tuple[str, str, bytes]]:
+        db = open_database(tmp_path / name)
+        embed = {language: counted(language) for language in encoders}
+        KnowledgeBase(db, embed, "test-embedder", vector_cache=tmp_path / "cache").install_pack(kiosk.pack)
+        return list(db.execute("SELECT entry_id, lang, vector FROM faq ORDER BY entry_id, lang").fetchall())
+
+    first = install("a.db")
+    assert calls
+    assert len(list((tmp_path / "cache").glob("pack-vectors-*.npz"))) == 1
+    calls.clear()
+    assert install("b.db") == first and not calls
+    (cached,) = (tmp_path / "cache").glob("pack-vectors-*.npz")
+    cached.write_bytes(b"not a numpy file")
+    assert install("c.db") == first and calls
