@@ -113,7 +113,6 @@ class KnowledgeBase:
         flat = [np.frombuffer(b, dtype=np.float16) if b is not None else np.empty(0, np.float16) for b in blobs]
         buffer = io.BytesIO()
         np.savez(buffer, sizes=np.array([len(f) for f in flat]), values=np.concatenate(flat))
-        path.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomically(path, buffer.getvalue())
         return blobs
 
