@@ -28,7 +28,7 @@ DEVICE_PUBLISHES: tuple[wire.DeviceTopic, ...] = (
     "update/request",
     "update/status",
 )
-BACKEND_PUBLISHES: tuple[wire.DeviceTopic, ...] = ("acks", "config", "update/chunk", "release")
+BACKEND_PUBLISHES: tuple[wire.DeviceTopic, ...] = ("acks", "config", "update/chunk", "release", "handoff")
 RELEASES = f"{wire.FLEET_PREFIX}/releases/+"  # wire.release_topic(channel) for every channel
 MQTTS_PORT = 8883
 CONFIG_NAME, ACL_NAME = "mosquitto.conf", "acl"

@@ -73,6 +73,7 @@ def record_update(store: FleetStore, device_id: str, report: wire.UpdateStatusV1
             *(report.done, report.total, now, now, *FINAL),
         ],
     )
+    store.note_change("rollout", report.release_id or "", device_id)
 
 
 def set_groups(store: FleetStore, group: str, devices: Iterable[str], member: bool) -> None:
@@ -158,6 +159,7 @@ def start_rollout(
                 "INSERT INTO rollout_devices (rollout_id, device_id, canary) VALUES (?, ?, ?)",
                 [rollout_id, device, int(device in canaries)],
             )
+        store.note_change("rollout", str(rollout_id))
     return int(rollout_id)
 
 
@@ -174,6 +176,7 @@ def change_rollout(store: FleetStore, rollout_id: int, action: str) -> RolloutSt
             "UPDATE rollouts SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
             [new_state, "aborted by the fleet manager" if action == "abort" else None, _now(), rollout_id],
         )
+        store.note_change("rollout", str(rollout_id))
     return new_state
 
 
@@ -350,6 +353,7 @@ def _set(store: FleetStore, rollout_id: int, state: RolloutState, phase: Phase, 
         "UPDATE rollouts SET state = ?, phase = ?, reason = ?, updated_at = ? WHERE id = ?",
         [state, phase, reason, _now(), rollout_id],
     )
+    store.note_change("rollout", str(rollout_id))
 
 
 def _withdraw(store: FleetStore, rollout_id: int) -> list[Publish]:

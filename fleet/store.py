@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fleet.database import Database, connect
 from kiosk_link.wire import (
@@ -139,8 +139,60 @@ _SCHEMA: list[tuple[str, ...]] = [
             PRIMARY KEY (rollout_id, device_id)
         )""",
     ),
+    (
+        # The staff console (fleet/console/): who works a ticket, its notes, the console's users, their login
+        # sessions, the audit of every change made through it, and the change feed its live pages follow.
+        "ALTER TABLE tickets ADD COLUMN assignee TEXT",  # the user who claimed it
+        "ALTER TABLE tickets ADD COLUMN claimed_at TEXT",
+        "ALTER TABLE tickets ADD COLUMN closed_at TEXT",
+        "CREATE INDEX tickets_status ON tickets(status, created_at)",
+        "CREATE INDEX tickets_created ON tickets(created_at)",
+        """CREATE TABLE ticket_notes (
+            id INTEGER PRIMARY KEY,
+            ticket_id TEXT NOT NULL,
+            author TEXT NOT NULL,
+            status TEXT NOT NULL,
+            note TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        "CREATE INDEX ticket_notes_ticket ON ticket_notes(ticket_id, id)",
+        """CREATE TABLE users (
+            username TEXT PRIMARY KEY,
+            display_name TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL,
+            branches TEXT NOT NULL,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            created_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE web_sessions (
+            token_hash TEXT PRIMARY KEY,
+            username TEXT NOT NULL,
+            csrf_token TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            detail TEXT NOT NULL
+        )""",
+        """CREATE TABLE changes (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            scope TEXT
+        )""",
+    ),
 ]
 
+
+ChangeKind = Literal["ticket", "device", "rollout"]
 
 _TICKET_COLUMNS = (
     "id",
@@ -212,6 +264,8 @@ class FleetStore:
                     ],
                 )
                 new.append(cursor.rowcount == 1)
+                if new[-1]:
+                    self.note_change("ticket", ticket.id, ticket.device_id)
             for device_id in {ticket.device_id for ticket, _ in batch}:
                 self._seen(device_id, now)
         return new
@@ -234,6 +288,7 @@ class FleetStore:
             " channel = COALESCE(excluded.channel, devices.channel)",
             [device_id, status.state, json.dumps(status.versions), now, now, pack, report, status.channel],
         )
+        self.note_change("device", device_id, device_id)
 
     def add_telemetry(self, device_id: str, report: TelemetryV1, payload: bytes | bytearray) -> bool:
         """Keep one telemetry report; False when the same report (device and ``sent_at``) arrived before."""
@@ -275,6 +330,25 @@ class FleetStore:
                 ],
             )
             self._seen(device_id, now)
+
+    def note_change(self, kind: ChangeKind, ref: str, device_id: str | None = None) -> None:
+        """Add to the change feed that every console's live pages follow (``fleet.console.live``), whichever
+        ``fleet serve`` or ``fleet web`` process made the change: a ticket, a device or a rollout, with the
+        device it concerns so that a branch's staff are told only of their own kiosks."""
+        self.db.execute(
+            "INSERT INTO changes (at, kind, ref, scope) VALUES (?, ?, ?, ?)", [_now(), kind, ref, device_id]
+        )
+
+    def changes_after(self, change_id: int, limit: int = 500) -> list[tuple[int, str, str, str | None]]:
+        """``(id, kind, ref, device)`` of the changes after ``change_id``, oldest first."""
+        rows = self.db.execute(
+            "SELECT id, kind, ref, scope FROM changes WHERE id > ? ORDER BY id LIMIT ?", [change_id, limit]
+        ).fetchall()
+        return [(int(row[0]), row[1], row[2], row[3]) for row in rows]
+
+    def last_change(self) -> int:
+        row = self.db.execute("SELECT MAX(id) FROM changes").fetchone()
+        return int(row[0] or 0)
 
     def _seen(self, device_id: str, at: str) -> None:
         self.db.execute(

@@ -16,7 +16,8 @@ apt_packages=(python3 python3-venv python3-pip sqlite3 fonts-wqy-microhei portau
 [ "${1:-}" = "train" ] && apt_packages+=(xvfb)
 # mosquitto: the MQTT broker the sync tests start on a loopback port of their own (a kiosk itself needs none);
 # postgresql: the server the fleet backend's PostgreSQL tests start in a folder of their own (initdb, pg_ctl).
-[ -n "$extras" ] && apt_packages+=(mosquitto postgresql)
+# chromium: the real browser the staff console's tests drive (Playwright, no browser download).
+[ -n "$extras" ] && apt_packages+=(mosquitto postgresql chromium)
 
 missing=()
 if command -v dpkg >/dev/null 2>&1; then
@@ -45,7 +46,7 @@ case "$extras" in
   train)
     # The CPU build of torch first, so that nothing pulls the CUDA build in as a dependency.
     .venv/bin/pip install --quiet "torch==2.13.0"
-    .venv/bin/pip install --quiet -e ".[test,train,bench]" ;;
+    .venv/bin/pip install --quiet -e ".[test,fleet,train,bench]" ;;
   *) echo "unknown extra '$extras' (use: test, train)" >&2; exit 2 ;;
 esac
 # Silero VAD: the wheel declares torch as a dependency, but the kiosk only reads its ONNX model files.

@@ -36,6 +36,7 @@ DeviceTopic = Literal[
     "update/chunk",
     "update/status",
     "release",  # -> device: a release offered to this kiosk alone (a rollout), retained
+    "handoff",  # -> device: a colleague took (or closed) one of this kiosk's hand-off tickets
 ]
 DEVICE_TOPICS: tuple[DeviceTopic, ...] = get_args(DeviceTopic)
 RejectReason = Literal["bad_topic", "oversized", "malformed", "wrong_schema", "unsupported_version", "invalid"]

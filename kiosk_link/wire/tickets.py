@@ -11,6 +11,7 @@ from pydantic import Field, StrictBool, TypeAdapter, ValidationError, model_vali
 from kiosk_link.wire.core import MAX_CHUNK_BYTES, DeviceId, Sha256, TicketId, WireModel
 
 TicketStatus = Literal["new", "open", "pending", "closed"]
+HandoffState = Literal["coming", "pending", "closed"]
 TICKET_STATUSES: tuple[TicketStatus, ...] = ("new", "open", "pending", "closed")
 
 
@@ -48,6 +49,22 @@ class AckV1(WireModel):
 
     schema_id: Literal["kiosk.ack/1"] = Field(default="kiosk.ack/1", alias="schema")
     ticket_ids: list[TicketId] = Field(min_length=1, max_length=1000)
+
+
+class HandoffUpdateV1(WireModel):
+    """On ``handoff`` (-> device, QoS 1, not retained): a named colleague answered one of this kiosk's hand-off
+    tickets from the staff console. ``coming``: they claimed it and are on their way (the kiosk's hand-off
+    screen says so, by name, in the customer's language); ``pending``: they are waiting on something;
+    ``closed``: done. The kiosk shows it only while the visit that filed ``ticket_id`` is still at the screen."""
+
+    SCHEMA: ClassVar[str] = "kiosk.handoff/1"
+
+    schema_id: Literal["kiosk.handoff/1"] = Field(default="kiosk.handoff/1", alias="schema")
+    ticket_id: TicketId
+    reference: str = Field(min_length=1, max_length=40)
+    state: HandoffState
+    colleague: str = Field(min_length=1, max_length=64)  # the name the customer is told ("Ana")
+    at: datetime
 
 
 # A ticket's file (a photo) is named by its path under the kiosk's data folder: 1-4 levels of plain names, so it
