@@ -1,5 +1,5 @@
-"""``fleet``: the backend's command line: ``serve`` ingests from the broker, ``tickets``, ``devices`` and ``stats``
-report, ``config set`` configures a kiosk.
+"""``fleet``: the backend's command line: ``serve`` ingests from the broker, ``tickets`` (``tickets show``),
+``devices`` and ``stats`` report, ``config set`` configures a kiosk.
 
 Reports are aligned text for people, or with ``--json`` one JSON object per line for scripts. Logs go to
 stderr.
@@ -23,11 +23,12 @@ from pydantic import ValidationError
 from fleet.broker_tls import tls_options
 from fleet.ca_cli import broker_config, ca
 from fleet.cli_store import open_store
+from fleet.console.cli import user, web
 from fleet.database import is_url
 from fleet.ingest import Ingestor
 from fleet.release_cli import keys, release
 from fleet.releases import ReleaseStore, default_releases_dir
-from fleet.remote_config import parse_assignments, publish_retained
+from fleet.remote_config import check_changes, parse_assignments, publish_retained
 from fleet.rollout_cli import group, rollout
 from fleet.rollout_engine import RolloutEngine
 from fleet.stats import since_day, summarise, text_lines, write_csv, write_png
@@ -97,16 +98,89 @@ def _echo(rows: list[dict[str, Any]], as_json: bool, line: str) -> None:
         click.echo(json.dumps(row, ensure_ascii=False) if as_json else line.format(**row))
 
 
-@main.command()
+def _first_day(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--since`` as the first day included (ISO), from a date or a number of days back (``7d``)."""
+    try:
+        return since_day(value, date.today()).isoformat() if value else None
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a date nor a number of days (7d)") from None
+
+
+since_option = click.option(
+    "--since", default=None, callback=_first_day, help="From this day (2026-11-01) or this many days back (7d)."
+)
+
+
+@main.group(invoke_without_command=True)
 @click.option("--device", default=None, help="Only this device's tickets.")
+@click.option("--type", "ticket_type", default=None, help="Only tickets of this type (handoff, card_block...).")
+@click.option("--status", type=click.Choice(wire.TICKET_STATUSES), default=None, help="Only tickets in this status.")
+@since_option
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line, with the whole ticket.")
 @click.pass_context
-def tickets(ctx: click.Context, device: str | None, limit: int, as_json: bool) -> None:
-    """Stored tickets, newest first."""
+def tickets(
+    ctx: click.Context,
+    device: str | None,
+    ticket_type: str | None,
+    status: str | None,
+    since: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Stored tickets, newest first; `fleet tickets show REF` shows one whole."""
+    if ctx.invoked_subcommand is not None:
+        return
     with open_store(ctx) as store:
-        rows = store.tickets(device, limit)
-    _echo(rows, as_json, "{reference:<12} {created_at:.19}  {device_id:<20} {priority:<7} {type:<11} {summary}")
+        rows = store.tickets(device, limit, ticket_type=ticket_type, status=status, since=since)
+    line = "{reference:<12} {created_at:.19}  {device_id:<20} {status:<7} {priority:<7} {type:<11} {summary}"
+    _echo(rows, as_json, line)
+
+
+@tickets.command("show")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, as `fleet tickets --json` gives it.")
+@click.pass_context
+def show_ticket(ctx: click.Context, ref: str, as_json: bool) -> None:
+    """One ticket whole, by its reference (KB-1A2B3C4D) or its id: fields, summary, transcript and files."""
+    with open_store(ctx) as store:
+        found = store.ticket(ref)
+    if found is None:
+        raise click.ClickException(f"no ticket {ref!r} (a reference such as KB-1A2B3C4D, or a ticket id)")
+    click.echo(json.dumps(found, ensure_ascii=False) if as_json else "\n".join(_ticket_text(found)))
+
+
+# Who said a transcript line, as a person reads it: the kiosk's own turns are stored as the "assistant"'s.
+_SPEAKERS = {"customer": "customer", "assistant": "kiosk"}
+
+
+def _ticket_text(row: dict[str, Any]) -> list[str]:
+    """A stored ticket for a person: its header fields, then summary, transcript and files, each under a title."""
+    ticket = row["ticket"]
+    fields = {
+        "id": row["id"],
+        "device": row["device_id"],
+        "type": row["type"],
+        "priority": row["priority"],
+        "status": row["status"],
+        "language": row["language"],
+        "intent": ticket.get("intent"),
+        "sentiment": ticket.get("sentiment"),
+        "created": row["created_at"],
+        "received": row["received_at"],
+        "assignee": row["assignee"],
+        "claimed": row["claimed_at"],
+        "closed": row["closed_at"],
+    }
+    lines = [row["reference"], *(f"  {name:<9} {value}" for name, value in fields.items() if value)]
+    entities = ", ".join(f"{e.get('kind')} {e.get('value')}" for e in ticket.get("entities") or [])
+    if entities:
+        lines.append(f"  {'entities':<9} {entities}")
+    lines += ["summary", f"  {row['summary'] or '-'}", "transcript"]
+    turns = ticket.get("transcript") or []
+    lines += [f"  {_SPEAKERS.get(t.get('role'), t.get('role'))}: {t.get('text', '')}" for t in turns] or ["  -"]
+    lines += ["files", *(f"  {name}  {state}" for name, state in row["files"].items())] if row["files"] else []
+    return lines
 
 
 @main.command()
@@ -137,7 +211,7 @@ def _device_line(row: dict[str, Any]) -> str:
 
 @main.command()
 @click.option("--device", default=None, help="Only this device.")
-@click.option("--since", default=None, help="From this day (2026-11-01) or this many days back (7d).")
+@since_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per device, then one for the fleet.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write per-day rows here.")
 @click.option("--png", "png_path", type=click.Path(dir_okay=False, path_type=Path), help="Draw a chart here.")
@@ -151,13 +225,8 @@ def stats(
     png_path: Path | None,
 ) -> None:
     """Service analytics: conversations, resolution and hand-off rates, ratings, top intents, unanswered questions."""
-    try:
-        first = since_day(since, date.today()).isoformat() if since else None
-    except ValueError:
-        problem = f"{since!r} is neither a date nor a number of days (7d)"
-        raise click.BadParameter(problem, param_hint="--since") from None
     with open_store(ctx) as store:
-        reports = store.analytics(device, first)
+        reports = store.analytics(device, since)
     summaries = summarise(reports)
     if as_json:
         _echo([s.to_dict() for s in summaries], True, "")
@@ -184,10 +253,13 @@ def config() -> None:
 def config_set(
     ctx: click.Context, device: str, assignments: tuple[str, ...], host: str, port: int, tls: ssl.SSLContext | None
 ) -> None:
-    """Set KEY=VALUE settings of DEVICE (``KEY=`` returns a key to the kiosk's own value) and publish them."""
+    """Set KEY=VALUE settings of DEVICE (``KEY=`` returns a key to the kiosk's own value) and publish them.
+
+    Only the settings a kiosk applies live, each within its bounds: anything else is refused before it is saved."""
     try:
         topic = wire.device_topic(device, "config")
         changes = parse_assignments(assignments)
+        check_changes(changes)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     try:
@@ -209,3 +281,5 @@ main.add_command(broker_config)
 main.add_command(release)
 main.add_command(rollout)
 main.add_command(group)
+main.add_command(web)
+main.add_command(user)

@@ -1,0 +1,227 @@
+"""What the console does, once, for both its pages and its JSON API: every change checks the user's role and
+scope, is committed, audited, and (where a kiosk must know) sent to the kiosk.
+
+Each server thread gets its own database connection (``StorePool``): SQLite's and psycopg's connections are
+not to be shared by threads that may be in a transaction at the same time.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fleet.console.accounts import Sessions, User, Users
+from fleet.console.audit import AuditLog
+from fleet.console.brief import PackAnswers
+from fleet.console.desk import Action, HandoffDesk, scope_sql
+from fleet.console.messenger import KioskMessenger
+from fleet.releases import ReleaseStore
+from fleet.rollouts import RolloutError, change_rollout, rollouts, start_rollout
+from fleet.stats import summarise
+from fleet.store import FleetStore
+from kiosk_link import wire
+
+
+class Forbidden(Exception):
+    """The user's role does not allow this."""
+
+
+class StorePool:
+    """One ``FleetStore`` per thread, opened on first use."""
+
+    def __init__(self, target: str | Path) -> None:
+        self.target = target
+        self._local = threading.local()
+        self._opened: list[FleetStore] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> FleetStore:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = FleetStore(self.target)
+            with self._lock:
+                self._opened.append(store)
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            for store in self._opened:
+                store.close()
+            self._opened.clear()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a change did: the thing changed, and whether the kiosk was told (None: no kiosk to tell)."""
+
+    value: Any
+    kiosk_told: bool | None
+
+
+def require_manager(user: User) -> None:
+    if not user.is_manager:
+        raise Forbidden(f"{user.username} is {user.role}; this needs a manager")
+
+
+class ConsoleService:
+    def __init__(
+        self,
+        pool: StorePool,
+        releases: ReleaseStore,
+        answers: PackAnswers,
+        messenger: KioskMessenger | None,
+    ) -> None:
+        self.pool = pool
+        self.releases = releases
+        self.answers = answers
+        self.messenger = messenger  # None: no broker configured; changes are stored, kiosks are not told
+
+    # --- accounts ---------------------------------------------------------------------------------------
+
+    @property
+    def users(self) -> Users:
+        return Users(self.pool.get().db)
+
+    @property
+    def sessions(self) -> Sessions:
+        return Sessions(self.pool.get().db, self.users)
+
+    @property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.pool.get().db)
+
+    @property
+    def desk(self) -> HandoffDesk:
+        return HandoffDesk(self.pool.get())
+
+    # --- tickets ----------------------------------------------------------------------------------------
+
+    def ticket(self, user: User, ref: str, language: str) -> dict[str, Any] | None:
+        """A ticket with its brief, or None where the user may not see it."""
+        ticket = self.desk.ticket(user, ref)
+        if ticket is not None:
+            ticket["brief"] = self.answers.brief(ticket["ticket"], language).to_dict(ticket["language"])
+        return ticket
+
+    def act(self, user: User, ref: str, action: Action, note: str) -> Outcome:
+        changed = self.desk.act(user, ref, action, note)
+        self.audit.record(user.username, f"ticket.{action}", changed.ticket["reference"], {"note": note[:200]})
+        told = None
+        if changed.message is not None:
+            told = self._send(changed.ticket["device_id"], "handoff", changed.message.encode())
+        return Outcome(changed.ticket, told)
+
+    def _send(self, device_id: str, kind: wire.DeviceTopic, payload: bytes, retain: bool = False) -> bool:
+        return self.messenger is not None and self.messenger.send(device_id, kind, payload, retain)
+
+    # --- devices and configuration ---------------------------------------------------------------------
+
+    def devices(self, user: User) -> list[dict[str, Any]]:
+        require_manager(user)
+        return self.pool.get().devices()
+
+    def device(self, user: User, device_id: str) -> dict[str, Any] | None:
+        require_manager(user)
+        found = [row for row in self.pool.get().devices() if row["device_id"] == device_id]
+        if not found:
+            return None
+        device = found[0]
+        rows = (
+            self.pool.get()
+            .db.execute(
+                "SELECT sent_at, queue_depth, payload FROM telemetry WHERE device_id = ?"
+                " ORDER BY sent_at DESC LIMIT 48",
+                [device_id],
+            )
+            .fetchall()
+        )
+        device["telemetry"] = [
+            {"sent_at": sent_at, "queue_depth": depth, "report": wire.TelemetryV1.model_validate_json(payload)}
+            for sent_at, depth, payload in reversed(rows)
+        ]
+        return device
+
+    def set_config(self, user: User, device_id: str, changes: dict[str, wire.SettingValue | None]) -> Outcome:
+        """Save a new revision of the device's remote configuration and publish it retained."""
+        require_manager(user)
+        wire.validate_device_id(device_id)
+        remote = self.pool.get().next_config(device_id, changes)
+        self.audit.record(user.username, "config.set", device_id, {"revision": remote.revision, "changes": changes})
+        return Outcome(remote, self._send(device_id, "config", remote.encode(), retain=True))
+
+    # --- releases and rollouts -------------------------------------------------------------------------
+
+    def releases_list(self, user: User) -> list[dict[str, Any]]:
+        require_manager(user)
+        return [
+            {
+                "release_id": r.manifest.release_id,
+                "channel": r.manifest.channel,
+                "created_at": str(r.manifest.created_at),
+                "artifacts": [f"{a.kind}:{a.name} {a.version}" for a in r.manifest.artifacts],
+            }
+            for r in self.releases.releases()
+        ]
+
+    def rollouts(self, user: User, rollout_id: int | None = None) -> list[dict[str, Any]]:
+        require_manager(user)
+        return rollouts(self.pool.get(), rollout_id)
+
+    def start_rollout(
+        self, user: User, release_id: str, group: str | None, canary_percent: float, max_failure_percent: float
+    ) -> int:
+        require_manager(user)
+        manifest = self.releases.manifest(release_id)
+        if manifest is None:
+            raise RolloutError(f"no release {release_id!r}")
+        rollout_id = start_rollout(self.pool.get(), manifest, group or None, canary_percent, max_failure_percent)
+        detail = {
+            "release": release_id,
+            "group": group,
+            "canary_percent": canary_percent,
+            "max_failure_percent": max_failure_percent,
+        }
+        self.audit.record(user.username, "rollout.start", str(rollout_id), detail)
+        return rollout_id
+
+    def change_rollout(self, user: User, rollout_id: int, action: str) -> str:
+        require_manager(user)
+        state = change_rollout(self.pool.get(), rollout_id, action)
+        self.audit.record(user.username, f"rollout.{action}", str(rollout_id), {"state": state})
+        return state
+
+    # --- dashboard and audit ---------------------------------------------------------------------------
+
+    def dashboard(self, user: User, days: int = 14) -> dict[str, Any]:
+        """Visits, resolution and hand-off rates, ratings, top intents, knowledge gaps, per day and in all,
+        with the desk's response times; staff see their branches' kiosks."""
+        first = (datetime.now(UTC).date() - timedelta(days=days - 1)).isoformat()
+        store = self.pool.get()
+        scope, params = scope_sql(user)
+        visible = {
+            row[0] for row in store.db.execute(f"SELECT device_id FROM devices WHERE {scope}", params).fetchall()
+        }
+        reports = [(device, report) for device, report in store.analytics(None, first) if device in visible]
+        fleet = summarise(reports)[-1].to_dict()
+        per_day: dict[date, list[int]] = {}
+        for _, report in reports:
+            day = per_day.setdefault(report.day, [0, 0, 0])
+            day[0] += report.conversations
+            day[1] += report.resolved
+            day[2] += report.handoffs
+        return {
+            "since": first,
+            "fleet": fleet,
+            "days": [
+                {"day": day.isoformat(), "conversations": c, "resolved": r, "handoffs": h}
+                for day, (c, r, h) in sorted(per_day.items())
+            ],
+            "response_times": self.desk.response_times(user, first),
+        }
+
+    def audit_entries(self, user: User, limit: int = 200) -> list[dict[str, Any]]:
+        require_manager(user)
+        return self.audit.entries(limit)

@@ -1,0 +1,224 @@
+"""The staff console through its HTTP interface (FastAPI's TestClient over a real SQLite fleet database): logins,
+lock-out, branch scoping, CSRF, the hand-off workflow, the brief, manager-only pages, the audit and the feed."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from fleet.console.accounts import MAX_FAILED_LOGINS, Users  # noqa: E402
+from fleet.console.app import ConsoleConfig, create_app  # noqa: E402
+from fleet.console.live import ChangeFeed  # noqa: E402
+from fleet.rollouts import set_groups  # noqa: E402
+from fleet.store import FleetStore  # noqa: E402
+from kiosk_link import wire  # noqa: E402
+
+PASSWORD = "correct horse battery"
+
+
+def hand_off_ticket(device_id: str, language: str = "en") -> wire.TicketV1:
+    now = datetime.now(UTC)
+    return wire.TicketV1(
+        id=str(uuid.uuid4()),
+        reference=f"K-{uuid.uuid4().hex[:6].upper()}",
+        type="handoff",
+        priority="high",
+        status="new",
+        device_id=device_id,
+        session_id="s1",
+        language=language,
+        intent="card_arrival",
+        summary="Customer needs a colleague: the customer asked for a person.",
+        entities=[],
+        sentiment="negative",
+        transcript=[
+            {"role": "customer", "text": "my card never came", "at": now.isoformat()},
+            {"role": "assistant", "text": "New cards arrive in 3-5 days.", "at": now.isoformat(), "intent": "card_arrival"},
+            {"role": "customer", "text": "I want a person", "at": now.isoformat()},
+        ],
+        created_at=now,
+        updated_at=now,
+        attachments=[],
+    )
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    path = tmp_path / "fleet.db"
+    store = FleetStore(path)
+    set_groups(store, "north", ["kiosk-n1"], member=True)
+    set_groups(store, "south", ["kiosk-s1"], member=True)
+    users = Users(store.db)
+    users.add("ana", "Ana", PASSWORD, "staff", ["north"])
+    users.add("bo", "Bo", PASSWORD, "staff", ["south"])
+    users.add("mia", "Mia", PASSWORD, "manager", [])
+    store.close()
+    return path
+
+
+@pytest.fixture
+def tickets(db_path: Path) -> dict[str, wire.TicketV1]:
+    store = FleetStore(db_path)
+    made = {"north": hand_off_ticket("kiosk-n1"), "south": hand_off_ticket("kiosk-s1", "zh")}
+    for ticket in made.values():
+        store.add_ticket(ticket, ticket.encode())
+    store.close()
+    return made
+
+
+@pytest.fixture
+def client(db_path: Path) -> Iterator[TestClient]:
+    app = create_app(ConsoleConfig(db_path, broker=None))
+    with TestClient(app, base_url="http://console.test") as test_client:
+        yield test_client
+
+
+def log_in(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    """Log in through the form; the session's CSRF token, read from a page as a browser would."""
+    response = client.post("/login", data={"username": username, "password": password, "next": "/queue"})
+    assert response.status_code == 200, response.text
+    match = re.search(r'data-csrf="([^"]+)"', response.text)
+    assert match, "no CSRF token on the page after logging in"
+    return match.group(1)
+
+
+def test_nothing_without_a_session(client: TestClient, tickets: dict[str, wire.TicketV1]) -> None:
+    assert client.get("/api/queue").status_code == 401
+    assert client.get(f"/api/tickets/{tickets['north'].reference}").status_code == 401
+    assert client.post(f"/api/tickets/{tickets['north'].reference}/claim", json={}).status_code == 401
+    page = client.get("/queue", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith("/login")
+    assert client.get("/login").headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_staff_see_only_their_branch(client: TestClient, tickets: dict[str, wire.TicketV1]) -> None:
+    log_in(client, "ana")
+    queue = client.get("/api/queue").json()
+    assert [row["reference"] for row in queue] == [tickets["north"].reference]
+    assert client.get(f"/api/tickets/{tickets['south'].reference}").status_code == 404
+    assert client.get(f"/api/tickets/{tickets['south'].id}").status_code == 404
+    assert client.get(f"/tickets/{tickets['south'].reference}").status_code == 404
+    assert tickets["south"].reference not in client.get("/tickets").text
+    assert client.get("/api/devices").status_code == 403  # kiosks are for managers
+    assert client.get("/api/audit").status_code == 403
+
+
+def test_changes_need_the_csrf_token(client: TestClient, tickets: dict[str, wire.TicketV1]) -> None:
+    csrf = log_in(client, "ana")
+    url = f"/api/tickets/{tickets['north'].reference}/claim"
+    assert client.post(url, json={"note": "x"}).status_code == 403
+    assert client.post(url, json={}, headers={"X-CSRF-Token": "forged"}).status_code == 403
+    cross_site = {"X-CSRF-Token": csrf, "Origin": "http://evil.test"}
+    assert client.post(url, json={}, headers=cross_site).status_code == 403
+    form_without_token = client.post(f"/tickets/{tickets['north'].reference}/claim", data={"note": "x"})
+    assert form_without_token.status_code == 403
+    assert client.get("/api/queue").json()[0]["status"] == "new"  # nothing changed
+
+
+def test_hand_off_workflow_with_notes_audit_and_feed(
+    client: TestClient, db_path: Path, tickets: dict[str, wire.TicketV1]
+) -> None:
+    csrf = log_in(client, "ana")
+    ref = tickets["north"].reference
+    headers = {"X-CSRF-Token": csrf}
+    before = FleetStore(db_path).last_change()
+    claimed = client.post(f"/api/tickets/{ref}/claim", json={"note": "on my way"}, headers=headers)
+    assert claimed.status_code == 200
+    assert claimed.json()["ticket"]["status"] == "open" and claimed.json()["ticket"]["assignee"] == "ana"
+    assert claimed.json()["kiosk_told"] is False  # no broker in this test: stored, and the answer says so
+    assert client.post(f"/api/tickets/{ref}/pending", json={"note": "checking"}, headers=headers).status_code == 200
+    closed = client.post(f"/tickets/{ref}/close", data={"note": "card reissued", "csrf": csrf}, follow_redirects=False)
+    assert closed.status_code == 303
+    ticket = client.get(f"/api/tickets/{ref}").json()
+    assert ticket["status"] == "closed" and ticket["closed_at"] and ticket["claimed_at"]
+    assert [(n["status"], n["note"]) for n in ticket["notes"]] == [
+        ("open", "on my way"), ("pending", "checking"), ("closed", "card reissued")
+    ]
+    again = client.post(f"/api/tickets/{ref}/close", json={}, headers=headers)
+    assert again.status_code == 409 and "closed" in again.json()["detail"]
+    store = FleetStore(db_path)
+    assert [kind for _, kind, _, _ in store.changes_after(before)] == ["ticket"] * 3
+    client.cookies.clear()
+    log_in(client, "mia")
+    actions = [(e["actor"], e["action"], e["target"]) for e in client.get("/api/audit").json()]
+    assert ("ana", "ticket.claim", ref) in actions and ("ana", "ticket.close", ref) in actions
+    times = client.get("/api/dashboard").json()["response_times"]
+    assert times["claimed"] == 1 and times["closed"] == 1
+
+
+def test_brief_from_transcript_and_pack(client: TestClient, tickets: dict[str, wire.TicketV1]) -> None:
+    log_in(client, "ana")
+    brief = client.get(f"/api/tickets/{tickets['north'].reference}").json()["brief"]
+    assert brief["wants"] == "Where is my new card?"
+    assert brief["tried"] == ["Where is my new card?"]
+    assert brief["mood"] == "unhappy" and brief["customer_turns"] == 2
+    assert brief["suggestions"][0]["id"] == "card_arrival"
+    assert "working days" in brief["suggestions"][0]["answer"]
+    page = client.get(f"/tickets/{tickets['north'].reference}").text
+    assert "Suggested answers" in page and "I want a person" in page
+
+
+def test_wrong_passwords_lock_the_account(client: TestClient) -> None:
+    for _ in range(MAX_FAILED_LOGINS):
+        response = client.post("/login", data={"username": "ana", "password": "guess"}, follow_redirects=False)
+        assert response.status_code == 303 and "problem=" in response.headers["location"]
+    assert "problem=locked" in response.headers["location"]
+    right = client.post("/login", data={"username": "ana", "password": PASSWORD}, follow_redirects=False)
+    assert "problem=locked" in right.headers["location"]  # even the right password, until the lock runs out
+    assert client.get("/api/queue").status_code == 401
+
+
+def test_logins_are_rate_limited_per_address(client: TestClient) -> None:
+    codes = [
+        client.post("/login", data={"username": f"nobody{i}", "password": "x"}, follow_redirects=False).status_code
+        for i in range(12)
+    ]
+    assert codes[:10] == [303] * 10 and codes[10:] == [429, 429]
+
+
+def test_logout_ends_the_session(client: TestClient) -> None:
+    csrf = log_in(client, "mia")
+    token = client.cookies.get("kiosk_console")
+    assert client.post("/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    client.cookies.set("kiosk_console", token or "")
+    assert client.get("/api/me").status_code == 401
+
+
+def test_manager_pages_render_in_both_languages(client: TestClient, tickets: dict[str, wire.TicketV1]) -> None:
+    log_in(client, "mia")
+    for page in ("/queue", "/tickets", "/devices", "/devices/kiosk-n1", "/rollouts", "/dashboard", "/audit"):
+        assert client.get(page).status_code == 200, page
+    client.cookies.set("lang", "zh")
+    assert "转人工队列" in client.get("/queue").text
+    assert client.get("/queue?partial=1").text.lstrip().startswith("<ul") or "queue" in client.get("/queue").text
+    assert "/api/tickets" in client.get("/openapi.json").json()["paths"]
+
+
+def test_the_feed_tells_each_listener_what_it_may_see(db_path: Path) -> None:
+    feed = ChangeFeed(lambda: FleetStore(db_path))
+
+    async def listen() -> list[str]:
+        north = feed.listen(lambda device: device == "kiosk-n1")
+        everything = feed.listen(lambda device: True)
+        feed.start()
+        await asyncio.sleep(0.3)  # the feed has read where the changes stand
+        store = FleetStore(db_path)
+        for device in ("kiosk-s1", "kiosk-n1"):
+            ticket = hand_off_ticket(device)
+            store.add_ticket(ticket, ticket.encode())
+        seen = [(await asyncio.wait_for(north.get(), 5)), *[await asyncio.wait_for(everything.get(), 5) for _ in "ab"]]
+        return [change.device_id for change in seen if change]
+
+    try:
+        assert asyncio.run(listen()) == ["kiosk-n1", "kiosk-s1", "kiosk-n1"]
+    finally:
+        feed.stop()
