@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from fleet.console.accounts import MAX_FAILED_LOGINS, Users  # noqa: E402
-from fleet.console.app import ConsoleConfig, create_app  # noqa: E402
-from fleet.console.live import ChangeFeed  # noqa: E402
-from fleet.rollouts import set_groups  # noqa: E402
-from fleet.store import FleetStore  # noqa: E402
-from kiosk_link import wire  # noqa: E402
+from fleet.console.accounts import MAX_FAILED_LOGINS, Users
+from fleet.console.app import ConsoleConfig, create_app
+from fleet.console.live import ChangeFeed
+from fleet.rollouts import set_groups
+from fleet.store import FleetStore
+from kiosk_link import wire
 
 PASSWORD = "correct horse battery"
 
@@ -42,7 +42,12 @@ def hand_off_ticket(device_id: str, language: str = "en") -> wire.TicketV1:
         sentiment="negative",
         transcript=[
             {"role": "customer", "text": "my card never came", "at": now.isoformat()},
-            {"role": "assistant", "text": "New cards arrive in 3-5 days.", "at": now.isoformat(), "intent": "card_arrival"},
+            {
+                "role": "assistant",
+                "text": "New cards arrive in 3-5 days.",
+                "at": now.isoformat(),
+                "intent": "card_arrival",
+            },
             {"role": "customer", "text": "I want a person", "at": now.isoformat()},
         ],
         created_at=now,
@@ -141,7 +146,9 @@ def test_hand_off_workflow_with_notes_audit_and_feed(
     ticket = client.get(f"/api/tickets/{ref}").json()
     assert ticket["status"] == "closed" and ticket["closed_at"] and ticket["claimed_at"]
     assert [(n["status"], n["note"]) for n in ticket["notes"]] == [
-        ("open", "on my way"), ("pending", "checking"), ("closed", "card reissued")
+        ("open", "on my way"),
+        ("pending", "checking"),
+        ("closed", "card reissued"),
     ]
     again = client.post(f"/api/tickets/{ref}/close", json={}, headers=headers)
     assert again.status_code == 409 and "closed" in again.json()["detail"]
