@@ -17,6 +17,7 @@ from firmware_app.dialogue.session import Session
 from firmware_app.events import (
     EndReason,
     Event,
+    HandoffUpdate,
     InputSource,
     Language,
     Reply,
@@ -41,7 +42,7 @@ from firmware_app.sync.telemetry import HealthRecorder
 from firmware_app.sync.updates import recover_interrupted_update
 from firmware_app.text import valid_unicode
 from firmware_app.tickets.store import TicketStore
-from kiosk_link.wire import UpdateStatusV1
+from kiosk_link.wire import HandoffUpdateV1, UpdateStatusV1
 
 log = logging.getLogger(__name__)
 Subscriber = Callable[[Event], None]
@@ -148,6 +149,7 @@ class Kiosk:
         self.sync: KioskSync | None = None
         if settings.sync.enabled:
             self.sync = KioskSync.from_settings(settings, self.health, self.remote_config)
+            self.sync.on_handoff = self._handoff_updated
             if self.sync.updater is not None:
                 self.sync.updater.on_report = self._update_reported
             self.sync.start()
@@ -174,6 +176,15 @@ class Kiosk:
                 reason=status.reason,
                 done=status.done,
                 total=status.total,
+            )
+        )
+
+    def _handoff_updated(self, update: HandoffUpdateV1) -> None:
+        """A colleague's answer to a hand-off ticket (received on the sync's thread) as an event: the screen of
+        the visit that filed the ticket shows it."""
+        self.bus.publish(
+            HandoffUpdate(
+                ticket_id=update.ticket_id, reference=update.reference, state=update.state, colleague=update.colleague
             )
         )
 

@@ -12,6 +12,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from kiosk_link.wire import HandoffState
+
 Language = Literal["en", "zh"]
 LANGUAGES: tuple[Language, ...] = ("en", "zh")
 InputSource = Literal["text", "touch", "voice"]
@@ -458,6 +460,20 @@ class UpdateProgress(Event):
     reason: str | None = None
     done: int = 0
     total: int = 0
+
+
+@dataclass(frozen=True)
+class HandoffUpdate(Event):
+    """A colleague answered one of this kiosk's hand-off tickets from the staff console (the wire's
+    ``kiosk.handoff/1``, received on the sync's thread): the hand-off screen of the visit that filed ``ticket_id``
+    tells the customer, by the colleague's name, that they are ``coming``, ``pending`` or that the request is
+    ``closed``."""
+
+    type: ClassVar[str] = "handoff_update"
+    ticket_id: str
+    reference: str
+    state: HandoffState
+    colleague: str
 
 
 # Which fields hold nested dataclasses, so ``event_from_dict`` can rebuild them.

@@ -43,7 +43,7 @@ from fleet.files import AttachmentFiles, FileRefused
 from fleet.link import backend_client
 from fleet.releases import ReleaseStore
 from fleet.rollout_engine import RolloutEngine
-from fleet.rollouts import channel_payloads, record_update
+from fleet.rollouts import record_update
 from fleet.store import FleetStore
 from kiosk_link import wire
 from kiosk_link.routing import Route
@@ -100,7 +100,7 @@ class Ingestor:
         self.files = AttachmentFiles(store.files_dir)
         self.stats = IngestStats()
         self.releases = releases
-        self.rollouts = rollouts  # told of each update report; says which channels' topics rollouts manage
+        self.rollouts = rollouts  # told of each update report
         self._filters = [
             (wire.shared_filter(group, wire.device_filter("tickets")), 1),
             (wire.shared_filter(group, wire.device_filter("attachments")), 1),
@@ -130,8 +130,7 @@ class Ingestor:
         self._client.connect_async(host, port, keepalive=30, clean_start=True)
         self._inbox: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue(MAX_QUEUED)  # None: the writer stops
         self._writer = threading.Thread(target=self._write, name="fleet-writer", daemon=True)
-        # Set once connected, subscribed and the channels' releases published: what a caller that creates a
-        # release right after starting waits for (else the connect publishes that release to its whole channel).
+        # Set once connected and subscribed: what a caller that needs the backend listening waits for.
         self.ready = threading.Event()
 
     def serve_forever(self) -> None:
@@ -168,18 +167,7 @@ class Ingestor:
         if isinstance(sock := client.socket(), socket.socket):  # small request/answer packets: no Nagle delays
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         log.info("connected; subscribing to %s", [topic for topic, _ in self._filters])
-        self._publish_releases(client)
         self.ready.set()
-
-    def _publish_releases(self, client: mqtt.Client) -> None:
-        """The newest release of each channel, retained, again on every connect (a broker may have lost it); or
-        nothing, on a channel that has had a rollout (its releases are offered device by device)."""
-        if self.releases is None:
-            return
-        managed = self.rollouts.managed() if self.rollouts else frozenset[str]()
-        for channel, payload in channel_payloads(self.releases, managed).items():
-            client.publish(wire.release_topic(channel), payload, qos=1, retain=True)
-            log.info("channel %s: %s", channel, "newest release published" if payload else "left to a rollout")
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._inbox.put(message)

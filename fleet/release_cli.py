@@ -1,17 +1,16 @@
-"""``fleet keys generate`` and ``fleet release create|list``: the fleet manager's side of signed updates."""
+"""``fleet keys generate`` and ``fleet release create|list``: the fleet manager's side of signed updates.
+
+A release is only stored here; ``fleet rollout start`` offers it (``fleet.rollouts``), never this module."""
 
 from __future__ import annotations
 
 import json
-import ssl
 from datetime import timedelta
 from pathlib import Path
 
 import click
 
-from fleet.broker_tls import tls_options
 from fleet.releases import ArtifactSource, Release, ReleaseStore, default_releases_dir, model_source, pack_source
-from fleet.remote_config import publish_retained
 from fleet.signing import generate_keys, load_private_key
 from kiosk_link import wire
 
@@ -94,7 +93,8 @@ def create(
     chunk_size: int,
     as_json: bool,
 ) -> None:
-    """Pack, sign and store a release; `fleet serve` publishes the newest of each channel."""
+    """Pack, sign and store a release; no kiosk is offered it until `fleet rollout start` (then `fleet serve` does,
+    device by device, and serves its chunks)."""
     sources: list[ArtifactSource] = [model_source(path) for path in models]
     if pack_dir is not None:
         sources.append(pack_source(pack_dir))
@@ -114,27 +114,8 @@ def create(
     except (ValueError, FileExistsError) as exc:
         raise click.ClickException(str(exc)) from None
     _show([created], as_json)
-
-
-@release.command("publish")
-@click.argument("release_id")
-@click.option("--host", default="127.0.0.1", show_default=True, help="MQTT broker.")
-@click.option("--port", default=1883, show_default=True)
-@tls_options
-@click.pass_context
-def publish(ctx: click.Context, release_id: str, host: str, port: int, tls: ssl.SSLContext | None) -> None:
-    """Publish RELEASE_ID now, retained on its channel (`fleet serve` does so for the newest at each connect)."""
-    store: ReleaseStore = ctx.obj["releases"]
-    found = next((r for r in store.releases() if r.manifest.release_id == release_id), None)
-    if found is None:
-        raise click.ClickException(f"no release {release_id!r} in {store.root}")
-    try:
-        publish_retained(
-            host, port, wire.release_topic(found.manifest.channel), found.signed.encode(), "fleet-release", tls
-        )
-    except (OSError, TimeoutError) as exc:
-        raise click.ClickException(f"not published: {exc}") from None
-    click.echo(f"{release_id} published on {wire.release_topic(found.manifest.channel)}")
+    if not as_json:
+        click.echo(f"offered to no kiosk yet: `fleet rollout start {created.manifest.release_id}` does")
 
 
 @release.command("list")

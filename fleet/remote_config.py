@@ -1,8 +1,10 @@
 """``fleet config set``: a kiosk's remote configuration, merged with what was set before, revisioned, published.
 
-The message is retained on the kiosk's ``config`` topic, so a kiosk that is offline gets it when it connects,
-and one that restarts gets it again (and finds it already applied). The kiosk judges which keys it may apply
-live and reports what it did in its status, which ``fleet devices`` shows.
+Settings are checked against the wire's schema of what a kiosk applies live (``wire.validate_settings``: the
+keys, their types and bounds) before anything is stored or sent, so a mistake is refused here, at once, and not
+by the kiosk later. The message is retained on the kiosk's ``config`` topic, so a kiosk that is offline gets it
+when it connects, and one that restarts gets it again (and finds it already applied). The kiosk checks again
+and reports what it did in its status, which ``fleet devices`` shows.
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ from __future__ import annotations
 import json
 import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from kiosk_link.tls import use_tls
-from kiosk_link.wire import SettingValue
+from kiosk_link.wire import SettingValue, validate_settings
 
 TIMEOUT_S = 10.0
 
@@ -31,6 +33,14 @@ def parse_assignments(pairs: Sequence[str]) -> dict[str, SettingValue | None]:
             raise ValueError(f"{pair!r} is not key=value")
         changes[key] = _value(text) if text else None
     return changes
+
+
+def check_changes(changes: Mapping[str, SettingValue | None]) -> None:
+    """``ValueError`` naming each key a kiosk would refuse (unknown, of the wrong type, out of bounds). Removing a
+    key (None) is always allowed, so one stored before this check existed can still be taken out."""
+    problems = validate_settings({key: value for key, value in changes.items() if value is not None})
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def _value(text: str) -> SettingValue:

@@ -3,9 +3,9 @@ when an update report arrives (``wake``) and every ``interval_s`` (a pause, resu
 line, a rollout just started), and publishes the offers and withdrawals it decides.
 
 It has its own database connection and its own MQTT client, so it never holds up ingestion. Offers are retained
-messages, so on every (re)connect it publishes again what each offer topic and channel topic should hold (a
-broker may have lost them, or a publish may have been lost with the last connection): the state in the
-database, not what was published, is the truth.
+messages, so on every (re)connect it publishes again what each offer topic should hold (a broker may have lost
+them, or a publish may have been lost with the last connection): the state in the database, not what was
+published, is the truth. It empties the channels' release topics then too: releases are offered only by rollouts.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from fleet.link import backend_client
 from fleet.releases import ReleaseStore
-from fleet.rollouts import Publish, advance, channel_payloads, managed_channels, retained_offers
+from fleet.rollouts import Publish, advance, channel_clears, retained_offers
 from fleet.store import FleetStore
-from kiosk_link import wire
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +41,9 @@ class RolloutEngine:
         self.releases = releases
         self.interval_s = interval_s
         self._store = FleetStore(database)  # its own connection
-        self._lock = threading.Lock()  # the connection is used by this thread and by ``managed``
+        self._lock = threading.Lock()  # the connection is used by this thread and by paho's (a connect)
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._managed = frozenset[str]()  # the channels whose topics this engine last cleared
         self._thread = threading.Thread(target=self._run, name="fleet-rollouts", daemon=True)
         self._client = backend_client("rollouts", client_id, tls)
         self._client.on_connect = self._on_connect
@@ -67,11 +65,6 @@ class RolloutEngine:
         """An update report was stored: step the rollouts now rather than at the next interval."""
         self._wake.set()
 
-    def managed(self) -> frozenset[str]:
-        """Channels rollouts manage, on whose topic ``fleet serve`` must publish no release."""
-        with self._lock:
-            return managed_channels(self._store)
-
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()  # before the step: a report stored during it wakes the next one at once
@@ -82,18 +75,9 @@ class RolloutEngine:
             self._wake.wait(self.interval_s)
 
     def _advance(self) -> None:
-        """Advance every rollout; when a channel has just come under rollouts, clear its topic too."""
         with self._lock:
             publishes = advance(self._store, self.releases)
-            managed = managed_channels(self._store)
-        if managed != self._managed:
-            self._managed = managed
-            publishes = self._channel_publishes(managed) + publishes
         self._publish(publishes)
-
-    def _channel_publishes(self, managed: frozenset[str]) -> list[Publish]:
-        payloads = channel_payloads(self.releases, managed)
-        return [Publish(wire.release_topic(channel), payload) for channel, payload in payloads.items()]
 
     def _publish(self, publishes: list[Publish]) -> None:
         for publish in publishes:
@@ -107,6 +91,5 @@ class RolloutEngine:
             log.warning("broker refused the rollout publisher: %s", reason)
             return
         with self._lock:
-            managed = managed_channels(self._store)
             offers = retained_offers(self._store, self.releases)
-        self._publish(self._channel_publishes(managed) + offers)
+        self._publish(channel_clears(self.releases) + offers)

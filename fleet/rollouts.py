@@ -11,8 +11,9 @@ A rollout's state lives only here, so a restarted backend carries on where the l
 
 Targeting reaches the kiosk through its own retained topic (``kiosk/v1/{device}/release``): the signed release
 is published there, unchanged, for each device offered it, and an empty retained message withdraws the offer.
-Once a channel has had a rollout, its topic carries no release (``channel_payloads`` clears it): its releases
-reach devices only through rollouts, so a device not targeted never sees one.
+A release reaches devices only through a rollout, never by being stored: the channels' topics carry none
+(``channel_clears`` empties them, also of what an older backend left there), so a device not targeted, or a new
+kiosk joining a channel, never sees one.
 """
 
 from __future__ import annotations
@@ -180,18 +181,11 @@ def change_rollout(store: FleetStore, rollout_id: int, action: str) -> RolloutSt
     return new_state
 
 
-def managed_channels(store: FleetStore) -> frozenset[str]:
-    """Channels that have had a rollout: their releases travel only on the devices' own topics."""
-    return frozenset(row[0] for row in store.db.execute("SELECT DISTINCT channel FROM rollouts").fetchall())
-
-
-def channel_payloads(releases: ReleaseStore, managed: frozenset[str]) -> dict[str, bytes]:
-    """What each channel's retained release topic should hold: its newest release, or, on a channel rollouts
-    manage, nothing (``b""`` clears the topic)."""
-    return {
-        channel: b"" if channel in managed else release.signed.encode()
-        for channel, release in releases.latest_per_channel().items()
-    }
+def channel_clears(releases: ReleaseStore) -> list[Publish]:
+    """An empty retained message for the topic of every channel that has releases: a channel's topic offers
+    nothing (an older backend published the newest release there, which a kiosk joining the channel would
+    install before any rollout began), releases being offered device by device."""
+    return [Publish(wire.release_topic(channel), b"") for channel in releases.latest_per_channel()]
 
 
 @dataclass(frozen=True)
@@ -235,8 +229,8 @@ def devices_of(store: FleetStore, rollout_id: int) -> list[DeviceProgress]:
         DeviceProgress(
             device,
             bool(canary),
-            # A device may report before it is recorded as offered (it took the release from its channel's topic
-            # before the rollout began): its report counts.
+            # A device may report before it is recorded as offered (it took the release from its channel's topic,
+            # where an older backend published it, before the rollout began): its report counts.
             state or ("offered" if offered_at else "pending"),
             reason,
             detail,

@@ -205,6 +205,9 @@ _TICKET_COLUMNS = (
     "summary",
     "created_at",
     "received_at",
+    "assignee",
+    "claimed_at",
+    "closed_at",
 )
 
 
@@ -389,14 +392,33 @@ class FleetStore:
             )
         return config
 
-    def tickets(self, device_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def tickets(
+        self,
+        device_id: str | None = None,
+        limit: int = 50,
+        *,
+        ticket_type: str | None = None,
+        status: str | None = None,
+        since: str | None = None,
+        ref: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Newest first, as stored: the columns, the ticket's whole wire payload under ``ticket``, and what became
-        of each file it names under ``files`` ("stored", "missing" on the kiosk, or "pending")."""
-        where = " WHERE device_id = ?" if device_id else ""
-        params: list[object] = [device_id, limit] if device_id else [limit]
+        of each file it names under ``files`` ("stored", "missing" on the kiosk, or "pending"). Each filter given
+        narrows the list: ``since`` is the first day (2026-11-01) of creation, ``ref`` a reference or a ticket id."""
+        filters: list[tuple[str, list[object]]] = [
+            ("device_id = ?", [device_id]),
+            ("type = ?", [ticket_type]),
+            ("status = ?", [status]),
+            ("created_at >= ?", [since]),
+            ("(reference = ? OR id = ?)", [ref, ref]),
+        ]
+        used = [(condition, values) for condition, values in filters if values[0] is not None]
+        where = " AND ".join(condition for condition, _ in used) or "1 = 1"
+        params = [value for _, values in used for value in values]
         rows = self.db.execute(
-            f"SELECT {', '.join(_TICKET_COLUMNS)}, payload FROM tickets{where} ORDER BY created_at DESC, id LIMIT ?",
-            params,
+            f"SELECT {', '.join(_TICKET_COLUMNS)}, payload FROM tickets WHERE {where}"
+            " ORDER BY created_at DESC, id LIMIT ?",
+            [*params, limit],
         ).fetchall()
         ids = [row[0] for row in rows]
         states = dict[tuple[str, str], str]()
@@ -412,6 +434,12 @@ class FleetStore:
             }
             for row in rows
         ]
+
+    def ticket(self, ref: str) -> dict[str, Any] | None:
+        """One ticket, as ``tickets`` gives it, by its reference (what the customer was told) or its id; the newest
+        should two kiosks have given the same reference; None if there is none."""
+        found = self.tickets(ref=ref, limit=1)
+        return found[0] if found else None
 
     def devices(self) -> list[dict[str, Any]]:
         """Each device's last status, its latest telemetry (queue depth, when), and its remote configuration."""

@@ -229,3 +229,20 @@ def test_the_feed_tells_each_listener_what_it_may_see(db_path: Path) -> None:
         assert asyncio.run(listen()) == ["kiosk-n1", "kiosk-s1", "kiosk-n1"]
     finally:
         feed.stop()
+
+
+def test_remote_configuration_is_checked_before_it_is_saved(
+    client: TestClient, db_path: Path, tickets: dict[str, wire.TicketV1]
+) -> None:
+    csrf = log_in(client, "mia")
+    headers = {"X-CSRF-Token": csrf}
+    url = "/api/devices/kiosk-n1/config"
+    for junk in ({"dialogue.idle_timeout_s": "sixty"}, {"dialogue.idle_timeout_s": -5}, {"model.path": "x"}):
+        refused = client.post(url, json={"settings": junk}, headers=headers)
+        assert refused.status_code == 409 and next(iter(junk)) in refused.json()["detail"], refused.text
+    assert FleetStore(db_path).db.execute("SELECT COUNT(*) FROM device_config").fetchone()[0] == 0
+    accepted = client.post(url, json={"settings": {"dialogue.idle_timeout_s": 90}}, headers=headers)
+    assert accepted.status_code == 200 and accepted.json()["revision"] == 1
+    form = client.post("/devices/kiosk-n1/config", data={"settings": "ui.thanks_s=nonsense", "csrf": csrf})
+    assert form.status_code == 200 and "ui.thanks_s" in form.text  # the page shows why, nothing saved
+    assert client.get("/api/audit").json()[0]["action"] == "config.set"

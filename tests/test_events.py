@@ -17,6 +17,7 @@ from firmware_app.events import (
     Entity,
     Event,
     HandoffRequested,
+    HandoffUpdate,
     ListeningStarted,
     NluResult,
     NothingHeard,
@@ -137,6 +138,7 @@ SAMPLES: list[Event] = [
     SpeechStarted(text="We are open from nine to five."),
     SpeechEnded(interrupted=True),
     UpdateProgress(release_id="r-2026-11-21", state="downloading", done=3, total=20),
+    HandoffUpdate(ticket_id=TICKET_ID, reference="KB-3F2B8C1E", state="coming", colleague="Ana"),
 ]
 
 

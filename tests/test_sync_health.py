@@ -136,7 +136,12 @@ def test_remote_config_is_applied_live_kept_across_a_restart_and_a_bad_one_refus
         session, _ = kiosk.start_session()  # live: one unanswered question is now enough for a colleague
         assert kiosk.handle_text(session, "What's the weather like tomorrow?").kind == "handoff"
 
-        config_set("nlu.model_name=other")  # merged with revision 1, and refused as a whole
+        config_topic = wire.device_topic(DEVICE, "config")
+        # `fleet config set` refuses this before sending it; a backend that did not check (an older one) sent it
+        # merged with revision 1, and the kiosk refuses it as a whole.
+        older = {"dialogue.oos_turns_before_handoff": 1, "ui.thanks_s": 2.5, "nlu.model_name": "other"}
+        fleet = client(broker, "fleet-older")
+        fleet.publish(config_topic, wire.RemoteConfigV1(revision=2, settings=older).encode(), qos=1, retain=True)
         wait_until(lambda: reported().get("revision") == 2, "the kiosk to report revision 2")
         assert reported() == {"revision": 2, "state": "refused", "reason": "not settable remotely: nlu.model_name"}
         assert settings.dialogue.oos_turns_before_handoff == 1 and settings.nlu.model_name == "intent-minilm-bank"
@@ -144,11 +149,10 @@ def test_remote_config_is_applied_live_kept_across_a_restart_and_a_bad_one_refus
             "config r2 refused: not settable remotely" in runner.invoke(main, ["--db", str(fleet_db), "devices"]).output
         )
 
-        config_set("nlu.model_name=", "ui.thanks_s=")  # KEY= removes: thanks_s returns to the kiosk's own value
-        wait_until(lambda: reported().get("revision") == 3, "the kiosk to report revision 3")
-        assert reported()["state"] == "applied" and settings.ui.thanks_s == 6.0
+        config_set("ui.thanks_s=")  # KEY= removes: thanks_s returns to the kiosk's own value (revision 2 here)
+        wait_until(lambda: reported() == {"revision": 2, "state": "applied", "reason": None}, "revision 2 applied")
+        assert settings.ui.thanks_s == 6.0
 
-        config_topic = wire.device_topic(DEVICE, "config")
         good = wire.RemoteConfigV1(revision=9, settings={"ui.thanks_s": 1.0}).encode()
         bad = [
             (b"{not json", "malformed"),
@@ -157,7 +161,6 @@ def test_remote_config_is_applied_live_kept_across_a_restart_and_a_bad_one_refus
             (wire.StatusV1(state="online").encode(), "wrong_schema"),
             (good.replace(b'"revision":9', b'"revision":-1'), "invalid"),
         ]
-        fleet = client(broker, "fleet-confused")
         for payload, _ in bad:
             fleet.publish(config_topic, payload, qos=1, retain=True)
         wait_until(lambda: kiosk.sync is not None and kiosk.sync.rejected.total() == len(bad), "every refusal")
@@ -169,8 +172,8 @@ def test_remote_config_is_applied_live_kept_across_a_restart_and_a_bad_one_refus
     finally:
         kiosk.close()
     restarted = Kiosk(load_settings(data_dir=tmp_path / "kiosk", device_id=DEVICE, log_format="text"))
-    try:  # no broker this time: the saved revision 3 is in force from the start
-        assert restarted.settings.dialogue.oos_turns_before_handoff == 1 and restarted.remote_config.revision == 3
+    try:  # no broker this time: the saved revision 2 is in force from the start
+        assert restarted.settings.dialogue.oos_turns_before_handoff == 1 and restarted.remote_config.revision == 2
     finally:
         restarted.close()
 

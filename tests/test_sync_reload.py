@@ -22,7 +22,7 @@ from tests.conftest import fixed_today
 from tests.fakes import FakeClock
 from tests.mosquitto import Mosquitto
 from tests.test_sync_broker import wait_until
-from tests.test_sync_updates import kiosk_settings, model_dir, release
+from tests.test_sync_updates import kiosk_settings, model_dir, offer, release
 
 pytestmark = update_tests.pytestmark
 broker, keys, store, start_backend = (
@@ -62,6 +62,7 @@ def test_an_installed_pack_is_served_from_the_next_quiet_moment_not_mid_visit(
         controller.touch_start()  # a customer is using the kiosk
         published = release(store, key, model_dir(tmp_path, NEW_VERSION), pack=bank_pack(tmp_path, NEW_VERSION))
         start_backend()
+        offer(broker, published)  # as the rollout's step would
 
         def installed() -> bool:
             return any(isinstance(r, UpdateProgress) and r.state == "installed" for r in reports)

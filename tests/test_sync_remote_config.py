@@ -1,14 +1,18 @@
 """Remote configuration on the kiosk: live keys applied in place, anything else refused with a reason and the
-configuration in force kept, saved across restarts (no broker: test_sync_health covers the MQTT path)."""
+configuration in force kept, saved across restarts (no broker: test_sync_health covers the MQTT path); and the
+wire's schema of the live keys, which the backend checks against, held to the kiosk's own fields."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from firmware_app.config import KioskSettings, load_settings
-from firmware_app.sync.remote_config import FILE_NAME, LIVE_KEYS, RemoteConfig
+from firmware_app.sync.remote_config import FILE_NAME, RemoteConfig
 from kiosk_link import wire
 
 
@@ -86,7 +90,37 @@ def test_the_configuration_survives_a_restart_and_a_corrupt_file_is_ignored(sett
     assert ignored.revision == 0 and fresh.dialogue.troubled_turns_before_handoff == 3
 
 
-def test_every_live_key_is_a_real_setting(settings: KioskSettings) -> None:
-    for key in LIVE_KEYS:
-        section, _, field = key.partition(".")
-        assert field in type(getattr(settings, section)).model_fields, key
+def kiosk_field(settings: KioskSettings, key: str) -> FieldInfo:
+    section, _, field = key.partition(".")
+    model = type(getattr(settings, section))
+    assert issubclass(model, BaseModel) and field in model.model_fields, key
+    return model.model_fields[field]
+
+
+def test_the_wire_schema_has_the_type_and_bounds_of_each_kiosk_field(settings: KioskSettings) -> None:
+    """The backend checks against the wire's copy of the schema (it may not import the kiosk): the two cannot drift."""
+    for key, kind in wire.LIVE_SETTINGS.items():
+        wanted, own = FieldInfo.from_annotation(kind), kiosk_field(settings, key)
+        assert (wanted.annotation, wanted.metadata) == (own.annotation, own.metadata), key
+
+
+@pytest.mark.parametrize(
+    ("changes", "problems"),
+    [
+        ({"dialogue.idle_timeout_s": 60, "ui.thanks_s": 2.5, "dialogue.oos_turns_before_handoff": 1}, []),
+        ({"sync.telemetry_interval_s": 0.5, "ui.idle_warning_s": 0}, []),  # the bounds themselves
+        ({"nlu.model_name": "other", "a.b": 1}, ["not settable remotely: a.b, nlu.model_name (settable: "]),
+        ({"dialogue.idle_timeout_s": "60"}, ["dialogue.idle_timeout_s: Input should be a valid number"]),
+        ({"ui.thanks_s": True}, ["ui.thanks_s: Input should be a valid number"]),
+        ({"dialogue.troubled_turns_before_handoff": 2.0}, ["dialogue.troubled_turns_before_handoff: Input should be"]),
+        ({"dialogue.oos_turns_before_handoff": 0}, ["dialogue.oos_turns_before_handoff: Input should be greater"]),
+        ({"sync.telemetry_interval_s": 0.4, "ui.thanks_s": 0}, ["sync.telemetry_interval_s: ", "ui.thanks_s: "]),
+    ],
+)
+def test_the_wire_schema_refuses_what_the_kiosk_would(
+    settings: KioskSettings, changes: dict[str, Any], problems: list[str]
+) -> None:
+    found = wire.validate_settings(changes)
+    assert len(found) == len(problems) and all(f.startswith(p) for f, p in zip(found, problems, strict=True)), found
+    report = RemoteConfig(settings).apply(wire.RemoteConfigV1(revision=1, settings=changes))
+    assert report.state == ("refused" if found else "applied"), report

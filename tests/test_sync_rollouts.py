@@ -33,7 +33,7 @@ from fleet.signing import generate_keys, load_private_key
 from fleet.store import FleetStore
 from kiosk_link import wire
 from tests.mosquitto import MOSQUITTO, Mosquitto
-from tests.test_sync_broker import client, fast_sync, wait_until
+from tests.test_sync_broker import client, fast_sync, subscribe, wait_until
 from tests.test_sync_updates import MODEL, model_dir, release
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="the mosquitto broker is not installed")
@@ -130,8 +130,6 @@ class Backend:
         engine.start()
         ingestor.start()
         self.running, self.starts = (ingestor, engine, store), self.starts + 1
-        # Connected and its channel pass done: a release created after this is left to the rollouts (on a busy
-        # machine the connect could otherwise come later and publish that release to the whole channel).
         assert ingestor.ready.wait(30), "the backend did not connect"
         return engine
 
@@ -299,6 +297,40 @@ def test_a_release_failing_its_self_test_on_the_canaries_halts_the_rollout_and_t
     assert late == []
 
 
+def test_a_new_kiosk_installs_a_channels_release_only_once_a_rollout_offers_it(
+    tmp_path: Path,
+    broker: Mosquitto,
+    key_pair: tuple[Ed25519PrivateKey, Path],
+    releases: ReleaseStore,
+    watcher: Watcher,
+    backend: Backend,
+    start_kiosks: Callable[[list[str]], None],
+) -> None:
+    """A release stored, even one an older backend left retained on the channel's topic, reaches no kiosk by
+    itself: `fleet serve` clears the channel's topic, and `fleet rollout start` is what offers it."""
+    newcomers = DEVICES[:2]
+    good = release(releases, key_pair[0], model_dir(tmp_path, "2.0.0"), chunk_size=64 * 1024).manifest.release_id
+    channel: list[bytes] = []
+    older_backend = client(broker, "older-backend")
+    subscribe(older_backend, wire.release_topic("stable"), channel)
+    older_backend.publish(wire.release_topic("stable"), releases.signed_bytes(good), qos=1, retain=True)
+    backend.start()
+    wait_until(lambda: channel[-1:] == [b""], "the backend to clear the channel's topic")
+    older_backend.disconnect()
+    older_backend.loop_stop()
+
+    start_kiosks(newcomers)
+    wait_until(lambda: backend.channels_known(newcomers), "the new kiosks' channel")
+    time.sleep(0.5)  # a retained release would have reached them on subscribing, well before this
+    assert not any((tmp_path / device / "updates" / "state.json").exists() for device in newcomers)  # none seen
+    assert watcher.offered == {} and all(serving(tmp_path, device) != "2.0.0" for device in newcomers)
+
+    backend.cli("rollout", "start", good, "--canary", "0%")
+    wait_until(lambda: watcher.all_final(newcomers, good), "both kiosks' outcomes", timeout=30)
+    assert {watcher.outcome(device, good) for device in newcomers} == {"installed"}
+    assert all(serving(tmp_path, device) == "2.0.0" for device in newcomers)
+
+
 def test_pause_resume_and_abort_with_a_group_and_an_offline_canary(
     tmp_path: Path,
     key_pair: tuple[Ed25519PrivateKey, Path],
@@ -309,8 +341,6 @@ def test_pause_resume_and_abort_with_a_group_and_an_offline_canary(
 ) -> None:
     lobby, outsider = DEVICES[:4], DEVICES[4]
     engine = backend.start(interval_s=3600)  # steps only when woken: no step lands between two commands
-    # Created once the backend is connected (`fleet serve` publishes a channel's newest release when it connects,
-    # until the channel has had a rollout).
     good = release(releases, key_pair[0], model_dir(tmp_path, "2.0.0"), chunk_size=64 * 1024).manifest.release_id
     canaries = canary_devices(good, lobby, 50)
     offline = min(canaries)  # known to the backend, switched off for now

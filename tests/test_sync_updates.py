@@ -26,7 +26,6 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from firmware_app.config import REPO_ROOT, KioskSettings, UpdatesConfig, installed_link, load_settings
@@ -35,7 +34,6 @@ from firmware_app.inference.probe import probe_model
 from firmware_app.packs import load_pack
 from firmware_app.sync.install import PENDING, Installer
 from firmware_app.sync.service import KioskSync
-from fleet.cli import main
 from fleet.ingest import Ingestor
 from fleet.releases import RELEASE_FILE, Release, ReleaseStore, model_source, pack_source
 from fleet.signing import generate_keys, load_private_key, sign_release
@@ -139,7 +137,8 @@ def observer(broker: Mosquitto) -> Iterator[Statuses]:
 
 @pytest.fixture
 def start_backend(broker: Mosquitto, tmp_path: Path, store: ReleaseStore) -> Iterator[Callable[[], Ingestor]]:
-    """``fleet serve`` in-process; each start publishes the newest release (retained), as on a reconnect."""
+    """``fleet serve``'s ingest in-process: it serves the chunks of the releases in ``store`` (``offer`` offers one,
+    as a rollout would)."""
     running: list[tuple[Ingestor, FleetStore]] = []
 
     def start() -> Ingestor:
@@ -189,12 +188,22 @@ def release(
     )
 
 
-def publish_retained(broker: Mosquitto, channel: str, payload: bytes) -> None:
-    """What a broker replaying (or an attacker injecting) a release would do."""
+def retain(broker: Mosquitto, topic: str, payload: bytes) -> None:
     sender = client(broker, "injector")
-    sender.publish(wire.release_topic(channel), payload, qos=1, retain=True).wait_for_publish(5)
+    sender.publish(topic, payload, qos=1, retain=True).wait_for_publish(5)
     sender.disconnect()
     sender.loop_stop()
+
+
+def publish_retained(broker: Mosquitto, channel: str, payload: bytes) -> None:
+    """What a broker replaying (or an attacker injecting) a release on its channel's topic would do."""
+    retain(broker, wire.release_topic(channel), payload)
+
+
+def offer(broker: Mosquitto, found: Release) -> None:
+    """What a rollout does for each device it offers ``found`` to (``fleet.rollouts``): the only way a release
+    reaches a kiosk from ``fleet serve``."""
+    retain(broker, wire.device_topic(DEVICE, "release"), found.signed.encode())
 
 
 def kiosk_env(broker: Mosquitto, public_key: Path, **extra: str) -> dict[str, str]:
@@ -231,6 +240,7 @@ def test_a_signed_release_downloads_installs_and_serves(
     good = release(store, key, model_dir(tmp_path, "2.0.0"), pack=REPO_ROOT / "packs" / "bank")
     start_backend()
     start_kiosk(kiosk_settings(tmp_path, broker, public_key))
+    offer(broker, good)
 
     outcome = observer.outcome(good.manifest.release_id)
     assert outcome.state == "installed", outcome
@@ -383,6 +393,7 @@ def test_a_download_killed_with_sigkill_resumes_from_the_missing_chunks(
     good = release(store, key, model_dir(tmp_path, "2.0.0"), chunk_size=512)
     total = len(good.manifest.artifacts[0].chunks)
     start_backend()
+    offer(broker, good)  # retained: the kiosk finds it when it connects, and again after the kill
     env = kiosk_env(broker, public_key, KIOSK_UPDATES__WINDOW="1")  # one chunk at a time: the kill lands mid-transfer
     command = [str(KIOSK), "--data-dir", str(tmp_path / "kiosk"), "sync", "run"]
 
@@ -421,13 +432,12 @@ def test_a_release_failing_its_self_test_rolls_back_and_the_previous_version_ser
     good = release(store, key, model_dir(tmp_path, "2.0.0"))
     start_backend()
     start_kiosk(kiosk_settings(tmp_path, broker, public_key))
+    offer(broker, good)
     assert observer.outcome(good.manifest.release_id).state == "installed"
 
     broken = release(store, key, model_dir(tmp_path, "3.0.0", data=os.urandom(4096)))  # signed, not a model
     published_at = time.monotonic()  # an upper bound on the time since the switch, which comes later
-    command = ["--db", str(tmp_path / "fleet.db"), "release", "publish", broken.manifest.release_id]
-    published = CliRunner().invoke(main, [*command, "--port", str(broker.port)])
-    assert published.exit_code == 0, published.output
+    offer(broker, broken)
     report = observer.outcome(broken.manifest.release_id)
     assert (report.state, report.reason) == ("rolled_back", "self_test_failed"), report
     assert observer.states(broken.manifest.release_id)[-2:] == ["installing", "rolled_back"]
@@ -495,6 +505,7 @@ def test_a_kiosk_killed_with_sigkill_during_install_ends_with_one_version_servin
     good = release(store, key, model_dir(tmp_path, "2.0.0", name=name), chunk_size=wire.MAX_CHUNK_BYTES)
     release_id = good.manifest.release_id
     start_backend()
+    offer(broker, good)
     data_dir = tmp_path / "kiosk"
     updates = data_dir / "updates"
     command = [str(KIOSK), "--data-dir", str(data_dir), "sync", "run"]

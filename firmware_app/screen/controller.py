@@ -7,20 +7,21 @@ touch, voice and the scripted demo drive one and the same logic and the drawing 
 ``KioskController`` is assembled from its parts: the visit's life cycle and the snapshot (``core``), typing
 (``forms``), the technician's camera (``camera``), the staff screens (``staff``) and the voice hooks
 (``voice_hooks``); this module adds what ties them together: navigation, the dialogue's replies, the timers,
-and the dispatch of actions.
+and the dispatch of actions, and the staff console's news of the visit's hand-off.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import assert_never
 
-from firmware_app.events import AnswerCard, Event, InputSource, Language, Reply, UpdateProgress
+from firmware_app.events import AnswerCard, Event, HandoffUpdate, InputSource, Language, Reply, UpdateProgress
 from firmware_app.screen.actions import (
     Action,
     Ask,
@@ -63,7 +64,7 @@ from firmware_app.screen.choices import Choice
 from firmware_app.screen.core import KioskFactory
 from firmware_app.screen.forms import TypingScreens
 from firmware_app.screen.staff import StaffScreens
-from firmware_app.screen.state import ScreenState
+from firmware_app.screen.state import HandoffView, ScreenState
 from firmware_app.screen.voice_hooks import VoiceHooks
 from firmware_app.vision.capture import PhotoSource
 from firmware_app.vision.recognition import Recognizer
@@ -86,6 +87,8 @@ class KioskController(TypingScreens, CameraScreens, StaffScreens, VoiceHooks):
         today: Callable[[], datetime.date] = datetime.date.today,
         recognizer: Recognizer | None = None,
     ) -> None:
+        # Hand-off updates from the sync's thread, shown by ``tick`` on the screen's own.
+        self._handoff_news: queue.SimpleQueue[HandoffUpdate] = queue.SimpleQueue()
         self._factory = kiosk_factory
         self.kiosk = kiosk_factory()
         self.kiosk.bus.subscribe(self.on_event)
@@ -230,6 +233,7 @@ class KioskController(TypingScreens, CameraScreens, StaffScreens, VoiceHooks):
             ):
                 self._set(notice="idle_warning")
             self._follow_updates()
+            self._follow_handoff()
 
     # --- preferences -------------------------------------------------------------------------------------------
 
@@ -361,7 +365,7 @@ class KioskController(TypingScreens, CameraScreens, StaffScreens, VoiceHooks):
             self._forget_visit()
             changes = {"screen": "rating", "rating": None, "caption": reply.speech or reply.text}
         elif reply.kind == "handoff":
-            changes["screen"] = "handoff"
+            changes |= {"screen": "handoff", "handoff": HandoffView(reply.ticket_id) if reply.ticket_id else None}
         elif reply.kind == "done" and reply.ticket_id:
             changes |= {"screen": "ticket", "qr_text": _ticket_qr(reply)}
         elif reply.flow and reply.kind in ("prompt", "confirm") and reply.input_hint:
@@ -376,11 +380,29 @@ class KioskController(TypingScreens, CameraScreens, StaffScreens, VoiceHooks):
     # --- the kiosk behind the screen ---------------------------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
-        """The kiosk's bus events (from its own threads): the updater's reports and the voice pipeline's."""
+        """The kiosk's bus events (from its own threads): the updater's reports, hand-off updates (queued for
+        ``tick``: the sync's thread must not wait for a visit's turn to end) and the voice pipeline's."""
         if isinstance(event, UpdateProgress):
             self._note_update(event)
+        elif isinstance(event, HandoffUpdate):
+            self._handoff_news.put(event)
         else:
             self._on_voice_event(event)
+
+    def _follow_handoff(self) -> None:
+        """The staff console's news goes on the hand-off screen of the visit whose ticket it is; news of any other
+        ticket (an earlier visit's), or arriving once the customer left that screen, is dropped."""
+        while not self._handoff_news.empty():
+            news = self._handoff_news.get()
+            handoff = self._state.handoff
+            if self._state.screen == "handoff" and handoff is not None and handoff.ticket_id == news.ticket_id:
+                said = replace(handoff, state=news.state, colleague=news.colleague, reference=news.reference)
+                self._set(handoff=said)
+
+    def _forget_visit(self) -> None:
+        """The visit's hand-off goes with the rest of what the screen held about it (``ScreenCore``)."""
+        super()._forget_visit()
+        self._set(handoff=None)
 
     def _reload_pipeline(self) -> None:
         """A fresh kiosk (pack, models, database, sync link) as a new start would make it, following the update

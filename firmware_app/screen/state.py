@@ -14,9 +14,11 @@ import numpy as np
 from firmware_app.events import AnswerCard, InputSource, Language, Role
 from firmware_app.packs import GuidanceEntry, Text
 from firmware_app.screen.choices import Choice
+from firmware_app.screen.strings import t
 from firmware_app.vision.defects import NOT_RECOGNISED
 from firmware_app.vision.quality import QualityReport
 from firmware_app.vision.recognition import Recognition
+from kiosk_link.wire import HandoffState
 
 Screen = Literal[
     "attract",
@@ -124,6 +126,23 @@ class UpdateView:
 
 
 @dataclass(frozen=True)
+class HandoffView:
+    """The visit's hand-off ticket, and the staff console's latest word on it (``HandoffUpdate``): ``state`` is
+    None until a colleague answers. Kept as data, not as text, so a language switch retells it."""
+
+    ticket_id: str
+    state: HandoffState | None = None
+    colleague: str = ""
+    reference: str = ""
+
+    def line(self, language: Language) -> str | None:
+        """What the hand-off screen says about it in ``language``; None until a colleague answers."""
+        if self.state is None:
+            return None
+        return t(f"colleague_{self.state}", language, colleague=self.colleague, reference=self.reference)
+
+
+@dataclass(frozen=True)
 class AdminState:
     device_id: str = ""
     pack: str = ""
@@ -156,6 +175,7 @@ class ScreenState:
     topic_entries: tuple[Choice, ...] = ()
     form: FormState | None = None
     reference: str | None = None
+    handoff: HandoffView | None = None  # the visit's hand-off ticket, set when the hand-off screen opens
     photo: PhotoState | None = None
     rating: int | None = None
     admin: AdminState | None = None

@@ -53,6 +53,16 @@ STRINGS: dict[str, dict[Language, str]] = {
     "ticket_title": {"en": "All done", "zh": "已办理"},
     "ticket_keep": {"en": "Keep this reference for any follow-up.", "zh": "请保留此编号以便后续查询。"},
     "handoff_title": {"en": "A colleague is coming", "zh": "同事马上就来"},
+    # The staff console's answer on the hand-off screen, by the state of the ticket (``HandoffUpdate``).
+    "colleague_coming": {"en": "{colleague} is on the way to you", "zh": "{colleague} 正在赶来为您服务"},
+    "colleague_pending": {
+        "en": "{colleague} is looking into your request. Please wait a moment.",
+        "zh": "{colleague} 正在处理您的请求，请稍候。",
+    },
+    "colleague_closed": {
+        "en": "Your request {reference} is closed. Thank you.",
+        "zh": "您的请求 {reference} 已处理完毕，谢谢。",
+    },
     "rating_question": {"en": "How did we do today?", "zh": "您对本次服务满意吗？"},
     "rating_hint": {"en": "1 = poor, 5 = excellent", "zh": "1 = 很差，5 = 很好"},
     "skip": {"en": "Skip", "zh": "跳过"},

@@ -6,9 +6,10 @@ reads its telemetry interval per loop. Applying one is therefore assigning the n
 those readers already hold. Anything else (a model, a wake-word threshold baked into its detector at start, the
 broker address) is refused with a reason rather than stored and silently not applied.
 
-A message is applied whole or not at all: every key is checked against ``LIVE_KEYS``, then each section it
-touches is rebuilt through that section's own pydantic model (strictly: "60" is not a number), so the bounds
-are those of ``firmware_app.config`` and cannot drift from them. The message is the desired state: a key it
+A message is applied whole or not at all: every key is checked against ``wire.LIVE_KEYS`` (the schema the
+backend checks too, before it sends anything), then each section it touches is rebuilt through that section's own
+pydantic model (strictly: "60" is not a number), so the bounds applied are those of ``firmware_app.config``
+whatever a backend of another version let through. The message is the desired state: a key it
 leaves out returns to the value the kiosk has from its own file and environment.
 
 The applied message is kept in ``remote-config.json`` in the data dir (temporary file, fsync, rename) and
@@ -33,16 +34,6 @@ from kiosk_link.durable import write_bytes_atomically
 log = logging.getLogger(__name__)
 
 FILE_NAME = "remote-config.json"
-LIVE_KEYS = frozenset(
-    {
-        "dialogue.idle_timeout_s",
-        "dialogue.oos_turns_before_handoff",
-        "dialogue.troubled_turns_before_handoff",
-        "ui.idle_warning_s",
-        "ui.thanks_s",
-        "sync.telemetry_interval_s",
-    }
-)
 
 
 class ConfigRefused(ValueError):
@@ -63,7 +54,7 @@ class RemoteConfig:
         self.settings = settings
         self.path = path or settings.data_dir / FILE_NAME
         # The kiosk's own values of the live keys: where a later message drops a key, it returns to these.
-        self._own = {key: getattr(*_section(settings, key)) for key in LIVE_KEYS}
+        self._own = {key: getattr(*_section(settings, key)) for key in wire.LIVE_KEYS}
         self.applied: wire.RemoteConfigV1 | None = None
         self.report: wire.ConfigReportV1 | None = None
 
@@ -121,7 +112,7 @@ class RemoteConfig:
 
     def _validated(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Every live key's new value (changed or the kiosk's own), or ``ConfigRefused``."""
-        unknown = sorted(set(changes) - LIVE_KEYS)
+        unknown = sorted(set(changes) - wire.LIVE_KEYS)
         if unknown:
             raise ConfigRefused(f"not settable remotely: {', '.join(unknown)}")
         wanted = self._own | dict(changes)

@@ -13,8 +13,11 @@ Status is retained on ``kiosk/v1/{device}/status``: "online" on every connect, "
 (the broker publishes it when the link dies without a DISCONNECT: power cut, crash, network cut) and on a
 clean stop. While online the link also reports, every ``telemetry_interval_s``, its health (``telemetry``) and
 the service analytics of recently active days (``analytics``), and applies the retained remote configuration
-(``config``), reporting the outcome in its status. Telemetry and analytics are snapshots, not a log: a lost
-one is replaced by the next, so they are published straight from memory, never through the outbox.
+(``config``), reporting the outcome in its status; after the updater installs a release it says "online" again,
+with the versions the release installed. A colleague's answer to a hand-off ticket (``handoff``) goes to
+``on_handoff``, on this thread: the kiosk puts it on its bus for the screen. Telemetry and analytics are
+snapshots, not a log: a lost one is replaced by the next, so they are published straight from memory, never
+through the outbox.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -80,6 +83,9 @@ class KioskSync:
         self.health = health or HealthRecorder()
         self.remote_config = remote_config  # None: this link takes no remote configuration
         self.updater = updater  # None: no release key configured, so no updates
+        # Told each hand-off update that validated (on this thread); None: nobody to tell, the update is dropped.
+        self.on_handoff: Callable[[wire.HandoffUpdateV1], None] | None = None
+        self._installed_pack: wire.PackV1 | None = None  # a pack an update installed since this link started
         self._data_dir = database_path.parent
         self._config_topic = wire.device_topic(device_id, "config")
         self._telemetry_topic = wire.device_topic(device_id, "telemetry")
@@ -90,15 +96,18 @@ class KioskSync:
         self._catch_up = True  # the next report covers ANALYTICS_CATCH_UP_DAYS
         self._tried = False  # a connection attempt has finished (failed, or succeeded and ended)
         self.outbox = Outbox(open_database(database_path))
-        self.rejected: Counter[str] = Counter()  # acknowledgements and configurations the wire refused, by reason
+        self.rejected: Counter[str] = Counter()  # acknowledgements, hand-off updates, configurations refused, by reason
         self._status_topic = wire.device_topic(device_id, "status")
         self._acks_topic = wire.device_topic(device_id, "acks")
+        self._handoff_topic = wire.device_topic(device_id, "handoff")
         self._routes = self._route_table()
         self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s)
         self._connected_at: datetime | None = None  # set once the broker accepted this connection
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client = self._new_client()
+        if updater is not None:
+            updater.on_installed = self._on_installed
 
     @classmethod
     def from_settings(
@@ -146,10 +155,11 @@ class KioskSync:
         return client
 
     def _route_table(self) -> dict[str, Receiver]:
-        """What the link subscribes to, and the handler of each: the backend's acknowledgements, the remote
-        configuration where it takes one, and the updater's topics where it has one."""
+        """What the link subscribes to, and the handler of each: the backend's acknowledgements and hand-off
+        updates, the remote configuration where it takes one, and the updater's topics where it has one."""
         ack = Route(wire.AckV1, self._on_ack, counted(self.rejected, log, "acknowledgement refused"))
-        routes: dict[str, Receiver] = {self._acks_topic: ack}
+        handoff = Route(wire.HandoffUpdateV1, self._on_handoff, counted(self.rejected, log, "hand-off update refused"))
+        routes: dict[str, Receiver] = {self._acks_topic: ack, self._handoff_topic: handoff}
         if self.remote_config is not None:
             routes[self._config_topic] = Route(wire.RemoteConfigV1, self._on_config, self._on_config_refused)
         if self.updater is not None:
@@ -158,7 +168,7 @@ class KioskSync:
 
     def _status(self, state: Literal["online", "offline"]) -> bytes:
         report = self.remote_config.report if self.remote_config else None
-        pack = installed_pack(self.outbox.db)
+        pack = self._installed_pack or installed_pack(self.outbox.db)
         channel = self.updater.config.channel if self.updater else None
         return wire.StatusV1(state=state, versions=self.versions, pack=pack, config=report, channel=channel).encode()
 
@@ -313,6 +323,17 @@ class KioskSync:
         deleted = self.outbox.acknowledge(ack.ticket_ids)
         log.info("tickets acknowledged", extra={"tickets": len(ack.ticket_ids), "deleted": deleted})
 
+    def _on_handoff(self, update: wire.HandoffUpdateV1) -> None:
+        if self.on_handoff is not None:
+            self.on_handoff(update)
+
+    def _on_installed(self, models: Mapping[str, str], pack: wire.PackV1 | None) -> None:
+        """An update was installed: the retained status names its versions at once, not only after the next start
+        (the database names the pack the kiosk loaded, which is the new one only once the kiosk reloads)."""
+        self.versions |= models
+        self._installed_pack = pack or self._installed_pack
+        self._publish_online()
+
     def _on_config(self, config: wire.RemoteConfigV1) -> None:
         """Apply the retained remote configuration, then say so in the retained status."""
         assert self.remote_config is not None  # only routed with one
@@ -327,5 +348,5 @@ class KioskSync:
         self._publish_online()
 
     def _publish_online(self) -> None:
-        """The retained "online" status, with what became of the remote configuration."""
+        """The retained "online" status, with the versions and what became of the remote configuration."""
         self._client.publish(self._status_topic, self._status("online"), qos=1, retain=True)

@@ -32,7 +32,9 @@ from typing import Any
 from packaging.version import Version
 
 from firmware_app.config import KioskSettings, UpdatesConfig
-from firmware_app.sync.install import Installer
+from firmware_app.packs import load_pack
+from firmware_app.sync.install import Installer, Staged
+from firmware_app.sync.telemetry import model_versions
 from firmware_app.sync.transfer import Download
 from kiosk_link import wire
 from kiosk_link.durable import write_bytes_atomically
@@ -102,6 +104,16 @@ def check_applicable(
             )
 
 
+def _installed_versions(staged: Staged) -> tuple[dict[str, str], wire.PackV1 | None]:
+    """The model versions of the release's new models folder (complete: the kiosk's models with the release's
+    added), and its pack as the status names one; both as installed, whatever the kiosk still has loaded."""
+    models = model_versions(staged.folders["models"]) if "models" in staged.folders else {}
+    if "packs" not in staged.folders:
+        return models, None
+    pack = load_pack(staged.folders["packs"])
+    return models, wire.PackV1(id=pack.manifest.id, version=pack.manifest.version, sha256=pack.content_sha256)
+
+
 @dataclass
 class _Transfer:
     manifest: wire.ReleaseManifestV1
@@ -145,6 +157,9 @@ class Updater:
         self._progress: list[bytes] = []  # in-memory reports (downloading, verifying, installing)
         # Also told every report as it is made (the kiosk shows them to staff and reloads after an install).
         self.on_report: Callable[[wire.UpdateStatusV1], None] | None = None
+        # Told after an install what it put in place: the version of every model (none where the release brought
+        # no models) and the pack (None where it brought none); the link announces them in its status.
+        self.on_installed: Callable[[dict[str, str], wire.PackV1 | None], None] | None = None
         self._transfer: _Transfer | None = None
         recover_interrupted_update(settings)
         self._state = _load_state(settings.data_dir)
@@ -292,6 +307,8 @@ class Updater:
         self._installer.commit()
         log.info("update installed", extra={"release": manifest.release_id})
         self._finish(manifest.release_id, "installed")
+        if self.on_installed is not None:
+            self.on_installed(*_installed_versions(staged))
 
     def _finish(
         self,

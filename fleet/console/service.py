@@ -19,6 +19,7 @@ from fleet.console.brief import PackAnswers
 from fleet.console.desk import Action, HandoffDesk, scope_sql
 from fleet.console.messenger import KioskMessenger
 from fleet.releases import ReleaseStore
+from fleet.remote_config import check_changes
 from fleet.rollouts import RolloutError, change_rollout, rollouts, start_rollout
 from fleet.stats import summarise
 from fleet.store import FleetStore
@@ -145,9 +146,11 @@ class ConsoleService:
         return device
 
     def set_config(self, user: User, device_id: str, changes: dict[str, wire.SettingValue | None]) -> Outcome:
-        """Save a new revision of the device's remote configuration and publish it retained."""
+        """Check ``changes`` against the kiosk's schema (``ValueError`` naming each bad key, nothing saved), then
+        save a new revision of the device's remote configuration and publish it retained."""
         require_manager(user)
         wire.validate_device_id(device_id)
+        check_changes(changes)
         remote = self.pool.get().next_config(device_id, changes)
         self.audit.record(user.username, "config.set", device_id, {"revision": remote.revision, "changes": changes})
         return Outcome(remote, self._send(device_id, "config", remote.encode(), retain=True))

@@ -8,7 +8,7 @@ Models forbid unknown fields: a new field is a new schema version. A ticket has 
 the kiosk's ``TicketStore`` builds it, stores it and queues its JSON, and the backend reads the same model.
 """
 
-from kiosk_link.wire.config import RemoteConfigV1, SettingValue
+from kiosk_link.wire.config import LIVE_KEYS, LIVE_SETTINGS, RemoteConfigV1, SettingValue, validate_settings
 from kiosk_link.wire.core import (
     DEVICE_TOPICS,
     FLEET_PREFIX,
@@ -64,6 +64,8 @@ __all__ = [
     "DEVICE_TOPICS",
     "FLEET_PREFIX",
     "KIOSK_PREFIX",
+    "LIVE_KEYS",
+    "LIVE_SETTINGS",
     "MAX_ATTACHMENT_BYTES",
     "MAX_CHUNK_BYTES",
     "MAX_PAYLOAD_BYTES",
@@ -105,4 +107,5 @@ __all__ = [
     "release_topic",
     "shared_filter",
     "validate_device_id",
+    "validate_settings",
 ]

@@ -1,5 +1,6 @@
 """A colleague is on the way: what the kiosk did, the reference in large type, and that the colleague can see
-the conversation so nothing needs repeating."""
+the conversation so nothing needs repeating. Once a colleague answers from the staff console, the heading says
+so by name (on the way, looking into it, or the request closed)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def build(ctx: BuildContext) -> list[Widget]:
         said = state.card.body
     else:  # a hand-off reply without a card: the kiosk's last words
         said = next((b.text for b in reversed(state.bubbles) if b.role == "assistant"), "")
-    levels = reference_levels(ctx, ctx.t("handoff_title"), said, ctx.t("ticket_keep"), "handoff")
+    news = state.handoff.line(state.language) if state.handoff else None
+    levels = reference_levels(ctx, news or ctx.t("handoff_title"), said, ctx.t("ticket_keep"), "handoff")
     # A column of comfortable reading width, unless the text would then have to shrink: then all the width.
     width = min(main.width, round(theme.text_px * 30))
     narrow = pygame.Rect(main.centerx - width // 2, main.y, width, main.height)
