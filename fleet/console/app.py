@@ -18,7 +18,7 @@ from fleet.console import api, pages
 from fleet.console.accounts import AccountError
 from fleet.console.brief import PackAnswers
 from fleet.console.desk import DeskError
-from fleet.console.guard import LoginLimiter, NotLoggedIn
+from fleet.console.guard import LOGIN_ATTEMPTS, LoginLimiter, NotLoggedIn
 from fleet.console.live import ChangeFeed
 from fleet.console.messenger import KioskMessenger
 from fleet.console.service import ConsoleService, Forbidden, StorePool
@@ -44,6 +44,7 @@ class ConsoleConfig:
     broker: tuple[str, int] | None = None  # None: kiosks are not told (a console without a broker)
     secure_cookies: bool = False  # True behind TLS: the session cookie is never sent in the clear
     tls: object | None = None  # an ssl.SSLContext for the broker
+    logins_per_minute: int = LOGIN_ATTEMPTS
 
 
 def create_app(config: ConsoleConfig) -> FastAPI:
@@ -70,7 +71,7 @@ def create_app(config: ConsoleConfig) -> FastAPI:
 
     app = FastAPI(title="Kestrel staff console", version="1", lifespan=lifespan)
     app.state.secure_cookies = config.secure_cookies
-    app.state.login_limiter = LoginLimiter()
+    app.state.login_limiter = LoginLimiter(config.logins_per_minute)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

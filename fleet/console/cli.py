@@ -12,6 +12,7 @@ import click
 from fleet.broker_tls import tls_options
 from fleet.cli_store import open_store
 from fleet.console.accounts import ROLES, AccountError, Users
+from fleet.console.guard import LOGIN_ATTEMPTS
 
 
 @click.command()
@@ -39,6 +40,12 @@ from fleet.console.accounts import ROLES, AccountError, Users
     is_flag=True,
     help="A TLS proxy (nginx, Caddy) on this machine serves HTTPS: Secure cookies, its X-Forwarded headers.",
 )
+@click.option(
+    "--logins-per-minute",
+    default=LOGIN_ATTEMPTS,
+    show_default=True,
+    help="Login attempts allowed per client address per minute (on top of the account lock-out).",
+)
 @tls_options
 @click.pass_context
 def web(
@@ -52,6 +59,7 @@ def web(
     https_cert: Path | None,
     https_key: Path | None,
     behind_tls_proxy: bool,
+    logins_per_minute: int,
     tls: ssl.SSLContext | None,
 ) -> None:
     """Serve the staff console (hand-off queue, kiosks, rollouts, dashboard, audit) until Ctrl-C."""
@@ -70,6 +78,7 @@ def web(
         broker=None if no_broker else (broker_host, broker_port),
         secure_cookies=https_cert is not None or behind_tls_proxy,
         tls=tls,
+        logins_per_minute=logins_per_minute,
     )
     uvicorn.run(
         create_app(config),
