@@ -63,18 +63,19 @@ def record_update(store: FleetStore, device_id: str, report: wire.UpdateStatusV1
     """Keep the device's latest report about the release; an outcome is never replaced by progress (a late or
     repeated "downloading", or the retained outcome delivered again when a backend reconnects)."""
     now = _now()
-    store.db.execute(
-        "INSERT INTO update_status (device_id, release_id, state, reason, detail, done, total, first_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(device_id, release_id) DO UPDATE SET"
-        " state = excluded.state, reason = excluded.reason, detail = excluded.detail, done = excluded.done,"
-        " total = excluded.total, updated_at = excluded.updated_at"
-        f" WHERE update_status.state NOT IN ({', '.join('?' * len(FINAL))})",
-        [
-            *(device_id, report.release_id or "", report.state, report.reason, report.detail),
-            *(report.done, report.total, now, now, *FINAL),
-        ],
-    )
-    store.note_change("rollout", report.release_id or "", device_id)
+    with store.db.transaction():  # the change feed's rows are written under the write lock, in order
+        store.db.execute(
+            "INSERT INTO update_status (device_id, release_id, state, reason, detail, done, total, first_at,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(device_id, release_id) DO UPDATE SET"
+            " state = excluded.state, reason = excluded.reason, detail = excluded.detail, done = excluded.done,"
+            " total = excluded.total, updated_at = excluded.updated_at"
+            f" WHERE update_status.state NOT IN ({', '.join('?' * len(FINAL))})",
+            [
+                *(device_id, report.release_id or "", report.state, report.reason, report.detail),
+                *(report.done, report.total, now, now, *FINAL),
+            ],
+        )
+        store.note_change("rollout", report.release_id or "", device_id)
 
 
 def set_groups(store: FleetStore, group: str, devices: Iterable[str], member: bool) -> None:

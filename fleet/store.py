@@ -279,7 +279,11 @@ class FleetStore:
 
     def set_status(self, device_id: str, status: StatusV1) -> None:
         """The device's latest status; a status without a pack, config report or channel keeps the last."""
-        now = _now()
+        with self._transaction():
+            self._set_status(device_id, status, _now())
+            self.note_change("device", device_id, device_id)
+
+    def _set_status(self, device_id: str, status: StatusV1, now: str) -> None:
         pack = status.pack.model_dump_json() if status.pack else None
         report = status.config.model_dump_json() if status.config else None
         self.db.execute(
@@ -291,7 +295,6 @@ class FleetStore:
             " channel = COALESCE(excluded.channel, devices.channel)",
             [device_id, status.state, json.dumps(status.versions), now, now, pack, report, status.channel],
         )
-        self.note_change("device", device_id, device_id)
 
     def add_telemetry(self, device_id: str, report: TelemetryV1, payload: bytes | bytearray) -> bool:
         """Keep one telemetry report; False when the same report (device and ``sent_at``) arrived before."""
@@ -337,7 +340,10 @@ class FleetStore:
     def note_change(self, kind: ChangeKind, ref: str, device_id: str | None = None) -> None:
         """Add to the change feed that every console's live pages follow (``fleet.console.live``), whichever
         ``fleet serve`` or ``fleet web`` process made the change: a ticket, a device or a rollout, with the
-        device it concerns so that a branch's staff are told only of their own kiosks."""
+        device it concerns so that a branch's staff are told only of their own kiosks.
+
+        Call it inside a write transaction (``transaction``): rows then commit in id order, whichever process
+        writes them, so a reader that takes every id after the last it saw never skips one that commits late."""
         self.db.execute(
             "INSERT INTO changes (at, kind, ref, scope) VALUES (?, ?, ?, ?)", [_now(), kind, ref, device_id]
         )
@@ -493,6 +499,7 @@ class FleetStore:
                 " WHERE attachments.state = 'missing' AND excluded.state = 'stored'",
                 [ticket_id, name, device_id, "stored" if sha256 else "missing", size, sha256, _now()],
             )
+            self.note_change("ticket", ticket_id, device_id)  # the photo can now be shown
 
     def attachment_stored(self, ticket_id: str, name: str) -> bool:
         row = self.db.execute(

@@ -9,6 +9,7 @@ once; and a ticket with photos acknowledged only with them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -24,6 +25,7 @@ from click.testing import CliRunner
 from firmware_app.sync.service import KioskSync
 from firmware_app.tickets.store import TicketStore
 from fleet.cli import main
+from fleet.console.live import ChangeFeed
 from fleet.ingest import Ingestor
 from fleet.store import FleetStore
 from kiosk_link import wire
@@ -206,3 +208,44 @@ def test_a_file_turning_up_after_it_was_reported_missing_replaces_that_record(ur
         assert store.tickets()[0]["files"] == {"photos/a.jpg": "stored"}
     finally:
         store.close()
+
+
+def test_every_console_sees_every_change_whichever_process_made_it(url: str) -> None:
+    """Two `fleet web` processes' change feeds, two `fleet serve` processes writing tickets and statuses at once:
+    each feed sees every ticket, none skipped (the rows commit in id order under the write lock)."""
+    feeds = [ChangeFeed(lambda: FleetStore(url)) for _ in range(2)]
+    filed: list[str] = []
+
+    def serve(count: int) -> None:
+        store = FleetStore(url)
+        for n in range(count):
+            ticket, payload = wire_ticket()
+            store.add_ticket(ticket, payload)
+            filed.append(ticket.id)
+            if n % 5 == 0:
+                store.set_status(DEVICE, wire.StatusV1(state="online"))
+        store.close()
+
+    async def listen() -> list[set[str]]:
+        queues = [feed.listen(lambda device: True) for feed in feeds]
+        for feed in feeds:
+            feed.start()
+        await asyncio.sleep(0.5)
+        with ThreadPoolExecutor(2) as pool:
+            await asyncio.gather(*(asyncio.get_running_loop().run_in_executor(pool, serve, 40) for _ in range(2)))
+        seen: list[set[str]] = [set(), set()]
+        deadline = time.monotonic() + 20
+        for changes, got in zip(queues, seen, strict=True):
+            while len(got) < 80 and time.monotonic() < deadline:
+                change = await asyncio.wait_for(changes.get(), 20)
+                if change is not None and change.kind == "ticket":
+                    got.add(change.ref)
+        return seen
+
+    try:
+        seen = asyncio.run(listen())
+    finally:
+        for feed in feeds:
+            feed.stop()
+    assert len(filed) == 80
+    assert seen == [set(filed), set(filed)]
