@@ -246,3 +246,35 @@ def test_remote_configuration_is_checked_before_it_is_saved(
     form = client.post("/devices/kiosk-n1/config", data={"settings": "ui.thanks_s=nonsense", "csrf": csrf})
     assert form.status_code == 200 and "ui.thanks_s" in form.text  # the page shows why, nothing saved
     assert client.get("/api/audit").json()[0]["action"] == "config.set"
+
+
+def test_a_technicians_photos_and_inspection_are_shown_and_nothing_else_is_served(
+    client: TestClient, db_path: Path
+) -> None:
+    store = FleetStore(db_path)
+    made = hand_off_ticket("kiosk-n1").model_dump(by_alias=True)
+    made |= {
+        "type": "inspection",
+        "attachments": ["photos/part.jpg", "photos/part-annotated.jpg", "photos/gone.jpg"],
+        "inspection": {"profile": "pcb", "defects": [{"label": "missing_hole", "box": [1, 2, 3, 4]}]},
+    }
+    ticket = wire.TicketV1.model_validate(made)
+    store.add_ticket(ticket, ticket.encode())
+    for name, data in (("photos/part.jpg", b"\xff\xd8 photo"), ("photos/part-annotated.jpg", b"\xff\xd8 boxes")):
+        path = store.files_dir / "kiosk-n1" / ticket.id / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        store.add_attachment("kiosk-n1", ticket.id, name, "0" * 64, len(data))
+    store.add_attachment("kiosk-n1", ticket.id, "photos/gone.jpg", None, 0)  # missing on the kiosk
+    store.close()
+    log_in(client, "ana")
+    page = client.get(f"/tickets/{ticket.reference}").text
+    assert f"/tickets/{ticket.reference}/files/photos/part-annotated.jpg" in page and "missing_hole" in page
+    assert "photos/gone.jpg: missing" in page
+    photo = client.get(f"/tickets/{ticket.reference}/files/photos/part.jpg")
+    assert photo.status_code == 200 and photo.content == b"\xff\xd8 photo"
+    for hostile in ("photos/gone.jpg", "photos/other.jpg", "../../fleet.db", "%2e%2e/%2e%2e/fleet.db"):
+        assert client.get(f"/tickets/{ticket.reference}/files/{hostile}").status_code == 404, hostile
+    client.cookies.clear()
+    log_in(client, "bo")  # another branch: not even the photo
+    assert client.get(f"/tickets/{ticket.reference}/files/photos/part.jpg").status_code == 404
