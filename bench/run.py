@@ -20,6 +20,7 @@ from typing import Any
 
 from bench import (
     bench_asr,
+    bench_console,
     bench_conversations,
     bench_intent,
     bench_knowledge,
@@ -152,6 +153,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str
     "asr": (bench_asr.run, bench_asr.report_section),
     "vision": (bench_vision.run, bench_vision.report_section),
     "sync": (bench_sync.run, bench_sync.report_section),
+    "console": (bench_console.run, bench_console.report_section),
     "systemd": (bench_systemd.run, bench_systemd.report_section),
 }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -35,13 +35,18 @@ class ServiceSummary:
     out_of_scope: Counter[str] = field(default_factory=Counter)
 
     def add(self, report: AnalyticsV1) -> None:
-        self.days.add(report.day)
-        self.conversations += report.conversations
-        self.resolved += report.resolved
-        self.handoffs += report.handoffs
-        self.ratings = [a + b for a, b in zip(self.ratings, report.ratings, strict=True)]
-        self.intents.update({item.name: item.count for item in report.top_intents})
-        self.out_of_scope.update({item.name: item.count for item in report.out_of_scope})
+        self.add_record(report.model_dump(mode="json"))
+
+    def add_record(self, record: Mapping[str, Any]) -> None:
+        """Add one daily report as stored (``AnalyticsV1`` as JSON, checked when it arrived): the console's
+        dashboard sums thousands of them, where validating each again would cost more than the page may."""
+        self.days.add(date.fromisoformat(record["day"]))
+        self.conversations += record["conversations"]
+        self.resolved += record["resolved"]
+        self.handoffs += record["handoffs"]
+        self.ratings = [a + b for a, b in zip(self.ratings, record["ratings"], strict=True)]
+        self.intents.update({item["name"]: item["count"] for item in record["top_intents"]})
+        self.out_of_scope.update({item["name"]: item["count"] for item in record["out_of_scope"]})
 
     def to_dict(self) -> dict[str, Any]:
         return {

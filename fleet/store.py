@@ -147,6 +147,7 @@ _SCHEMA: list[tuple[str, ...]] = [
         "ALTER TABLE tickets ADD COLUMN closed_at TEXT",
         "CREATE INDEX tickets_status ON tickets(status, created_at)",
         "CREATE INDEX tickets_created ON tickets(created_at)",
+        "CREATE INDEX tickets_reference ON tickets(reference)",  # the console opens tickets by reference
         """CREATE TABLE ticket_notes (
             id INTEGER PRIMARY KEY,
             ticket_id TEXT NOT NULL,
@@ -379,6 +380,15 @@ class FleetStore:
             params,
         ).fetchall()
         return [(device, AnalyticsV1.model_validate_json(payload)) for device, payload in rows]
+
+    def analytics_records(
+        self, since: str, device_ids: Sequence[str] | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The daily aggregates from ``since`` as stored (JSON, validated when they arrived), of ``device_ids``
+        (None: every device): what the console's dashboard sums on every page view."""
+        rows = self.db.execute("SELECT device_id, payload FROM service_stats WHERE day >= ?", [since]).fetchall()
+        wanted = None if device_ids is None else set(device_ids)
+        return [(device, json.loads(payload)) for device, payload in rows if wanted is None or device in wanted]
 
     def next_config(self, device_id: str, changes: dict[str, SettingValue | None]) -> RemoteConfigV1:
         """The device's remote configuration with ``changes`` merged in (None removes a key), as a new revision."""

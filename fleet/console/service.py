@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from fleet.console.messenger import KioskMessenger
 from fleet.releases import ReleaseStore
 from fleet.remote_config import check_changes
 from fleet.rollouts import RolloutError, change_rollout, rollouts, start_rollout
-from fleet.stats import summarise
+from fleet.stats import FLEET, ServiceSummary
 from fleet.store import FleetStore
 from kiosk_link import wire
 
@@ -203,24 +203,23 @@ class ConsoleService:
         with the desk's response times; staff see their branches' kiosks."""
         first = (datetime.now(UTC).date() - timedelta(days=days - 1)).isoformat()
         store = self.pool.get()
-        scope, params = scope_sql(user)
-        visible = {
-            row[0] for row in store.db.execute(f"SELECT device_id FROM devices WHERE {scope}", params).fetchall()
-        }
-        reports = [(device, report) for device, report in store.analytics(None, first) if device in visible]
-        fleet = summarise(reports)[-1].to_dict()
-        per_day: dict[date, list[int]] = {}
-        for _, report in reports:
-            day = per_day.setdefault(report.day, [0, 0, 0])
-            day[0] += report.conversations
-            day[1] += report.resolved
-            day[2] += report.handoffs
+        visible = None
+        if not user.is_manager:
+            scope, params = scope_sql(user)
+            visible = [
+                row[0] for row in store.db.execute(f"SELECT device_id FROM devices WHERE {scope}", params).fetchall()
+            ]
+        fleet = ServiceSummary(FLEET)
+        per_day: dict[str, ServiceSummary] = {}
+        for _, record in store.analytics_records(first, visible):
+            fleet.add_record(record)
+            per_day.setdefault(record["day"], ServiceSummary(FLEET)).add_record(record)
         return {
             "since": first,
-            "fleet": fleet,
+            "fleet": fleet.to_dict(),
             "days": [
-                {"day": day.isoformat(), "conversations": c, "resolved": r, "handoffs": h}
-                for day, (c, r, h) in sorted(per_day.items())
+                {"day": day, "conversations": s.conversations, "resolved": s.resolved, "handoffs": s.handoffs}
+                for day, s in sorted(per_day.items())
             ],
             "response_times": self.desk.response_times(user, first),
         }

@@ -2,7 +2,20 @@
 "use strict";
 
 // A region marked data-live="ticket device" reloads its data-src whenever the server says such a thing changed.
+// A region where someone is typing (a note) waits: replacing it would throw their words away.
+function busy(region) {
+  if (region.contains(document.activeElement) && document.activeElement.matches("textarea, input, select")) return true;
+  return [...region.querySelectorAll("textarea, input:not([type=hidden])")].some((field) => field.value !== field.defaultValue);
+}
+
 function reloadRegion(region) {
+  if (busy(region)) {
+    if (!region.dataset.waiting) {
+      region.dataset.waiting = "1";
+      setTimeout(() => { delete region.dataset.waiting; reloadRegion(region); }, 1000);
+    }
+    return;
+  }
   if (region.dataset.loading) { region.dataset.again = "1"; return; }
   region.dataset.loading = "1";
   const before = new Set([...region.querySelectorAll("[data-ticket]")].map((el) => el.dataset.ticket));
