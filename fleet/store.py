@@ -195,7 +195,8 @@ _SCHEMA: list[tuple[str, ...]] = [
 
 ChangeKind = Literal["ticket", "device", "rollout"]
 
-_TICKET_COLUMNS = (
+# A ticket's columns as the backend's reports and the console read them (the wire payload is in ``payload``).
+TICKET_COLUMNS = (
     "id",
     "device_id",
     "reference",
@@ -432,7 +433,7 @@ class FleetStore:
         where = " AND ".join(condition for condition, _ in used) or "1 = 1"
         params = [value for _, values in used for value in values]
         rows = self.db.execute(
-            f"SELECT {', '.join(_TICKET_COLUMNS)}, payload FROM tickets WHERE {where}"
+            f"SELECT {', '.join(TICKET_COLUMNS)}, payload FROM tickets WHERE {where}"
             " ORDER BY created_at DESC, id LIMIT ?",
             [*params, limit],
         ).fetchall()
@@ -444,7 +445,7 @@ class FleetStore:
             states = {(ticket_id, name): state for ticket_id, name, state in found.fetchall()}
         return [
             {
-                **dict(zip(_TICKET_COLUMNS, row, strict=False)),
+                **dict(zip(TICKET_COLUMNS, row, strict=False)),
                 "ticket": (ticket := json.loads(row[-1])),
                 "files": {name: states.get((row[0], name), "pending") for name in ticket["attachments"]},
             }

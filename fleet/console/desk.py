@@ -15,7 +15,7 @@ from statistics import median
 from typing import Any, Literal
 
 from fleet.console.accounts import User
-from fleet.store import FleetStore
+from fleet.store import TICKET_COLUMNS, FleetStore
 from kiosk_link import wire
 
 Action = Literal["claim", "pending", "close"]
@@ -27,21 +27,6 @@ TRANSITIONS: dict[Action, tuple[tuple[wire.TicketStatus, ...], wire.TicketStatus
 }
 WAITING: tuple[wire.TicketStatus, ...] = ("new", "open", "pending")
 MAX_NOTE_CHARS = 2000
-_COLUMNS = (
-    "id",
-    "device_id",
-    "reference",
-    "type",
-    "priority",
-    "status",
-    "language",
-    "summary",
-    "created_at",
-    "received_at",
-    "assignee",
-    "claimed_at",
-    "closed_at",
-)
 
 
 class DeskError(ValueError):
@@ -83,11 +68,11 @@ class HandoffDesk:
         scope, params = scope_sql(user)
         marks = ", ".join("?" for _ in statuses)
         rows = self.db.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM tickets WHERE status IN ({marks}) AND {scope}"
+            f"SELECT {', '.join(TICKET_COLUMNS)} FROM tickets WHERE status IN ({marks}) AND {scope}"
             " ORDER BY created_at LIMIT ?",
             [*statuses, *params, limit],
         ).fetchall()
-        return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+        return [dict(zip(TICKET_COLUMNS, row, strict=True)) for row in rows]
 
     def search(
         self,
@@ -105,22 +90,23 @@ class HandoffDesk:
                 where.append(condition)
                 params.append(value)
         rows = self.db.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM tickets WHERE {' AND '.join(where)} ORDER BY created_at DESC LIMIT ?",
+            f"SELECT {', '.join(TICKET_COLUMNS)} FROM tickets WHERE {' AND '.join(where)}"
+            " ORDER BY created_at DESC LIMIT ?",
             [*params, limit],
         ).fetchall()
-        return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+        return [dict(zip(TICKET_COLUMNS, row, strict=True)) for row in rows]
 
     def ticket(self, user: User, ref: str) -> dict[str, Any] | None:
         """One ticket by reference or id, with its whole wire payload, notes and files; None if not visible."""
         scope, params = scope_sql(user)
         row = self.db.execute(
-            f"SELECT {', '.join(_COLUMNS)}, payload FROM tickets WHERE (reference = ? OR id = ?) AND {scope}"
+            f"SELECT {', '.join(TICKET_COLUMNS)}, payload FROM tickets WHERE (reference = ? OR id = ?) AND {scope}"
             " ORDER BY created_at DESC LIMIT 1",
             [ref, ref, *params],
         ).fetchone()
         if row is None:
             return None
-        ticket = dict(zip(_COLUMNS, row[:-1], strict=True))
+        ticket = dict(zip(TICKET_COLUMNS, row[:-1], strict=True))
         ticket["ticket"] = json.loads(row[-1])
         ticket["notes"] = self.notes(ticket["id"])
         files = self.db.execute("SELECT name, state FROM attachments WHERE ticket_id = ?", [ticket["id"]]).fetchall()
