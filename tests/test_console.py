@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,8 +20,10 @@ from fleet.console.accounts import MAX_FAILED_LOGINS, Users
 from fleet.console.app import ConsoleConfig, create_app
 from fleet.console.live import ChangeFeed
 from fleet.rollouts import set_groups
+from fleet.signing import generate_keys
 from fleet.store import FleetStore
 from kiosk_link import wire
+from tests.test_sync_updates import model_dir
 
 PASSWORD = "correct horse battery"
 
@@ -278,3 +281,36 @@ def test_a_technicians_photos_and_inspection_are_shown_and_nothing_else_is_serve
     client.cookies.clear()
     log_in(client, "bo")  # another branch: not even the photo
     assert client.get(f"/tickets/{ticket.reference}/files/photos/part.jpg").status_code == 404
+
+
+def test_a_manager_signs_a_release_of_staged_artifacts(db_path: Path, tmp_path: Path) -> None:
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "packs" / "bank", artifacts / "bank-next")
+    pack_yaml = artifacts / "bank-next" / "pack.yaml"
+    pack_yaml.write_text(re.sub(r"(?m)^version: .*$", "version: 9.9.9", pack_yaml.read_text("utf-8"), count=1), "utf-8")
+    shutil.move(model_dir(tmp_path, "1.0.1").parent, artifacts / "amelia-next")
+    private_key, _ = generate_keys(tmp_path / "keys")
+    app = create_app(ConsoleConfig(db_path, broker=None, release_key=private_key, artifacts_dir=artifacts))
+    with TestClient(app, base_url="http://console.test") as client:
+        headers = {"X-CSRF-Token": log_in(client, "mia")}
+        staged = {item["key"]: (item["kind"], item["version"]) for item in client.get("/api/artifacts").json()}
+        assert staged == {"pack/bank-next": ("pack", "9.9.9"), "model/amelia-next/amelia.int8.onnx": ("model", "1.0.1")}
+        for hostile in (["../keys/release-signing.key"], ["pack/../../keys"], ["model/amelia-next/manifest.json"]):
+            refused = client.post("/api/releases", json={"artifacts": hostile}, headers=headers)
+            assert refused.status_code == 409 and "no staged artifact" in refused.json()["detail"], hostile
+        made = client.post("/api/releases", json={"artifacts": sorted(staged), "channel": "pilot"}, headers=headers)
+        assert made.status_code == 200, made.text
+        assert made.json()["channel"] == "pilot" and len(made.json()["artifacts"]) == 2
+        assert client.get("/api/rollouts").json() == []  # signed and stored, offered to nobody yet
+        assert client.get("/api/audit").json()[0]["action"] == "release.create"
+        assert "pilot" in client.get("/releases").text
+        client.cookies.clear()
+        headers = {"X-CSRF-Token": log_in(client, "ana")}
+        assert client.post("/api/releases", json={"artifacts": ["pack/bank-next"]}, headers=headers).status_code == 403
+
+
+def test_a_console_without_the_release_key_signs_nothing(client: TestClient) -> None:
+    headers = {"X-CSRF-Token": log_in(client, "mia")}
+    refused = client.post("/api/releases", json={"artifacts": ["pack/bank"]}, headers=headers)
+    assert refused.status_code == 409 and "--release-key" in refused.json()["detail"]
+    assert "fleet release create" in client.get("/releases").text

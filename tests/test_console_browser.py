@@ -296,7 +296,17 @@ def _channels_reported(db: Path, devices: list[str]) -> bool:
         store.close()
 
 
-PAGES = ["/queue", "/tickets", "/devices", f"/devices/{KIOSK}", "/rollouts", "/rollouts/1", "/dashboard", "/audit"]
+PAGES = [
+    "/queue",
+    "/tickets",
+    "/devices",
+    f"/devices/{KIOSK}",
+    "/releases",
+    "/rollouts",
+    "/rollouts/1",
+    "/dashboard",
+    "/audit",
+]
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

@@ -42,6 +42,15 @@ class ConfigChange(BaseModel):
     settings: dict[str, wire.SettingValue | None] = Field(min_length=1, max_length=64)
 
 
+class ReleaseRequest(BaseModel):
+    """Staged artifacts (``GET /api/artifacts``) to sign into a release of ``channel``."""
+
+    artifacts: list[str] = Field(min_length=1, max_length=16)
+    channel: str = Field(default="stable", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    min_kiosk_version: str = Field(default="0.1.0", pattern=r"^[0-9]+(\.[0-9]+){0,3}$")
+    valid_days: float = Field(default=30.0, gt=0, le=3650)
+
+
 class RolloutRequest(BaseModel):
     release_id: str
     group: str | None = None
@@ -104,6 +113,19 @@ def set_config(device_id: str, body: ConfigChange, user: SignedIn, svc: Service)
 @router.get("/releases")
 def releases(user: SignedIn, svc: Service) -> list[dict[str, Any]]:
     return svc.releases_list(user)
+
+
+@router.get("/artifacts")
+def artifacts(user: SignedIn, svc: Service) -> list[dict[str, str]]:
+    """What a release can be made of: the packs and models staged on the backend."""
+    return [vars(item) for item in svc.staged(user)]
+
+
+@router.post("/releases")
+def create_release(body: ReleaseRequest, user: SignedIn, svc: Service) -> dict[str, Any]:
+    """Sign and store a release; no kiosk is offered it until a rollout starts."""
+    release_id = svc.create_release(user, body.artifacts, body.channel, body.min_kiosk_version, body.valid_days)
+    return next(r for r in svc.releases_list(user) if r["release_id"] == release_id)
 
 
 @router.get("/rollouts")

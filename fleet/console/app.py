@@ -21,7 +21,8 @@ from fleet.console.desk import DeskError
 from fleet.console.guard import LOGIN_ATTEMPTS, LoginLimiter, NotLoggedIn
 from fleet.console.live import ChangeFeed
 from fleet.console.messenger import KioskMessenger
-from fleet.console.service import ConsoleService, Forbidden, StorePool
+from fleet.console.service import ConsoleService, Forbidden, ReleaseSigning, StorePool
+from fleet.database import home
 from fleet.releases import ReleaseStore, default_releases_dir
 from fleet.rollouts import RolloutError
 from fleet.store import FleetStore
@@ -45,6 +46,8 @@ class ConsoleConfig:
     secure_cookies: bool = False  # True behind TLS: the session cookie is never sent in the clear
     tls: object | None = None  # an ssl.SSLContext for the broker
     logins_per_minute: int = LOGIN_ATTEMPTS
+    release_key: Path | None = None  # set: managers may sign releases of the staged artifacts
+    artifacts_dir: Path | None = None  # default: ``artifacts`` beside the database (``fleet.database.home``)
 
 
 def create_app(config: ConsoleConfig) -> FastAPI:
@@ -56,9 +59,11 @@ def create_app(config: ConsoleConfig) -> FastAPI:
         messenger = None
         if config.broker is not None:
             messenger = KioskMessenger(*config.broker, tls=config.tls)  # type: ignore[arg-type]
-        app.state.service = ConsoleService(
-            pool, ReleaseStore(default_releases_dir(config.db_target)), PackAnswers(config.pack_dir), messenger
-        )
+        signing = None
+        if config.release_key is not None:
+            signing = ReleaseSigning(config.release_key, config.artifacts_dir or home(config.db_target) / "artifacts")
+        releases = ReleaseStore(default_releases_dir(config.db_target))
+        app.state.service = ConsoleService(pool, releases, PackAnswers(config.pack_dir), messenger, signing)
         app.state.feed = ChangeFeed(lambda: FleetStore(config.db_target))
         app.state.feed.start()
         try:
@@ -105,7 +110,7 @@ def _handle_errors(app: FastAPI) -> None:
     async def not_found(request: Request, exc: LookupError) -> Response:
         return JSONResponse({"detail": f"not found: {exc}"}, status_code=404)
 
-    for refused in (DeskError, RolloutError, AccountError, ValidationError, ValueError):
+    for refused in (DeskError, RolloutError, AccountError, ValidationError, ValueError, FileExistsError):
 
         @app.exception_handler(refused)
         async def conflict(request: Request, exc: Exception) -> Response:

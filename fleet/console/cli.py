@@ -46,6 +46,19 @@ from fleet.console.guard import LOGIN_ATTEMPTS
     show_default=True,
     help="Login attempts allowed per client address per minute (on top of the account lock-out).",
 )
+@click.option(
+    "--release-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The release signing key: managers may then sign releases in the console.",
+)
+@click.option(
+    "--artifacts",
+    "artifacts_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Staged packs and models a release can hold (default: 'artifacts' beside --db).",
+)
 @tls_options
 @click.pass_context
 def web(
@@ -60,6 +73,8 @@ def web(
     https_key: Path | None,
     behind_tls_proxy: bool,
     logins_per_minute: int,
+    release_key: Path | None,
+    artifacts_dir: Path | None,
     tls: ssl.SSLContext | None,
 ) -> None:
     """Serve the staff console (hand-off queue, kiosks, rollouts, dashboard, audit) until Ctrl-C."""
@@ -79,6 +94,8 @@ def web(
         secure_cookies=https_cert is not None or behind_tls_proxy,
         tls=tls,
         logins_per_minute=logins_per_minute,
+        release_key=release_key,
+        artifacts_dir=artifacts_dir,
     )
     uvicorn.run(
         create_app(config),

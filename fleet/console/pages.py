@@ -197,6 +197,34 @@ def rollouts(request: Request, user: SignedIn, svc: Service) -> HTMLResponse:
     )
 
 
+@router.get("/releases")
+def releases(request: Request, user: SignedIn, svc: Service) -> HTMLResponse:
+    return render(
+        request,
+        "releases.html",
+        releases=svc.releases_list(user),
+        staged=svc.staged(user),
+        can_sign=svc.signing is not None,
+        problem=request.query_params.get("problem"),
+    )
+
+
+@router.post("/releases")
+def create_release(
+    user: SignedIn,
+    svc: Service,
+    artifacts: Annotated[list[str], Form()] = [],  # noqa: B006 (FastAPI's form default)
+    channel: Annotated[str, Form(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")] = "stable",
+    min_kiosk_version: Annotated[str, Form(pattern=r"^[0-9]+(\.[0-9]+){0,3}$")] = "0.1.0",
+    valid_days: Annotated[float, Form(gt=0, le=3650)] = 30.0,
+) -> Response:
+    try:
+        svc.create_release(user, artifacts, channel, min_kiosk_version, valid_days)
+    except (ValueError, FileExistsError) as exc:
+        return RedirectResponse(f"/releases?problem={quote(str(exc)[:300])}", status_code=303)
+    return back("/rollouts")
+
+
 @router.post("/rollouts")
 def start_rollout(
     user: SignedIn,

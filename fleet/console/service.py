@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.console.accounts import Sessions, User, Users
+from fleet.console.artifacts import Staged, source, staged
 from fleet.console.audit import AuditLog
 from fleet.console.brief import PackAnswers
 from fleet.console.desk import Action, HandoffDesk, scope_sql
@@ -21,9 +22,18 @@ from fleet.console.messenger import KioskMessenger
 from fleet.releases import ReleaseStore
 from fleet.remote_config import check_changes
 from fleet.rollouts import RolloutError, change_rollout, rollouts, start_rollout
+from fleet.signing import load_private_key
 from fleet.stats import FLEET, ServiceSummary
 from fleet.store import FleetStore
 from kiosk_link import wire
+
+
+@dataclass(frozen=True)
+class ReleaseSigning:
+    """Where a console that may make releases finds its signing key and the staged artifacts."""
+
+    key: Path
+    artifacts: Path
 
 
 class Forbidden(Exception):
@@ -74,11 +84,13 @@ class ConsoleService:
         releases: ReleaseStore,
         answers: PackAnswers,
         messenger: KioskMessenger | None,
+        signing: ReleaseSigning | None = None,
     ) -> None:
         self.pool = pool
         self.releases = releases
         self.answers = answers
         self.messenger = messenger  # None: no broker configured; changes are stored, kiosks are not told
+        self.signing = signing  # None: releases are made with `fleet release create`, not here
 
     # --- accounts ---------------------------------------------------------------------------------------
 
@@ -168,6 +180,27 @@ class ConsoleService:
             }
             for r in self.releases.releases()
         ]
+
+    def staged(self, user: User) -> list[Staged]:
+        require_manager(user)
+        return staged(self.signing.artifacts) if self.signing else []
+
+    def create_release(
+        self, user: User, keys: list[str], channel: str, min_kiosk_version: str, valid_days: float
+    ) -> str:
+        """Sign and store a release of the staged artifacts ``keys``; it is offered to no kiosk until a rollout."""
+        require_manager(user)
+        if self.signing is None:
+            raise ValueError("this console has no release key: start `fleet web` with --release-key")
+        if not keys:
+            raise ValueError("choose at least one artifact")
+        sources = [source(self.signing.artifacts, key) for key in keys]
+        created = self.releases.create(
+            sources, load_private_key(self.signing.key), channel, min_kiosk_version, timedelta(days=valid_days)
+        )
+        release_id = created.manifest.release_id
+        self.audit.record(user.username, "release.create", release_id, {"artifacts": keys, "channel": channel})
+        return release_id
 
     def rollouts(self, user: User, rollout_id: int | None = None) -> list[dict[str, Any]]:
         require_manager(user)
