@@ -871,6 +871,7 @@ def _pages(tmp: Path) -> dict[str, Any]:
                 client = Console(web, user).client
                 times[user] = {page: _time_page(client, _page_paths(page, refs, rng)) for page in pages}
                 client.close()
+            shots = screenshots(web, everyone[0])
         parts, planned = dashboard_parts(url), plans(url, rng.choice(everyone))
     return {
         **data,
@@ -882,7 +883,42 @@ def _pages(tmp: Path) -> dict[str, Any]:
         "staff": times[STAFF],
         "dashboard_parts_ms": parts,
         "plans": planned,
+        "screenshots": shots,
     }
+
+
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots" / "console"
+SHOWN_WITH_DATA = ("/dashboard", "/devices", "/devices/kiosk-000", "/queue", "/tickets/{ref}", "/audit")
+
+
+def screenshots(url: str, ref: str) -> list[str]:
+    """The manager's pages over the generated fleet, in English and Chinese at 1280x800, in Debian's chromium
+    (Playwright; the same launch as tests/test_console_browser.py): what the charts and lists look like full."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_console_browser import CHROMIUM, CHROMIUM_ARGS
+
+    written = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for lang in ("en", "zh"):
+            context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=url)
+            context.add_cookies([{"name": "lang", "value": lang, "url": url}])
+            page = context.new_page()
+            page.goto("/login")
+            page.fill("input[name=username]", MANAGER)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button.primary")
+            page.wait_for_url("**/queue")
+            for path in SHOWN_WITH_DATA:
+                page.goto(path.format(ref=ref))
+                name = path.strip("/").split("/")[0]
+                target = SCREENSHOTS / f"fleet-{name}{'-one' if path.count('/') > 1 else ''}-{lang}.png"
+                page.screenshot(path=str(target))
+                written.append(target.name)
+            context.close()
+        browser.close()
+    return written
 
 
 def run(_data_dir: Path | None = None) -> dict[str, Any]:
@@ -954,6 +990,9 @@ def report_section(r: dict[str, Any]) -> list[str]:
         f" {parts['analytics_rows']} ms, reading them (`FleetStore.analytics_records`) {parts['analytics']} ms,"
         f" summing them (`ServiceSummary.add_record`) {parts['summarise']} ms, the desk's response times"
         f" {parts['response_times']} ms.",
+        "",
+        f"The manager's pages over this data, in English and Chinese at 1280x800 (chromium):"
+        f" {', '.join(f'[{name}](screenshots/console/{name})' for name in pages.get('screenshots', []))}.",
         "",
         "| query (PostgreSQL `EXPLAIN ANALYZE`) | scan | rows | execution ms |",
         "|---|---|---|---|",

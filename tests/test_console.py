@@ -314,3 +314,14 @@ def test_a_console_without_the_release_key_signs_nothing(client: TestClient) -> 
     refused = client.post("/api/releases", json={"artifacts": ["pack/bank"]}, headers=headers)
     assert refused.status_code == 409 and "--release-key" in refused.json()["detail"]
     assert "fleet release create" in client.get("/releases").text
+
+
+def test_charts_are_drawn_on_the_server_with_every_label_escaped() -> None:
+    from fleet.console import charts
+
+    bars = charts.bar_chart(["2026-12-01", "<script>"], [3, 5], "Visits & <b>hand-offs</b>")
+    assert "<script>" not in bars and "&lt;script&gt;" in bars and "&amp; &lt;b&gt;" in bars
+    assert bars.count('class="bar"') == 2 and ">5<" in bars
+    line = charts.line_chart(["10:00", "10:05", "10:10"], [120.0, 480.5, 90.0], "answer p95", " ms")
+    assert "max 480.5 ms" in line and ">10:00<" in line and ">10:10<" in line
+    assert ">-<" in charts.line_chart([], [], "nothing yet")

@@ -42,7 +42,11 @@ def line_chart(labels: Sequence[str], values: Sequence[float], title: str, unit:
         f'<polyline points="{path}" class="line"/>'
         f'<text x="{points[peak][0]:.1f}" y="{points[peak][1] - 4:.1f}" class="value">{escape(label)}</text>'
     )
-    return _svg(title, body + _ticks([labels[0], labels[-1]], WIDTH - 2 * PAD))
+    ends = (
+        f'<text x="{PAD}" y="{HEIGHT - 8}" class="tick">{escape(labels[0])}</text>'
+        f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" class="tick end">{escape(labels[-1])}</text>'
+    )
+    return _svg(title, body + ends)
 
 
 def _ticks(labels: Sequence[str], step: float) -> str:

@@ -263,7 +263,7 @@ def dashboard(request: Request, user: SignedIn, svc: Service, days: int = 14) ->
     day_labels = [row["day"] for row in figures["days"]]
     t = text(language(request))
     visit_chart = charts.bar_chart(day_labels, [row["conversations"] for row in figures["days"]], t["visits"])
-    handoff_chart = charts.bar_chart(day_labels, [row["handoffs"] for row in figures["days"]], t["handoff_rate"])
+    handoff_chart = charts.bar_chart(day_labels, [row["handoffs"] for row in figures["days"]], t["handoffs"])
     return render(request, "dashboard.html", figures=figures, charts=[visit_chart, handoff_chart], days=days)
 
 

@@ -73,6 +73,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "visits": ("Visits", "访问"),
     "resolution_rate": ("Resolved by the kiosk", "终端解决率"),
     "handoff_rate": ("Handed off", "转人工率"),
+    "handoffs": ("Hand-offs", "转人工次数"),
     "rating": ("Mean rating", "平均评分"),
     "top_intents": ("Top questions", "热门问题"),
     "gaps": ("Knowledge gaps: questions the kiosk could not answer", "知识缺口：终端无法回答的问题"),
