@@ -19,11 +19,12 @@ from fastapi.testclient import TestClient
 from fleet.console.accounts import MAX_FAILED_LOGINS, Users
 from fleet.console.app import ConsoleConfig, create_app
 from fleet.console.live import ChangeFeed
+from fleet.releases import ReleaseStore, default_releases_dir
 from fleet.rollouts import set_groups
-from fleet.signing import generate_keys
+from fleet.signing import generate_keys, load_private_key
 from fleet.store import FleetStore
 from kiosk_link import wire
-from tests.test_sync_updates import model_dir
+from tests.test_sync_updates import model_dir, release
 
 PASSWORD = "correct horse battery"
 
@@ -325,3 +326,32 @@ def test_charts_are_drawn_on_the_server_with_every_label_escaped() -> None:
     line = charts.line_chart(["10:00", "10:05", "10:10"], [120.0, 480.5, 90.0], "answer p95", " ms")
     assert "max 480.5 ms" in line and ">10:00<" in line and ">10:10<" in line
     assert ">-<" in charts.line_chart([], [], "nothing yet")
+
+
+def test_a_manager_pauses_resumes_and_aborts_a_rollout_and_each_step_is_audited(db_path: Path, tmp_path: Path) -> None:
+    private_key, _ = generate_keys(tmp_path / "keys")
+    made = release(
+        ReleaseStore(default_releases_dir(db_path)), load_private_key(private_key), model_dir(tmp_path, "1.0.1")
+    )
+    store = FleetStore(db_path)
+    for device in ("kiosk-n1", "kiosk-s1"):
+        store.set_status(device, wire.StatusV1(state="online", channel="stable"))
+    store.close()
+    app = create_app(ConsoleConfig(db_path, broker=None))
+    with TestClient(app, base_url="http://console.test") as client:
+        headers = {"X-CSRF-Token": log_in(client, "mia")}
+        started = client.post(
+            "/api/rollouts", json={"release_id": made.manifest.release_id, "canary_percent": 50}, headers=headers
+        )
+        assert started.status_code == 200, started.text
+        rollout_id = started.json()["id"]
+        assert {d["device_id"] for d in started.json()["devices"]} == {"kiosk-n1", "kiosk-s1"}
+        for action, state in (("pause", "paused"), ("resume", "running"), ("abort", "aborted")):
+            changed = client.post(f"/api/rollouts/{rollout_id}/{action}", headers=headers)
+            assert changed.json()["state"] == state, changed.text
+        again = client.post(f"/api/rollouts/{rollout_id}/resume", headers=headers)
+        assert again.status_code == 409 and "aborted" in again.json()["detail"]
+        assert client.post("/api/rollouts", json={"release_id": "no-such"}, headers=headers).status_code == 409
+        actions = [e["action"] for e in client.get("/api/audit").json()]
+        assert actions[:4] == ["rollout.abort", "rollout.resume", "rollout.pause", "rollout.start"]
+        assert "aborted" in client.get(f"/rollouts/{rollout_id}").text
