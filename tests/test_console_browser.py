@@ -193,13 +193,15 @@ class KioskProcess:
 
 
 def test_a_hand_off_from_the_kiosk_to_a_colleague_and_back(browser: object, stack: Stack, screenshots: Path) -> None:
+    page = log_in(browser, stack, "ana")  # the queue is open, and empty, before the customer arrives
+    assert page.locator("ul.queue li").count() == 0  # type: ignore[attr-defined]
     kiosk = KioskProcess(stack)
     try:
         kiosk.wait_for("A colleague is coming", timeout=90)  # the kiosk started and filed the hand-off
-        page = log_in(browser, stack, "ana")
         waiting = page.locator("ul.queue li")  # type: ignore[attr-defined]
-        waiting.first.wait_for(timeout=20_000)  # over MQTT, `fleet serve`, the change feed and SSE
+        waiting.first.wait_for(timeout=20_000)  # over MQTT, `fleet serve`, the change feed and SSE: no reload
         assert "handoff" in waiting.first.inner_text() and KIOSK in waiting.first.inner_text()
+        assert page.title().startswith("● ")  # type: ignore[attr-defined]  # the chime played, the tab is marked
         page.screenshot(path=str(screenshots / "queue-waiting-en-tablet.png"))  # type: ignore[attr-defined]
         waiting.first.locator("a").click()
         page.wait_for_selector("ol.transcript li")  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -13,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from fleet.console.accounts import User
-from fleet.console.desk import Action, scope_sql
+from fleet.console.desk import Action
 from fleet.console.guard import checked_user
 from fleet.console.live import Change
 from fleet.console.service import ConsoleService
@@ -165,19 +166,35 @@ def audit(user: SignedIn, svc: Service, limit: Annotated[int, Query(ge=1, le=100
     return svc.audit_entries(user, limit)
 
 
+class BranchDevices:
+    """Whether a change concerns a kiosk the user may see: any for a manager, else the kiosks of their branches,
+    read again (at most every ``REFRESH_S``) when a change names one not known yet: a kiosk that was put in the
+    branch, or first seen, after the page opened. Called on the change feed's thread."""
+
+    REFRESH_S = 5.0
+
+    def __init__(self, svc: ConsoleService, user: User) -> None:
+        self.svc, self.user = svc, user
+        self.devices: set[str] = set()
+        self.read_at = -self.REFRESH_S
+
+    def __call__(self, device_id: str | None) -> bool:
+        if self.user.is_manager:
+            return True
+        if device_id not in self.devices and time.monotonic() - self.read_at >= self.REFRESH_S:
+            marks = ", ".join("?" for _ in self.user.branches)
+            rows = self.svc.pool.get().db.execute(
+                f"SELECT device_id FROM device_groups WHERE group_name IN ({marks})", list(self.user.branches)
+            )
+            self.devices = {row[0] for row in rows.fetchall()}
+            self.read_at = time.monotonic()
+        return device_id in self.devices
+
+
 @router.get("/events", response_class=StreamingResponse)
 async def events(request: Request, user: SignedIn, svc: Service) -> StreamingResponse:
     """Server-sent events: ``ticket``, ``device`` and ``rollout`` changes the user may see, as they happen."""
-    if user.is_manager:
-        visible: set[str] | None = None
-    else:
-        scope, params = scope_sql(user)
-        rows = svc.pool.get().db.execute(f"SELECT device_id FROM devices WHERE {scope}", params).fetchall()
-        visible = {row[0] for row in rows}
-
-    def may_see(device_id: str | None) -> bool:
-        return visible is None or device_id in visible
-
+    may_see = BranchDevices(svc, user)
     feed = request.app.state.feed
     changes = feed.listen(may_see)
 
