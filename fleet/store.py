@@ -357,6 +357,12 @@ class FleetStore:
         ).fetchall()
         return [(int(row[0]), row[1], row[2], row[3]) for row in rows]
 
+    def prune_changes(self, before: str) -> int:
+        """Forget the change feed's rows written before ``before`` (an ISO time); how many went. Consoles only
+        read the last moments of the feed, so a day is plenty to keep."""
+        with self._transaction():
+            return self.db.execute("DELETE FROM changes WHERE at < ?", [before]).rowcount
+
     def last_change(self) -> int:
         row = self.db.execute("SELECT MAX(id) FROM changes").fetchone()
         return int(row[0] or 0)

@@ -355,3 +355,11 @@ def test_a_manager_pauses_resumes_and_aborts_a_rollout_and_each_step_is_audited(
         actions = [e["action"] for e in client.get("/api/audit").json()]
         assert actions[:4] == ["rollout.abort", "rollout.resume", "rollout.pause", "rollout.start"]
         assert "aborted" in client.get(f"/rollouts/{rollout_id}").text
+
+
+def test_the_change_feed_forgets_rows_older_than_a_day(db_path: Path) -> None:
+    store = FleetStore(db_path)
+    store.db.execute("INSERT INTO changes (at, kind, ref, scope) VALUES (?, 'ticket', 'old', NULL)", ["2020-01-01"])
+    store.note_change("ticket", "new", "kiosk-n1")
+    assert store.prune_changes("2026-01-01") == 1
+    assert [ref for _, _, ref, _ in store.changes_after(0)] == ["new"]

@@ -14,13 +14,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from fleet.store import FleetStore
 
 log = logging.getLogger(__name__)
 POLL_S = 0.2
+PRUNE_EVERY_S = 3600.0  # each process also forgets feed rows older than KEEP_S, this often
+KEEP_S = 24 * 3600.0
 MAX_PENDING = 1000  # a browser that stops reading loses its stream rather than growing the server's memory
 
 
@@ -69,7 +73,11 @@ class ChangeFeed:
         store = self._open_store()
         try:
             last = store.last_change()
+            pruned_at = time.monotonic()
             while not self._stop.wait(POLL_S):
+                if time.monotonic() - pruned_at >= PRUNE_EVERY_S:
+                    pruned_at = time.monotonic()
+                    self._prune(store)
                 try:
                     rows = store.changes_after(last)
                 except Exception:
@@ -80,6 +88,14 @@ class ChangeFeed:
                     self._deliver(Change(change_id, kind, ref, device_id))
         finally:
             store.close()
+
+    @staticmethod
+    def _prune(store: FleetStore) -> None:
+        before = datetime.fromtimestamp(time.time() - KEEP_S, UTC).isoformat(timespec="milliseconds")
+        try:
+            store.prune_changes(before)
+        except Exception:
+            log.exception("change feed: old rows not pruned; trying again later")
 
     def _deliver(self, change: Change) -> None:
         with self._lock:
