@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +31,7 @@ from firmware_app.config import installed_link
 from firmware_app.inference.manifest import MANIFEST_NAME, ModelIntegrityError, load_manifest, verified_model_path
 from firmware_app.inference.probe import ProbeFailed, probe_model
 from firmware_app.packs import PackError, load_pack
+from firmware_app.sync.unpack import Limits, UnpackRefused, unpack
 from kiosk_link import wire
 from kiosk_link.durable import point_symlink, write_bytes_atomically
 from kiosk_link.trust import UpdateRefused
@@ -95,13 +95,15 @@ class Installer:
         folders: dict[Kind, Path] = {}
         models: list[str] = []
         try:
-            model_tars = [files[a.name] for a in manifest.artifacts if a.kind == "model"]
-            if model_tars:
-                folders["models"], models = self._stage_models(manifest.release_id, model_tars)
+            model_artifacts = [a for a in manifest.artifacts if a.kind == "model"]
+            if model_artifacts:
+                folders["models"] = self._version_dir("models", manifest.release_id)
+                models = self._stage_models(folders["models"], [(files[a.name], a.size) for a in model_artifacts])
             for pack in (a for a in manifest.artifacts if a.kind == "pack"):
-                folders["packs"] = self._unpack(files[pack.name], self._version_dir("packs", manifest.release_id))
-        except (OSError, tarfile.TarError, ValueError, KeyError, ModelIntegrityError) as exc:
-            for folder in folders.values():
+                folders["packs"] = self._version_dir("packs", manifest.release_id)
+                unpack(files[pack.name], folders["packs"], Limits.for_artifact(pack.size))
+        except (OSError, UnpackRefused, ValueError, KeyError, ModelIntegrityError) as exc:
+            for folder in folders.values():  # each named before anything is written to it: none is left behind
                 shutil.rmtree(folder, ignore_errors=True)
             raise UpdateRefused("unpack_failed", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
         return Staged(manifest.release_id, manifest.sequence, folders, models)
@@ -111,27 +113,22 @@ class Installer:
         shutil.rmtree(folder, ignore_errors=True)  # a half-unpacked folder from an earlier, interrupted try
         return folder
 
-    def _unpack(self, tar_path: Path, folder: Path) -> Path:
-        folder.mkdir(parents=True)
-        with tarfile.open(tar_path) as tar:
-            tar.extractall(folder, filter="data")  # refuses absolute paths, '..', links out and device files
-        return folder
-
-    def _stage_models(self, release_id: str, tars: list[Path]) -> tuple[Path, list[str]]:
-        """The active models folder with the release's models added or replaced, as a new complete folder."""
+    def _stage_models(self, folder: Path, tars: list[tuple[Path, int]]) -> list[str]:
+        """The active models folder with the release's models (each tar with its signed size) added or replaced,
+        as a new complete ``folder``; the names of the models the release brings."""
         base = self.active("models")
-        folder = self._version_dir("models", release_id)
         manifest = json.loads((base / MANIFEST_NAME).read_text(encoding="utf-8"))
         entries = {entry["name"]: entry for entry in manifest["models"]}
         new_names = []
-        for tar_path in tars:
-            self._unpack(tar_path, folder / ".unpack")
-            for entry in json.loads((folder / ".unpack" / MANIFEST_NAME).read_text(encoding="utf-8"))["models"]:
+        unpacked = folder / ".unpack"
+        for tar_path, size in tars:
+            unpack(tar_path, unpacked, Limits.for_artifact(size))
+            for entry in json.loads((unpacked / MANIFEST_NAME).read_text(encoding="utf-8"))["models"]:
                 for name in _model_files(entry):
-                    os.replace(folder / ".unpack" / name, folder / name)
+                    os.replace(unpacked / name, folder / name)
                 entries[entry["name"]] = entry
                 new_names.append(entry["name"])
-            shutil.rmtree(folder / ".unpack")
+            shutil.rmtree(unpacked)
         for name, entry in entries.items():
             if name not in new_names:
                 for file_name in _model_files(entry):
@@ -140,7 +137,7 @@ class Installer:
         (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
         for name in new_names:
             verified_model_path(folder, name)  # every file present and matching its entry's sha256
-        return folder, new_names
+        return new_names
 
     def switch(self, staged: Staged) -> None:
         """Record where the links point (``pending.json``), then point them at the staged versions."""
