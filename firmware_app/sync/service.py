@@ -49,7 +49,7 @@ from firmware_app.sync.remote_config import RemoteConfig
 from firmware_app.sync.telemetry import HealthRecorder, installed_pack, model_versions, telemetry
 from firmware_app.sync.updates import Updater
 from kiosk_link import wire
-from kiosk_link.routing import Receiver, Route, counted
+from kiosk_link.routing import Receiver, Route, counted, guarded
 from kiosk_link.tls import client_context, use_tls
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,8 @@ class KioskSync:
         self._catch_up = True  # the next report covers ANALYTICS_CATCH_UP_DAYS
         self._tried = False  # a connection attempt has finished (failed, or succeeded and ended)
         self.outbox = Outbox(open_database(database_path))
-        self.rejected: Counter[str] = Counter()  # acknowledgements, hand-off updates, configurations refused, by reason
+        # Acknowledgements, hand-off updates, configurations refused, and messages whose handler failed, by reason.
+        self.rejected: Counter[str] = Counter()
         self._status_topic = wire.device_topic(device_id, "status")
         self._acks_topic = wire.device_topic(device_id, "acks")
         self._handoff_topic = wire.device_topic(device_id, "handoff")
@@ -156,7 +157,9 @@ class KioskSync:
 
     def _route_table(self) -> dict[str, Receiver]:
         """What the link subscribes to, and the handler of each: the backend's acknowledgements and hand-off
-        updates, the remote configuration where it takes one, and the updater's topics where it has one."""
+        updates, the remote configuration where it takes one, and the updater's topics where it has one. Each is
+        ``guarded``: this thread runs paho's loop, and a message whose handler raised would never be
+        acknowledged, so it would come back after every reconnect and stop everything behind it."""
         ack = Route(wire.AckV1, self._on_ack, counted(self.rejected, log, "acknowledgement refused"))
         handoff = Route(wire.HandoffUpdateV1, self._on_handoff, counted(self.rejected, log, "hand-off update refused"))
         routes: dict[str, Receiver] = {self._acks_topic: ack, self._handoff_topic: handoff}
@@ -164,7 +167,7 @@ class KioskSync:
             routes[self._config_topic] = Route(wire.RemoteConfigV1, self._on_config, self._on_config_refused)
         if self.updater is not None:
             routes |= self.updater.routes
-        return routes
+        return {topic: guarded(receive, self.rejected, log, topic) for topic, receive in routes.items()}
 
     def _status(self, state: Literal["online", "offline"]) -> bytes:
         report = self.remote_config.report if self.remote_config else None
@@ -271,12 +274,17 @@ class KioskSync:
             return
         self._next_report = now + self.config.telemetry_interval_s
         revision = self.remote_config.revision if self.remote_config else 0
-        health = telemetry(self.health, self.outbox, self.versions, self.rejected, self._data_dir, revision)
+        health = telemetry(self.health, self.outbox, self.versions, self._refused(), self._data_dir, revision)
         self._client.publish(self._telemetry_topic, health.encode(), qos=1)
         days_back = ANALYTICS_CATCH_UP_DAYS - 1 if self._catch_up else 1
         self._catch_up = False
         for day in active_days(self.outbox.db, datetime.now(UTC).date() - timedelta(days=days_back)):
             self._client.publish(self._analytics_topic, daily_report(self.outbox.db, day).encode(), qos=1)
+
+    def _refused(self) -> Counter[str]:
+        """Messages this kiosk dropped, by reason: its own refusals and failed handlers, and the update chunks the
+        updater refused (releases refused are reported on their own, in ``update/status``)."""
+        return self.rejected + (self.updater.rejected if self.updater is not None else Counter())
 
     def _say_goodbye(self) -> None:
         """A clean stop: retained "offline" (the will is only for unclean ends), then DISCONNECT."""

@@ -4,15 +4,24 @@ Both ends build and parse topics only through the functions here, so a device id
 or an extra level into a topic, and every payload that arrives goes through ``parse``: size first (before any
 JSON is decoded, so a huge message costs nothing), then JSON, then the ``schema`` field (``kind/version``),
 then the pydantic model. Anything refused raises ``WireError`` with a short machine-readable ``reason`` that
-callers count and log; its detail never repeats payload values, which may hold a customer's words.
+callers count and log; its detail never repeats payload values, which may hold a customer's words. Nothing else
+escapes ``parse``: a receiver that let another exception out of its paho callback would never acknowledge the
+message, and the broker would deliver it again after every reconnect (issue 18).
+
+JSON is read strictly, as both ends write it: UTF-8 only, and no ``NaN``, ``Infinity`` or number too large for a
+float (``1e999``, which Python reads as infinity). RFC 8259 JSON has no non-finite numbers, no field of the wire
+means one, and one that got in would poison what compares, sums or stores it (a ``NaN`` latency, say). A string
+holding a lone surrogate (``"\\ud800"``) is refused too: it is valid JSON but no text, and could not be stored or
+sent on as UTF-8.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
-from typing import Annotated, ClassVar, Literal, TypeVar, cast, get_args
+from typing import Annotated, ClassVar, Literal, NoReturn, TypeVar, cast, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -151,15 +160,44 @@ def check_size(payload: bytes | bytearray | str) -> None:
         raise WireError("oversized", f"{size} bytes > {MAX_PAYLOAD_BYTES}")
 
 
-def parse(payload: bytes | bytearray, model: type[M]) -> M:
-    """Validate a received payload as ``model``, or raise ``WireError`` saying why not."""
-    check_size(payload)
+def _no_constant(name: str) -> NoReturn:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are Python's extension of JSON, not JSON: refused."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    """A number too large for a float (``1e999``) would silently become infinity: refused like ``Infinity``."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("a number out of the float range")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant)
+
+
+def _decode(payload: bytes | bytearray) -> object:
+    """The JSON value of ``payload``, or ``WireError('malformed')`` whatever is wrong with it."""
     try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        # RecursionError: nesting a few thousand deep fits well under the size limit and would otherwise escape
-        # the receiver's callback (and stop ``fleet serve``'s loop).
-        raise WireError("malformed", f"not JSON: {type(exc).__name__}") from None
+        data = _DECODER.decode(payload.decode("utf-8"))
+        json.dumps(data, ensure_ascii=False).encode("utf-8")  # fails on a lone surrogate, in a key or a value
+    except UnicodeDecodeError:
+        raise WireError("malformed", "not UTF-8") from None
+    except UnicodeEncodeError:
+        raise WireError("malformed", "a string holding a lone surrogate") from None
+    except RecursionError:  # nesting a few thousand deep fits well under the size limit
+        raise WireError("malformed", "nested too deep") from None
+    except ValueError as exc:
+        # Not JSON, a non-finite number, or an integer past ``sys.get_int_max_str_digits()`` (4,300 digits by
+        # default): Python's messages for these name positions and digit counts, never payload values.
+        raise WireError("malformed", f"not JSON: {str(exc)[:120]}") from None
+    return data
+
+
+def parse(payload: bytes | bytearray, model: type[M]) -> M:
+    """Validate a received payload as ``model``, or raise ``WireError`` saying why not (and nothing else)."""
+    check_size(payload)
+    data = _decode(payload)
     if not isinstance(data, dict):
         raise WireError("malformed", f"a JSON {type(data).__name__}, not an object")
     schema = data.get("schema")
