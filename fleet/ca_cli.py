@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from cryptography import x509
 
-from fleet.broker_config import MQTTS_PORT, write_broker_config
+from fleet.broker_config import BACKEND_BIND, MQTTS_PORT, write_broker_config
 from kiosk_link import pki
 
 _CA_DIR = click.option(
@@ -90,9 +90,19 @@ def issue(ca_dir: Path, csr_path: Path, out: Path | None, days: int) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="The broker's folder.")
 @click.option("--port", default=MQTTS_PORT, show_default=True, help="The TLS listener's port.")
 @click.option("--bind", default=None, help="Listen on this address only (default: every interface).")
-def broker_config(ca_dir: Path, out: Path, port: int, bind: str | None) -> None:
-    """Write Mosquitto's config, ACL and TLS files: client certificates only, each device its own topics."""
+@click.option("--backend-port", type=int, default=None, help="The backend's own TLS listener (default: --port + 1).")
+@click.option(
+    "--backend-bind",
+    default=BACKEND_BIND,
+    show_default=True,
+    help="The backend's listener address: keep it on loopback or a network only the backend reaches.",
+)
+def broker_config(
+    ca_dir: Path, out: Path, port: int, bind: str | None, backend_port: int | None, backend_bind: str
+) -> None:
+    """Write Mosquitto's config, ACL and TLS files: client certificates only, each device its own topics under
+    its own client id; the backend's processes connect on a listener of their own."""
     if not (ca_dir / pki.SERVER_CERT).is_file():
         raise click.ClickException(f"no broker certificate in {ca_dir} (`fleet ca init` makes it)")
-    config = write_broker_config(ca_dir, out, port, bind)
+    config = write_broker_config(ca_dir, out, port, bind, backend_port, backend_bind)
     click.echo(f"{config}: run `mosquitto -c {config}`")

@@ -44,8 +44,9 @@ from fleet.link import backend_client
 from fleet.releases import ReleaseStore
 from fleet.rollout_engine import RolloutEngine
 from fleet.rollouts import record_update
-from fleet.store import FleetStore
+from fleet.store import FleetStore, TicketOutcome
 from kiosk_link import wire
+from kiosk_link.logs import RateLimit
 from kiosk_link.routing import Route
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,9 @@ class IngestStats:
     missing_files: int = 0  # files a kiosk no longer had (its ticket was delivered without them)
     updates: int = 0  # update reports stored (each device's latest per release)
     failed: int = 0  # messages not stored (a database error); tickets among them are not acknowledged
-    rejected: Counter[str] = field(default_factory=Counter)  # by reason: wire.RejectReason or "device_mismatch"
+    # By reason: a wire.RejectReason, "device_mismatch" (a ticket id of another device), "unknown_ticket" (a chunk
+    # for a ticket this device never filed), "over_quota" (its unfinished files), "bad_file".
+    rejected: Counter[str] = field(default_factory=Counter)
 
 
 # Tickets validated by the writer and waiting for its commit, each with its payload as received (stored as sent).
@@ -99,6 +102,7 @@ class Ingestor:
         self.store = store
         self.files = AttachmentFiles(store.files_dir)
         self.stats = IngestStats()
+        self._log_limit = RateLimit()  # lines about refused and failed messages, by reason
         self.releases = releases
         self.rollouts = rollouts  # told of each update report
         self._filters = [
@@ -200,7 +204,9 @@ class Ingestor:
             self._reject(message.topic, exc.reason, exc.detail)
         except Exception:  # the database, say: nothing was acknowledged, so the kiosk will send it again
             self.stats.failed += 1
-            log.exception("message on %s not stored", message.topic[:120])
+            self._log_limit.log(
+                log, logging.ERROR, "failed", "message on %s not stored", message.topic[:120], exc_info=True
+            )
 
     def _on_ticket(self, ticket: wire.TicketV1, received: Received) -> None:
         if ticket.device_id != received.device_id:  # a kiosk may only file tickets under its own name
@@ -237,22 +243,32 @@ class Ingestor:
         if not tickets:
             return
         try:
-            new = self.store.add_tickets(tickets)
+            outcomes = self.store.add_tickets(tickets)
         except Exception:  # nothing was acknowledged, so the kiosks will send these again
             self.stats.failed += len(tickets)
             log.exception("%d tickets not stored", len(tickets))
             return
         committed: defaultdict[str, list[str]] = defaultdict(list)
-        for (ticket, _), stored in zip(tickets, new, strict=True):
-            if stored:
-                self.stats.stored += 1
-                log.debug("stored ticket %s of %s", ticket.id, ticket.device_id)
-            else:
-                self.stats.duplicates += 1
-            committed[ticket.device_id].append(ticket.id)
+        for (ticket, _), outcome in zip(tickets, outcomes, strict=True):
+            if self._count(ticket, outcome):
+                committed[ticket.device_id].append(ticket.id)
         with_files = {ticket.id for ticket, _ in tickets if wire.carried_attachments(ticket.attachments)}
         for device_id, ids in committed.items():
             self._acknowledge(device_id, list(dict.fromkeys(ids)), with_files)  # a ticket delivered twice: once
+
+    def _count(self, ticket: wire.TicketV1, outcome: TicketOutcome) -> bool:
+        """Count what the commit did with ``ticket``; whether its kiosk may be told it is stored (not when the id
+        is another device's: acknowledging it would make this kiosk delete a ticket the backend does not hold)."""
+        if outcome == "refused":
+            topic = wire.device_topic(ticket.device_id, "tickets")
+            self._reject(topic, "device_mismatch", f"ticket {ticket.id} is stored for another device")
+            return False
+        if outcome == "stored":
+            self.stats.stored += 1
+            log.debug("stored ticket %s of %s", ticket.id, ticket.device_id)
+        else:
+            self.stats.duplicates += 1
+        return True
 
     def _acknowledge(self, device_id: str, ids: list[str], with_files: set[str]) -> None:
         """Acknowledge the committed tickets ``ids`` whose files (if they name any: ``with_files``) are all stored
@@ -267,8 +283,12 @@ class Ingestor:
     def _on_attachment(self, part: wire.AttachmentV1, received: Received) -> None:
         """Keep a chunk of a ticket's file; once the file is whole and checked (or reported missing), record it and
         acknowledge its ticket if that is stored with all its files. A chunk of a file already stored is a
-        re-send: the ticket's own re-send is what gets acknowledged again."""
+        re-send: the ticket's own re-send is what gets acknowledged again. A chunk of a ticket this device has not
+        filed is refused (``_filed``), and so is one past the device's quota of incomplete files."""
         device_id = received.device_id
+        if not self._filed(part.ticket_id, received):
+            self._reject(wire.device_topic(device_id, "attachments"), "unknown_ticket", f"ticket {part.ticket_id}")
+            return
         if self.store.attachment_stored(part.ticket_id, part.name):
             return
         if part.missing:
@@ -279,12 +299,27 @@ class Ingestor:
                 if not self.files.put(device_id, part):
                     return  # more chunks to come
             except FileRefused as exc:
-                self._reject(wire.device_topic(device_id, "attachments"), "bad_file", str(exc))
+                self._reject(wire.device_topic(device_id, "attachments"), exc.reason, str(exc))
                 return
             self.stats.files += 1
         self.store.add_attachment(device_id, part.ticket_id, part.name, part.sha256, part.size)
         self._acknowledge(device_id, [part.ticket_id], {part.ticket_id})
 
+    def _filed(self, ticket_id: str, received: Received) -> bool:
+        """Whether the sender filed ``ticket_id``: stored under its name, or (not stored for anyone yet) in the
+        batch being written, since a kiosk publishes a ticket just before its chunks and both often arrive in one
+        batch. A chunk that overtakes its ticket to another process of the group (shared subscriptions) is
+        refused, as one for a ticket that does not exist: the kiosk re-sends the ticket with all its files
+        until it is acknowledged, and by then the ticket is stored. Holding such chunks until the ticket shows
+        up would keep exactly the unowned data that lets a device fill the backend's disk."""
+        owner = self.store.ticket_device(ticket_id)
+        if owner is not None:
+            return owner == received.device_id
+        return any(t.id == ticket_id and t.device_id == received.device_id for t, _ in received.tickets)
+
     def _reject(self, topic: str, reason: str, detail: str) -> None:
+        """Count every refusal; log one line per reason a minute, since any kiosk (or a forged one) can send a flood."""
         self.stats.rejected[reason] += 1
-        log.warning("rejected a message on %s: %s (%s)", topic[:120], reason, detail)
+        self._log_limit.log(
+            log, logging.WARNING, reason, "rejected a message on %s: %s (%s)", topic[:120], reason, detail
+        )

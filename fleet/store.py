@@ -194,6 +194,7 @@ _SCHEMA: list[tuple[str, ...]] = [
 
 
 ChangeKind = Literal["ticket", "device", "rollout"]
+TicketOutcome = Literal["stored", "duplicate", "refused"]  # what ``add_tickets`` did with each
 
 # A ticket's columns as the backend's reports and the console read them (the wire payload is in ``payload``).
 TICKET_COLUMNS = (
@@ -242,42 +243,54 @@ class FleetStore:
                     self.db.execute(statement)
                 self.db.set_schema_version(version)
 
-    def add_tickets(self, batch: Sequence[tuple[TicketV1, bytes | bytearray]]) -> list[bool]:
+    def add_tickets(self, batch: Sequence[tuple[TicketV1, bytes | bytearray]]) -> list[TicketOutcome]:
         """Store and commit tickets in one transaction, so one fsync covers the lot (``synchronous=FULL`` costs
-        milliseconds per commit, which per ticket would cap a backend far below its fleet's rate); for each
-        ticket, False when its id was already stored (a repeated delivery, or the same ticket twice in ``batch``)."""
+        milliseconds per commit, which per ticket would cap a backend far below its fleet's rate). For each
+        ticket: "stored"; "duplicate" when its id was already stored for the same device (a repeated delivery,
+        or the same ticket twice in ``batch``); "refused" when the id is stored for another device, whose row
+        stays as it was: a duplicate may be acknowledged again, a refused ticket never (its sender would delete
+        a ticket the backend does not hold, and an attacker knowing an id would stop its real kiosk's re-sends)."""
         now = _now()
-        new: list[bool] = []
         with self._transaction():
-            for ticket, payload in batch:
-                cursor = self.db.execute(
-                    "INSERT INTO tickets (id, device_id, reference, type, priority, status, language, summary,"
-                    " created_at, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT(id) DO NOTHING",
-                    [
-                        ticket.id,
-                        ticket.device_id,
-                        ticket.reference,
-                        ticket.type,
-                        ticket.priority,
-                        ticket.status,
-                        ticket.language,
-                        ticket.summary,
-                        ticket.created_at.isoformat(),
-                        now,
-                        payload.decode(),
-                    ],
-                )
-                new.append(cursor.rowcount == 1)
-                if new[-1]:
-                    self.note_change("ticket", ticket.id, ticket.device_id)
+            outcomes = [self._insert_ticket(ticket, payload, now) for ticket, payload in batch]
             for device_id in {ticket.device_id for ticket, _ in batch}:
                 self._seen(device_id, now)
-        return new
+        return outcomes
+
+    def _insert_ticket(self, ticket: TicketV1, payload: bytes | bytearray, now: str) -> TicketOutcome:
+        cursor = self.db.execute(
+            "INSERT INTO tickets (id, device_id, reference, type, priority, status, language, summary,"
+            " created_at, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(id) DO NOTHING",
+            [
+                ticket.id,
+                ticket.device_id,
+                ticket.reference,
+                ticket.type,
+                ticket.priority,
+                ticket.status,
+                ticket.language,
+                ticket.summary,
+                ticket.created_at.isoformat(),
+                now,
+                payload.decode(),
+            ],
+        )
+        if cursor.rowcount == 1:
+            self.note_change("ticket", ticket.id, ticket.device_id)
+            return "stored"
+        return "duplicate" if self.ticket_device(ticket.id) == ticket.device_id else "refused"
 
     def add_ticket(self, ticket: TicketV1, payload: bytes | bytearray) -> bool:
-        """Store and commit one ticket; False when its id was already stored (a repeated delivery)."""
-        return self.add_tickets([(ticket, payload)])[0]
+        """Store and commit one ticket; False when its id was already stored (a repeated delivery, or another
+        device's ticket: ``add_tickets`` tells the two apart)."""
+        return self.add_tickets([(ticket, payload)])[0] == "stored"
+
+    def ticket_device(self, ticket_id: str) -> str | None:
+        """The device that filed ``ticket_id`` (None: not stored): the only one that may send its files or be told
+        it is stored."""
+        row = self.db.execute("SELECT device_id FROM tickets WHERE id = ?", [ticket_id]).fetchone()
+        return None if row is None else str(row[0])
 
     def set_status(self, device_id: str, status: StatusV1) -> None:
         """The device's latest status; a status without a pack, config report or channel keeps the last."""

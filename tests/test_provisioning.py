@@ -13,6 +13,7 @@ the provisioned root without its sealing key cannot connect.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import pwd
@@ -64,6 +65,17 @@ class Fleet:
     broker: GeneratedMosquitto
     kiosks: dict[str, Path]  # device id -> its provisioned /etc/kiosk
 
+    @property
+    def backend_port(self) -> int:
+        """The backend's own listener: ``fleet broker-config`` puts it on the port after the kiosks'."""
+        return self.broker.port + 1
+
+    def backend_listener(self) -> GeneratedMosquitto:
+        """The broker as the backend's processes reach it (for ``FleetProcess``, which connects to ``port``)."""
+        listener = copy.copy(self.broker)
+        listener.port = self.backend_port
+        return listener
+
     def backend_tls(self) -> ssl.SSLContext:
         context = client_context(self.ca / pki.CA_CERT, self.ca / pki.BACKEND_CERT, self.ca / pki.BACKEND_KEY)
         assert context is not None
@@ -112,11 +124,23 @@ def plain_private_keys(root: Path) -> list[Path]:
     return [path for path in root.rglob("*") if path.is_file() and b"PRIVATE KEY-----" in path.read_bytes()]
 
 
+def free_port_pair() -> int:
+    """A free port whose next one is free too: the generated broker listens on both."""
+    while True:
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """The fleet side (one command each: CA, release key, broker config) and two kiosks (one command each)."""
     folder = tmp_path_factory.mktemp("fleet")
-    ca, keys, port = folder / "ca", folder / "keys", free_port()
+    ca, keys, port = folder / "ca", folder / "keys", free_port_pair()
     run(BIN / "fleet", "ca", "init", "--out", ca, "--host", "127.0.0.1", "--host", "localhost")
     run(BIN / "fleet", "keys", "generate", "--out", keys)
     config = folder / "broker-config"
@@ -140,7 +164,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 class Client:
     """A paho MQTT 5 client with a TLS identity on its own network thread, recording what the broker sends."""
 
-    def __init__(self, fleet: Fleet, name: str, context: ssl.SSLContext) -> None:
+    def __init__(self, fleet: Fleet, name: str, context: ssl.SSLContext, port: int | None = None) -> None:
+        """Connect as client id ``name`` to the kiosks' listener, or to ``port`` (the backend's)."""
         self.raw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv5)
         self.raw.tls_set_context(context)
         self.messages: list[tuple[str, bytes]] = []
@@ -148,11 +173,13 @@ class Client:
         connected, self._subscribed = threading.Event(), threading.Event()
         self.raw.on_connect = lambda *args: connected.set()
         self.raw.on_subscribe = lambda *args: self._subscribed.set()
+        self.disconnected = threading.Event()  # by the broker (another connection took this one's client id)
+        self.raw.on_disconnect = lambda *args: self.disconnected.set()
         self.raw.on_publish = lambda client, userdata, mid, reason, props: self.pubacks.__setitem__(mid, reason)
         self.raw.on_message = lambda client, userdata, message: self.messages.append(
             (message.topic, bytes(message.payload))
         )
-        self.raw.connect(fleet.broker.host, fleet.broker.port)
+        self.raw.connect(fleet.broker.host, port or fleet.broker.port)
         self.raw.loop_start()
         assert connected.wait(5), f"{name} could not connect"
 
@@ -180,13 +207,18 @@ def test_the_acl_covers_exactly_the_wire_topics() -> None:
     assert not set(DEVICE_PUBLISHES) & set(BACKEND_PUBLISHES)
 
 
-def test_the_generated_broker_has_only_the_tls_listener(fleet: Fleet) -> None:
-    config = fleet.broker.generated.read_text()
-    assert [line for line in config.splitlines() if line.startswith("listener")] == [
-        f"listener {fleet.broker.port} 127.0.0.1"
+def test_the_generated_broker_has_only_the_two_tls_listeners(fleet: Fleet) -> None:
+    lines = fleet.broker.generated.read_text().splitlines()
+    listeners = [number for number, line in enumerate(lines) if line.startswith("listener")]
+    assert [lines[number] for number in listeners] == [
+        f"listener {fleet.broker.port} 127.0.0.1",  # the kiosks'
+        f"listener {fleet.backend_port} 127.0.0.1",  # the backend's
     ]
-    for line in ("allow_anonymous false", "require_certificate true", "use_identity_as_username true"):
-        assert line in config.splitlines()
+    assert "allow_anonymous false" in lines[: listeners[0]]
+    kiosks, backend = lines[listeners[0] : listeners[1]], lines[listeners[1] :]
+    for block in (kiosks, backend):
+        assert {"require_certificate true", "use_identity_as_username true"} <= set(block)
+    assert "use_username_as_clientid true" in kiosks and "use_username_as_clientid true" not in backend
 
 
 def test_a_provisioned_kiosk_connects_syncs_and_is_online(
@@ -206,7 +238,7 @@ def test_a_provisioned_kiosk_connects_syncs_and_is_online(
     assert settings.updates.public_key == etc / "update-key.pem"
     mark = len(fleet.broker.log_lines())
     fleet_db = tmp_path / "fleet.db"
-    backend = FleetProcess(fleet.broker, fleet_db, tmp_path / "fleet.log")
+    backend = FleetProcess(fleet.backend_listener(), fleet_db, tmp_path / "fleet.log")
     db = open_database(settings.database_path)
     sync = KioskSync.from_settings(settings)
     sync.start()
@@ -257,7 +289,7 @@ def test_a_copied_root_without_its_sealing_key_cannot_connect(
 def test_a_device_cannot_publish_or_read_under_another_devices_prefix(fleet: Fleet) -> None:
     a = Client(fleet, "kiosk-a", identity(fleet.kiosks["kiosk-a"]))
     b = Client(fleet, "kiosk-b", identity(fleet.kiosks["kiosk-b"]))
-    backend = Client(fleet, "fleet-acl-test", fleet.backend_tls())
+    backend = Client(fleet, "fleet-acl-test", fleet.backend_tls(), fleet.backend_port)
     try:
         a.subscribe(f"{wire.KIOSK_PREFIX}/#", wire.device_topic("kiosk-b", "acks"))  # granted, yet...
         b.subscribe(wire.device_topic("kiosk-b", "acks"))
@@ -283,6 +315,28 @@ def test_a_device_cannot_publish_or_read_under_another_devices_prefix(fleet: Fle
         assert [topic for topic, _ in a.messages if "/kiosk-b/" in topic] == []
     finally:
         for client in (a, b, backend):
+            client.close()
+
+
+def test_a_device_cannot_take_over_another_devices_client_id(fleet: Fleet) -> None:
+    """Device A connecting under B's client id (or a backend process's) gets its own CN as its id instead: B and
+    the backend stay connected and B still gets what is sent to it; several backend processes share the
+    backend's certificate, each under its own id, without throwing one another off."""
+    b = Client(fleet, "kiosk-b", identity(fleet.kiosks["kiosk-b"]))
+    backends = [Client(fleet, f"fleet-ingest-test-{n}", fleet.backend_tls(), fleet.backend_port) for n in (1, 2)]
+    mark = len(fleet.broker.log_lines())
+    try:
+        b.subscribe(wire.device_topic("kiosk-b", "acks"))
+        for claimed in ("kiosk-b", "fleet-ingest-test-1"):
+            a = Client(fleet, claimed, identity(fleet.kiosks["kiosk-a"]))
+            fleet.new_log_lines(mark, "as kiosk-a (p5")  # "New client connected from ... as kiosk-a (p5, ..."
+            a.close()
+        backends[0].publish(wire.device_topic("kiosk-b", "acks"), b"ack for b")
+        wait_until(lambda: b.received(wire.device_topic("kiosk-b", "acks")) == [b"ack for b"], "b's ack")
+        assert not [client for client in (b, *backends) if client.disconnected.is_set()]
+        assert not [line for line in fleet.broker.log_lines()[mark:] if "already connected" in line]
+    finally:
+        for client in (b, *backends):
             client.close()
 
 

@@ -105,7 +105,7 @@ def test_the_store_keeps_each_thing_once_on_postgresql(url: str) -> None:
     store = FleetStore(url)
     try:
         first, payload = wire_ticket()
-        assert store.add_tickets([(first, payload), (first, payload)]) == [True, False]
+        assert store.add_tickets([(first, payload), (first, payload)]) == ["stored", "duplicate"]
         assert store.add_ticket(first, payload) is False
         sent_at = datetime.now(UTC)
         report = wire.TelemetryV1(sent_at=sent_at, uptime_s=12.5, queue_depth=3, free_disk_bytes=40 * 2**30)
@@ -118,6 +118,9 @@ def test_the_store_keeps_each_thing_once_on_postgresql(url: str) -> None:
         assert (device["state"], device["tickets"], device["queue_depth"]) == ("online", 1, 3)
         assert device["config_revision_set"] == 2
         assert [row["id"] for row in store.tickets()] == [first.id]
+        stolen = first.model_copy(update={"device_id": "kiosk-other"})  # another kiosk re-sending first's id
+        assert store.add_tickets([(stolen, stolen.encode())]) == ["refused"]
+        assert store.ticket_device(first.id) == DEVICE
     finally:
         store.close()
     listed = CliRunner().invoke(main, ["--db", url, "tickets", "--json"])  # every fleet command takes the URL
