@@ -12,9 +12,10 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from kiosk_link.pin_hash import DEMO_PIN_HASH, check_stored
 from kiosk_link.secret_store import DEFAULT_KEY_PATH
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -76,10 +77,28 @@ class UiConfig(BaseModel):
     idle_warning_s: float = Field(default=15.0, ge=0)
     # How long the thank-you screen stays before the kiosk returns to its attract screen.
     thanks_s: float = Field(default=6.0, gt=0)
-    # sha256 of the staff PIN (provisioning sets a device's own); the default is the PIN 2468 for demos.
-    admin_pin_sha256: str = "a1fb4e703a9ef1fa4936801721ff285a97ac85330856674412e054892afe6972"
+    # The staff PIN as scrypt$n$r$p$salt$hash (kiosk_link.pin_hash): ``kiosk-provision`` sets a device's own. The
+    # default is the demo PIN 2468, which `kiosk doctor` fails on; the old name admin_pin_sha256 and its unsalted
+    # sha256 are still read (the PIN works, doctor says to set it again).
+    admin_pin_hash: str = Field(
+        default=DEMO_PIN_HASH, validation_alias=AliasChoices("admin_pin_hash", "admin_pin_sha256")
+    )
+    # This many wrong PINs in a row lock the staff screen for admin_lockout_s; each further lock-out before a
+    # right PIN lasts twice as long, up to admin_lockout_max_s. Kept in the database: a restart does not reset it.
     admin_attempts_before_lockout: int = Field(default=3, ge=1)
     admin_lockout_s: float = Field(default=60.0, ge=0)
+    admin_lockout_max_s: float = Field(default=3600.0, ge=0)
+
+    @field_validator("admin_pin_hash")
+    @classmethod
+    def _a_pin_hash(cls, value: str) -> str:
+        return check_stored(value)
+
+    @model_validator(mode="after")
+    def _lockouts_in_order(self) -> UiConfig:
+        if self.admin_lockout_s > self.admin_lockout_max_s:
+            raise ValueError("[ui] admin_lockout_s must not exceed admin_lockout_max_s")
+        return self
 
 
 class ListeningConfig(BaseModel):

@@ -23,9 +23,11 @@ from typing import Literal
 
 import click
 
-from firmware_app.config import KioskSettings, SyncConfig
+from firmware_app import audit
+from firmware_app.config import KioskSettings, SyncConfig, UiConfig
 from firmware_app.inference.manifest import ModelIntegrityError, load_manifest, sha256_file
 from firmware_app.storage import MB, free_bytes
+from kiosk_link.pin_hash import DEMO_PIN, is_legacy, is_weaker, verify_pin
 from kiosk_link.secret_store import SecretError
 from kiosk_link.tls import client_context
 
@@ -52,9 +54,11 @@ def run_checks(settings: KioskSettings, min_free_mb: int = DEFAULT_MIN_FREE_MB) 
         _display(),
         *_models(settings.models_dir),
         _database(settings.database_path),
+        _audit_log(settings.database_path),
         _broker(settings.sync),
         *_clock(),
         _disk(settings.data_dir, min_free_mb),
+        _staff_pin(settings.ui),
     ]
 
 
@@ -181,6 +185,23 @@ def _database(path: Path) -> Check:
     return Check("database", "OK", f"integrity ok, schema {version}{upgrade}")
 
 
+def _audit_log(path: Path) -> Check:
+    """The audit log's hash chain and guard triggers: an entry edited, deleted or added by hand, or a guard
+    dropped, is a FAIL (``kiosk audit --verify`` lists every problem)."""
+    if not path.is_file():
+        return Check("audit log", "OK", "no database yet")
+    try:
+        problems = audit.verify_file(path)
+    except sqlite3.DatabaseError as error:
+        return Check("audit log", "FAIL", f"cannot be read: {error}", "see the database check")
+    if problems:
+        shown = "; ".join(str(problem) for problem in problems[:3])
+        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        fix = "keep a copy of the database for the investigation; `kiosk audit --verify` lists every problem"
+        return Check("audit log", "FAIL", f"{shown}{more}", fix)
+    return Check("audit log", "OK", "hash chain intact, guard triggers in place")
+
+
 def _broker(sync: SyncConfig) -> Check:
     """The kiosk's own TLS context (``tls.client_context``, sealed key and all), so a pass here means the link can
     connect with exactly what it will present."""
@@ -255,6 +276,19 @@ def _disk(data_dir: Path, min_free_mb: int) -> Check:
     return Check("disk", "OK", f"{free_mb} MB free under {existing}")
 
 
+def _staff_pin(ui: UiConfig) -> Check:
+    """The demo PIN, or any PIN in the old unsalted form, opens the staff screen of every kiosk that has it: a
+    device serving customers fails on both (``kiosk demo`` brings its own demo PIN, and never runs this)."""
+    fix = "set this kiosk's own PIN: sudo kiosk-provision staff-pin (shows a new one once), then restart kiosk.service"
+    if is_legacy(ui.admin_pin_hash):
+        return Check("staff PIN", "FAIL", "stored as an unsalted sha256, which a table reverses at once", fix)
+    if verify_pin(DEMO_PIN, ui.admin_pin_hash):
+        return Check("staff PIN", "FAIL", f"the demo PIN {DEMO_PIN}: anyone who has seen a demo can open it", fix)
+    if is_weaker(ui.admin_pin_hash):
+        return Check("staff PIN", "WARN", "hashed with a lower scrypt cost than this version uses", fix)
+    return Check("staff PIN", "OK", "this device's own, scrypt with its own salt")
+
+
 def format_table(checks: list[Check]) -> str:
     width = max(len(check.name) for check in checks)
     lines = []
@@ -273,7 +307,7 @@ def format_table(checks: list[Check]) -> str:
 @click.option("--min-free-mb", default=DEFAULT_MIN_FREE_MB, show_default=True, help="Warn below this free space.")
 @click.pass_context
 def doctor(ctx: click.Context, as_json: bool, min_free_mb: int) -> None:
-    """Check devices, models, database, broker, clock and disk; print what to fix (exit code 1 on a FAIL)."""
+    """Check devices, models, database, broker, clock, disk and staff PIN; print what to fix (exit code 1 on a FAIL)."""
     checks = run_checks(ctx.obj["settings"], min_free_mb)
     click.echo(json.dumps([asdict(check) for check in checks], indent=1) if as_json else format_table(checks))
     if any(check.status == "FAIL" for check in checks):

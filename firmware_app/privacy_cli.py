@@ -85,9 +85,13 @@ def _since(text: str | None) -> str | None:
 @click.command("audit")
 @click.option("--since", help="7d, 24h or an ISO date/time (UTC).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--verify", is_flag=True, help="Check the hash chain and guard triggers instead; exit 1 on a problem.")
 @click.pass_context
-def audit_command(ctx: click.Context, since: str | None, as_json: bool) -> None:
+def audit_command(ctx: click.Context, since: str | None, as_json: bool, verify: bool) -> None:
     """The audit log of admin actions, oldest first."""
+    if verify:
+        _verify(ctx, as_json)
+        return
     with _database(ctx) as (_, db):
         found = audit.entries(db, _since(since))
     for entry in found:
@@ -96,3 +100,16 @@ def audit_command(ctx: click.Context, since: str | None, as_json: bool) -> None:
         else:
             detail = json.dumps(entry.detail, ensure_ascii=False) if entry.detail else ""
             click.echo(f"{entry.at[:19]}  {entry.actor:<6} {entry.action:<22} {detail}".rstrip())
+
+
+def _verify(ctx: click.Context, as_json: bool) -> None:
+    """Print each sign of tampering (exit code 1), or that the log is intact, so a script can act on it."""
+    with _database(ctx) as (_, db):
+        problems = audit.verify(db)
+        count = len(audit.entries(db))
+    for problem in problems:
+        click.echo(json.dumps({"kind": problem.kind, "message": problem.message}) if as_json else str(problem))
+    if problems:
+        ctx.exit(1)
+    if not as_json:
+        click.echo(f"audit log intact: {count} entries chained, guard triggers in place")

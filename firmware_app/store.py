@@ -1,6 +1,8 @@
 """The kiosk's one SQLite database, used through sqlite-utils, with numbered schema migrations.
 
-WAL journal and ``synchronous=FULL``: a ticket that was reported as saved survives a power cut. Migrations
+WAL journal and ``synchronous=FULL``: a ticket that was reported as saved survives a power cut. ``secure_delete``
+overwrites what a retention purge or an erasure removes, so a customer's words do not linger in free pages of the
+file after the kiosk has reported them gone. Migrations
 are plain functions numbered by their position in ``MIGRATIONS``; each runs in its own transaction and is
 recorded in ``schema_migrations``, so opening an old database brings it up to date and a failed migration
 leaves the previous version intact.
@@ -8,8 +10,10 @@ leaves the previous version intact.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,6 +174,33 @@ def _m007_visits(db: Database) -> None:
     db.execute("CREATE INDEX visit_topics_session ON visit_topics(session_id)")
 
 
+# The triggers that keep ``audit_log`` append-only, by name; ``audit.verify`` compares the file's with these.
+AUDIT_GUARDS = {
+    f"audit_log_no_{verb.lower()}": f"CREATE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log"
+    " BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+    for verb in ("UPDATE", "DELETE")
+}
+# The settings key holding the last audit entry's id and hash: a deleted tail leaves the chain intact but not this.
+AUDIT_HEAD_KEY = "audit_log_head"
+
+
+def audit_link(previous_hash: str, entry: Sequence[object]) -> str:
+    """sha256 over the previous entry's hash and this entry's (id, at, actor, action, detail) as compact JSON.
+
+    It lives beside the migration that chains existing entries, which cannot import ``audit`` (audit imports
+    this module); ``audit.append`` chains every new entry with it too."""
+    content = json.dumps(list(entry), ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(f"{previous_hash}\n{content}".encode()).hexdigest()
+
+
+def set_audit_head(db: Database, entry_id: int, entry_hash: str) -> None:
+    """Record the newest audit entry, inside the transaction that wrote it."""
+    db.execute(
+        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [AUDIT_HEAD_KEY, json.dumps({"id": entry_id, "hash": entry_hash})],
+    )
+
+
 def _m008_privacy(db: Database) -> None:
     """Retention and erasure: when the backend acknowledged each ticket (retention counts from there, never from
     filing), when its words and its photos were removed, and an audit log the app can only append to."""
@@ -178,16 +209,41 @@ def _m008_privacy(db: Database) -> None:
     db.execute("ALTER TABLE tickets ADD COLUMN photos_pruned_at TEXT")
     db.execute("CREATE INDEX tickets_synced_at ON tickets(synced_at)")
     db.execute("CREATE INDEX audit_log_at ON audit_log(at)")
-    for verb in ("UPDATE", "DELETE"):
-        db.execute(
-            f"CREATE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log"
-            " BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
-        )
+    for guard in AUDIT_GUARDS.values():
+        db.execute(guard)
 
 
 def _m009_pack_embedder(db: Database) -> None:
     """Which models embedded the installed pack's entries: a new intent model means new vectors."""
     db.execute("ALTER TABLE packs ADD COLUMN embedder TEXT NOT NULL DEFAULT ''")
+
+
+def _m010_audit_chain(db: Database) -> None:
+    """Chain the audit log: each entry keeps the previous entry's hash and its own (``audit_link``), so an entry
+    edited, deleted or slipped in, even with the guard triggers dropped first, shows in ``audit.verify``. The
+    entries already there are chained now, the UPDATE guard lifted for this transaction only; whatever was done
+    to them before today cannot be told any more."""
+    db.execute("ALTER TABLE audit_log ADD COLUMN prev_hash TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE audit_log ADD COLUMN hash TEXT NOT NULL DEFAULT ''")
+    db.execute("DROP TRIGGER IF EXISTS audit_log_no_update")  # a file whose guard was already dropped still migrates
+    previous = ""
+    entries = db.execute("SELECT id, at, actor, action, detail FROM audit_log ORDER BY id").fetchall()
+    for entry in entries:
+        entry_hash = audit_link(previous, entry)
+        db.execute("UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?", [previous, entry_hash, entry[0]])
+        previous = entry_hash
+    db.execute(AUDIT_GUARDS["audit_log_no_update"])
+    if entries:
+        set_audit_head(db, entries[-1][0], previous)
+
+
+def _m011_staff_pin_lockout(db: Database) -> None:
+    """The staff PIN's wrong tries and lock-outs (one row), so that a restart neither forgets a lock-out nor
+    starts the escalation again (``firmware_app.staff_pin``)."""
+    db.execute(
+        "CREATE TABLE staff_pin_lockout (id INTEGER PRIMARY KEY CHECK (id = 1), failures INTEGER NOT NULL,"
+        " lockouts INTEGER NOT NULL, locked_until TEXT)"
+    )
 
 
 MIGRATIONS: list[Callable[[Database], None]] = [
@@ -200,7 +256,11 @@ MIGRATIONS: list[Callable[[Database], None]] = [
     _m007_visits,
     _m008_privacy,
     _m009_pack_embedder,
+    _m010_audit_chain,
+    _m011_staff_pin_lockout,
 ]
+# The schema version from which every audit entry is chained: an older file is chained at its next open.
+AUDIT_CHAIN_SCHEMA = MIGRATIONS.index(_m010_audit_chain) + 1
 
 
 def schema_version(db: Database) -> int:
@@ -232,6 +292,7 @@ def open_database(path: Path | str) -> Database:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute("PRAGMA secure_delete=ON")
     db = Database(conn)
     try:
         migrate(db)

@@ -20,7 +20,9 @@ import click
 
 from firmware_app.app import Kiosk
 from firmware_app.cli import main, settings_of
+from firmware_app.config import KioskSettings
 from firmware_app.service_notify import Watchdog
+from kiosk_link.pin_hash import DEMO_PIN_HASH
 
 
 @click.command()
@@ -35,8 +37,7 @@ def demo(ctx: click.Context, with_ui: bool, screenshots: Path | None, photos: Pa
     (`kiosk --data-dir DIR demo`); none of them is sent to the fleet."""
     kept = ctx.find_root().params.get("data_dir")
     with _demo_data_dir(kept) as folder:
-        offline = settings_of(ctx).sync.model_copy(update={"enabled": False})
-        settings = settings_of(ctx).model_copy(update={"data_dir": folder, "sync": offline})
+        settings = demo_settings(settings_of(ctx), folder)
         where = "kept" if kept else "a throwaway folder, removed at the end (`kiosk --data-dir DIR demo` keeps it)"
         click.echo(f"Demo data in {folder} ({where})")
         if not with_ui:
@@ -56,6 +57,14 @@ def demo(ctx: click.Context, with_ui: bool, screenshots: Path | None, photos: Pa
         click.echo(f"Screenshots: {shots} PNG files in {screenshots.resolve()}")
     elif os.environ.get("SDL_VIDEODRIVER") == "dummy":
         click.echo("No display here, so nothing was shown: --screenshots DIR saves each step as a PNG")
+
+
+def demo_settings(settings: KioskSettings, folder: Path) -> KioskSettings:
+    """The device's settings as the demo runs them: its own data folder, no fleet link, and the demo staff PIN
+    (which the scripted visits type), whatever PIN this device was provisioned with."""
+    offline = settings.sync.model_copy(update={"enabled": False})
+    demo_ui = settings.ui.model_copy(update={"admin_pin_hash": DEMO_PIN_HASH})
+    return settings.model_copy(update={"data_dir": folder, "sync": offline, "ui": demo_ui})
 
 
 @contextmanager

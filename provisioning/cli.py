@@ -1,8 +1,9 @@
-"""``kiosk-provision``: enrol this device in the fleet, install its certificate, rotate its key.
+"""``kiosk-provision``: enrol this device in the fleet, install its certificate, rotate its key, set its staff PIN.
 
 With the fleet CA at hand (``--ca-dir``: a bench, a test, a fleet manager enrolling devices on their own
 machine) one command does everything; otherwise ``init`` writes a request for ``fleet ca issue`` and
-``install-cert`` finishes once the certificate comes back.
+``install-cert`` finishes once the certificate comes back. Every device gets its own staff PIN (given, or
+generated and printed once), stored only as a salted scrypt hash in its kiosk.toml.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import click
 from cryptography import x509
 
 from kiosk_link import pki
+from kiosk_link.pin_hash import PIN_MAX_DIGITS, PIN_MIN_DIGITS, check_new_pin, generate_pin, hash_pin
 from kiosk_link.secret_store import Backend
 from provisioning.identity import Device, ProvisionError
 from provisioning.layout import KIOSK_USER, Layout, Owner
@@ -24,6 +26,11 @@ _DIR = click.Path(file_okay=False, path_type=Path)
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _CA_DIR = click.option("--ca-dir", type=_DIR, help="The fleet CA folder: sign here and now (bench or test setup).")
 _DAYS = click.option("--days", default=pki.DEVICE_DAYS, show_default=True, help="Certificate validity with --ca-dir.")
+_STAFF_PIN = click.option(
+    "--staff-pin",
+    metavar="DIGITS",
+    help=f"This kiosk's staff PIN ({PIN_MIN_DIGITS}-{PIN_MAX_DIGITS} digits); default: a random one, shown once.",
+)
 
 
 @click.group()
@@ -53,6 +60,7 @@ def main(ctx: click.Context, root: Path, user: str, sealing: str) -> None:
 @click.option("--ca-cert", type=_FILE, help="The fleet CA certificate (default with --ca-dir: its ca.pem).")
 @_CA_DIR
 @_DAYS
+@_STAFF_PIN
 @click.option("--force", is_flag=True, help="Replace an existing identity and kiosk.toml.")
 @click.pass_obj
 def init(
@@ -64,16 +72,32 @@ def init(
     ca_cert: Path | None,
     ca_dir: Path | None,
     days: int,
+    staff_pin: str | None,
     force: bool,
 ) -> None:
-    """Create this kiosk's key and certificate request and write kiosk.toml (signed at once with --ca-dir)."""
+    """Create this kiosk's key and certificate request and write kiosk.toml with its own staff PIN (signed at
+    once with --ca-dir)."""
     if ca_cert is None:
         if ca_dir is None:
             raise click.UsageError("give --ca-cert (the fleet CA certificate) or --ca-dir")
         ca_cert = ca_dir / pki.CA_CERT
+    pin, generated = _staff_pin(staff_pin)
     with _refusals():
-        csr = device.init(device_id, broker_host, broker_port, ca_cert, update_key, force)
+        csr = device.init(device_id, broker_host, broker_port, ca_cert, update_key, force, hash_pin(pin))
     _finish(device, csr, ca_dir, days)
+    _show_pin(pin, generated)
+
+
+@main.command("staff-pin")
+@_STAFF_PIN
+@click.pass_obj
+def staff_pin_command(device: Device, staff_pin: str | None) -> None:
+    """Set this kiosk's staff PIN (on a device provisioned before PINs were, or to change it); restart the kiosk."""
+    pin, generated = _staff_pin(staff_pin)
+    with _refusals():
+        config = device.set_staff_pin(hash_pin(pin))
+    click.echo(f"staff PIN set in {config}; it applies from the kiosk's next start (systemctl restart kiosk)")
+    _show_pin(pin, generated)
 
 
 @main.command()
@@ -113,6 +137,24 @@ def _install(device: Device, cert: x509.Certificate) -> None:
         f"{pki.common_name(cert)}: certificate {cert.serial_number:x} valid to {cert.not_valid_after_utc:%Y-%m-%d}"
         f" in {folder}; configuration {device.layout.config}"
     )
+
+
+def _staff_pin(given: str | None) -> tuple[str, bool]:
+    """The PIN to set and whether it was generated here: one given must pass ``check_new_pin``."""
+    if given is None:
+        return generate_pin(), True
+    try:
+        return check_new_pin(given), False
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--staff-pin") from None
+
+
+def _show_pin(pin: str, generated: bool) -> None:
+    """A generated PIN is printed this once (only its salted hash is kept), after everything else succeeded."""
+    if generated:
+        click.echo(f"staff PIN: {pin}  (shown only now: give it to the branch's staff; `staff-pin` sets another)")
+    else:
+        click.echo("staff PIN: the one given with --staff-pin")
 
 
 @contextmanager

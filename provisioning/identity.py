@@ -45,10 +45,18 @@ class Device:
         self.sealing = sealing  # None: secret_store.detect_backend()
 
     def init(
-        self, device_id: str, broker_host: str, broker_port: int, ca_cert: Path, update_key: Path, force: bool
+        self,
+        device_id: str,
+        broker_host: str,
+        broker_port: int,
+        ca_cert: Path,
+        update_key: Path,
+        force: bool,
+        pin_hash: str,
     ) -> x509.CertificateSigningRequest:
-        """Install the fleet's CA certificate and update key, and make a key and request for ``device_id``;
-        ProvisionError rather than replacing an existing identity or configuration without ``force``."""
+        """Install the fleet's CA certificate and update key, and make a key and request for ``device_id``, its
+        kiosk.toml holding ``pin_hash`` (``kiosk_link.pin_hash``: no device keeps the demo PIN); ProvisionError
+        rather than replacing an existing identity or configuration without ``force``."""
         layout = self.layout
         try:
             validate_device_id(device_id)
@@ -61,9 +69,23 @@ class Device:
         self.owner.folder(layout.identity, 0o750)
         self._install_trust(ca_cert, update_key)
         csr = self._request(device_id)
-        config = kiosk_toml.render(layout, device_id, broker_host, broker_port)
+        config = kiosk_toml.with_staff_pin(kiosk_toml.render(layout, device_id, broker_host, broker_port), pin_hash)
         write_bytes_atomically(layout.pending_config, config.encode(), 0o640)
         return csr
+
+    def set_staff_pin(self, pin_hash: str) -> Path:
+        """Put ``pin_hash`` in this device's kiosk.toml (the one waiting for its certificate, if that is the only
+        one), keeping every other line; returns the file. The kiosk reads it at its next start."""
+        config = next((path for path in (self.layout.config, self.layout.pending_config) if path.is_file()), None)
+        if config is None:
+            raise ProvisionError(f"no {self.layout.config} to set the PIN in (`kiosk-provision init` first)")
+        try:
+            text = kiosk_toml.with_staff_pin(config.read_text(encoding="utf-8"), pin_hash)
+        except ValueError as exc:  # tomllib's errors are ValueErrors too
+            raise ProvisionError(f"{config}: {exc}") from None
+        write_bytes_atomically(config, text.encode(), 0o640)
+        self.owner.readable(config, 0o640)
+        return config
 
     def rotate(self) -> x509.CertificateSigningRequest:
         """A new key and request for the current device id; the current pair stays in use until ``install_cert``."""

@@ -6,16 +6,19 @@ import datetime
 import json
 import shutil
 import socket
+import sqlite3
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from firmware_app import audit
 from firmware_app.cli import main
 from firmware_app.config import REPO_ROOT, load_settings
 from firmware_app.doctor import Check, _camera, _clock, format_table, run_checks
 from firmware_app.store import MIGRATIONS, open_database
 from kiosk_link import pki
+from kiosk_link.pin_hash import hash_pin
 from kiosk_link.secret_store import encrypt_bytes
 from kiosk_link.tls import SEALED_KEY_NAME
 
@@ -37,7 +40,7 @@ def _kiosk_db(data_dir: Path) -> Path:
 
 def test_a_healthy_kiosk_passes_the_model_and_database_checks(tmp_path: Path) -> None:
     _kiosk_db(tmp_path)
-    checks = run_checks(load_settings(data_dir=tmp_path))
+    checks = run_checks(load_settings(data_dir=tmp_path, ui={"admin_pin_hash": hash_pin("40731985")}))
     models = [check for check in checks if check.name.startswith("model ")]
     assert {"model intent-minilm-bank", "model intent-minilm-bank/tokenizer", "model pcb/crop_net"} <= {
         check.name for check in models
@@ -146,3 +149,19 @@ def test_a_sealed_key_that_cannot_be_opened_fails_the_broker_check(tmp_path: Pat
 def test_a_clock_in_the_past_fails() -> None:
     checks = list(_clock(lambda: datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)))
     assert checks[0].status == "FAIL" and "set the time" in checks[0].fix
+
+
+def test_a_tampered_audit_log_fails_the_doctor(tmp_path: Path) -> None:
+    """An entry edited with the guard dropped (as someone with the sqlite3 shell would) is a FAIL, with the fix."""
+    db = open_database(tmp_path / "kiosk.db")
+    for number in range(3):
+        audit.record(db, "cli", f"action_{number}", {"n": number})
+    db.close()
+    settings = load_settings(data_dir=tmp_path, ui={"admin_pin_hash": hash_pin("40731985")})
+    assert _by_name(run_checks(settings))["audit log"].status == "OK"
+    with sqlite3.connect(tmp_path / "kiosk.db") as conn:
+        conn.execute("DROP TRIGGER audit_log_no_update")
+        conn.execute("UPDATE audit_log SET action = 'nothing_to_see' WHERE id = 2")
+    check = _by_name(run_checks(settings))["audit log"]
+    assert check.status == "FAIL" and "guard" in check.detail and "edited" in check.detail, check
+    assert "kiosk audit --verify" in (check.fix or "")

@@ -15,6 +15,7 @@ from firmware_app.screen.strings import t
 from firmware_app.vision.capture import load_image
 from kiosk_link import durable
 from tests.conftest import FIXTURES
+from tests.fakes import FakeClock
 
 SCRATCHES = FIXTURES / "defects" / "neu_scratches_163.jpg"
 NOTE = "scratch along the edge, coil 7"
@@ -37,16 +38,20 @@ def test_staff_pin_tries_lockout_and_the_staff_screen_are_audited(controller: Ki
     assert controller.state.notice == "locked"
     assert new_actions(controller, start) == ["staff_pin_wrong", "staff_pin_wrong", "staff_pin_locked"]
 
-    fresh = KioskController(lambda: controller.kiosk)  # a new lock, as after the lockout has passed
+    clock = FakeClock()
+    fresh = KioskController(lambda: controller.kiosk, clock=clock)  # a restart: the lock-out is kept
     try:
         fresh.open_admin()
+        fresh.type_text("2468")
+        fresh.submit()
+        clock.now += controller.kiosk.settings.ui.admin_lockout_s
         fresh.type_text("2468")
         fresh.submit()
         assert fresh.state.screen == "admin"
         fresh.close_admin()
     finally:
         fresh.detach()
-    assert new_actions(controller, start)[3:] == ["staff_pin_ok", "staff_screen_closed"]
+    assert new_actions(controller, start)[3:] == ["staff_pin_locked", "staff_pin_ok", "staff_screen_closed"]
     assert {e.actor for e in audit.entries(controller.kiosk.db) if e.id > start} == {"staff"}
 
 

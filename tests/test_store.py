@@ -56,7 +56,7 @@ def table_names(path: Path) -> set[str]:
 def test_new_file_gets_every_migration(db: Database, db_path: Path) -> None:
     """Opening a new file creates its directory and applies all migrations, recording each version once."""
     assert db_path.is_file()
-    assert schema_version(db) == len(MIGRATIONS) == 9
+    assert schema_version(db) == len(MIGRATIONS) == 11
     assert [version for version, _ in migration_rows(db_path)] == list(range(1, len(MIGRATIONS) + 1))
     assert set(db.table_names()) >= ALL_TABLES
 
@@ -126,7 +126,7 @@ def test_old_database_is_brought_up_to_date(db_path: Path) -> None:
     finally:
         upgraded.close()
     rows = migration_rows(db_path)
-    assert [version for version, _ in rows] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert [version for version, _ in rows] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
     assert rows[0][1] == "2024-01-01T00:00:00.000+00:00", "version 1 must not be re-applied"
 
 

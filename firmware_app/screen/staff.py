@@ -6,12 +6,9 @@ shows the updater's reports as they arrive, and an installed release is loaded a
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
 
 from firmware_app import audit
 from firmware_app.events import UpdateProgress
@@ -20,38 +17,11 @@ from firmware_app.logs import RecentErrors
 from firmware_app.screen.core import ScreenCore
 from firmware_app.screen.state import AdminState, FormState, UpdateView
 from firmware_app.screen.strings import t
+from firmware_app.staff_pin import LockoutPolicy, PinLock
 from firmware_app.sync.install import installed_releases
+from kiosk_link.pin_hash import PIN_MAX_DIGITS, is_legacy
 
 log = logging.getLogger(__name__)
-
-PinVerdict = Literal["ok", "wrong", "locked"]
-PIN_MAX_CHARS = 8
-
-
-class PinLock:
-    """The staff PIN: compared by its sha256 in constant time, and locked for a while after repeated wrong tries
-    so it cannot be guessed at the counter."""
-
-    def __init__(self, pin_sha256: str, attempts_before_lockout: int, lockout_s: float) -> None:
-        self.pin_sha256 = pin_sha256
-        self.attempts_before_lockout = attempts_before_lockout
-        self.lockout_s = lockout_s
-        self.failures = 0
-        self._locked_until = float("-inf")
-
-    def check(self, pin: str, now: float) -> PinVerdict:
-        """``locked`` while a lockout runs (even for the right PIN), and for the wrong try that starts one."""
-        if now < self._locked_until:
-            return "locked"
-        if hmac.compare_digest(hashlib.sha256(pin.encode()).hexdigest(), self.pin_sha256):
-            self.failures = 0
-            return "ok"
-        self.failures += 1
-        if self.failures >= self.attempts_before_lockout:
-            self.failures = 0
-            self._locked_until = now + self.lockout_s
-            return "locked"
-        return "wrong"
 
 
 class StaffScreens(ScreenCore):
@@ -73,7 +43,9 @@ class StaffScreens(ScreenCore):
         self.recent_errors = RecentErrors()
         logging.getLogger().addHandler(self.recent_errors)
         ui = self.kiosk.settings.ui
-        self._pin_lock = PinLock(ui.admin_pin_sha256, ui.admin_attempts_before_lockout, ui.admin_lockout_s)
+        self._pin_lock = PinLock(ui.admin_pin_hash, LockoutPolicy.of(ui), self.kiosk.db, self._clock())
+        if is_legacy(ui.admin_pin_hash):
+            log.warning("the staff PIN is stored as an unsalted sha256: set it again with kiosk-provision staff-pin")
 
     def open_admin(self) -> None:
         """The hidden staff corner: asks for the PIN."""
@@ -81,14 +53,14 @@ class StaffScreens(ScreenCore):
             self._touched()
             prompt = t("staff_pin", self._state.language)
             self._back = self._state.screen
-            form = FormState("pin", prompt, "numpad", max_chars=PIN_MAX_CHARS, secret=True)
+            form = FormState("pin", prompt, "numpad", max_chars=PIN_MAX_DIGITS, secret=True)
             self._set(screen="admin_pin", form=form)
 
     def _check_pin(self, pin: str) -> None:
         """The right PIN ends any visit and opens the status screen; a wrong one clears the field and says so."""
         form = self._state.form
         assert form is not None
-        verdict = self._pin_lock.check(pin, self._clock())
+        verdict = self._pin_lock.check(pin, self._clock(), self.kiosk.db)
         audit.record(self.kiosk.db, "staff", f"staff_pin_{verdict}")
         if verdict != "ok":
             log.warning("wrong staff PIN" if verdict == "wrong" else "staff PIN refused: locked after wrong tries")
