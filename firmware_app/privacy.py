@@ -95,10 +95,10 @@ _ID_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         r"\1[ACCOUNT]",
     ),
 )
-# A run of digits, each gap a space or one of . / _ - and the Chinese commas speech recognition writes at pauses,
-# with a space either side of it allowed; a leading "+" marks a phone number instead. The ASCII comma is no
+# A run of digits, each gap spaces or one of . / _ - and the Chinese commas speech recognition writes at pauses,
+# with spaces either side of it allowed; a leading "+" marks a phone number instead. The ASCII comma is no
 # separator: it groups thousands in amounts.
-_DIGIT_RUN = re.compile(r"(?<![\d+])\d(?:(?: ?[./_\-，、] ?| )?\d)*")
+_DIGIT_RUN = re.compile(r"(?<![\d+])\d(?:(?: *[./_\-，、] *| +)?\d)*")
 # A Chinese mobile number: +86, 0086 or (+86) optional, then 1[3-9] and nine digits, spaces, dashes or Chinese
 # commas anywhere.
 _CN_MOBILE = re.compile(r"(?<![\d+])(?:(?:\+|00)86[\s-]?|\(\+?86\)\s?)?1[\s\-，、]?[3-9](?:[\s\-，、]?\d){9}(?!\d)")

@@ -340,6 +340,7 @@ def test_no_personal_data_reaches_the_stored_tickets_over_10000_cases(tmp_path: 
         ("It's 0  7, 9 7, 6 - 1 - 6 9, 0  3  5 thanks", "It's [PHONE] thanks"),
         ("my card is 19，8 40679，6，17", "my card is [PHONE]"),
         ("Card number: 1 5612，62，9，74 2", "Card number: [PHONE]"),
+        ("6 0 1 1 0 1 0 1 0 1 0 1  3", "[CARD ****1013]"),
     ],
 )
 def test_the_forms_the_issue_found(text: str, expected: str) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, TypeAdapter, ValidationError
 
-from kiosk_link.wire.core import Count, WireModel
+from kiosk_link.wire.core import MAX_COUNT, WireModel
 
 SettingKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[A-Za-z0-9_-]{1,64}){1,2}$")]
 SettingValue = StrictBool | StrictInt | StrictFloat | Annotated[str, Field(max_length=200)]
@@ -53,5 +53,6 @@ class RemoteConfigV1(WireModel):
     SCHEMA: ClassVar[str] = "kiosk.config/1"
 
     schema_id: Literal["kiosk.config/1"] = Field(default="kiosk.config/1", alias="schema")
-    revision: Count = Field(ge=1)  # bounded like every count: the kiosk reports it back in its status
+    # From 1, and bounded like every count: the kiosk reports it back in its status (a 64-bit column).
+    revision: Annotated[int, Field(ge=1, le=MAX_COUNT)]
     settings: dict[SettingKey, SettingValue] = Field(default_factory=dict, max_length=64)

@@ -122,7 +122,8 @@ def _canonical_uuid(value: str) -> str:
 TicketId = Annotated[str, AfterValidator(_canonical_uuid)]
 # Bounded to SQLite's 64-bit INTEGER: the backend stores counts in columns, and a larger one would fail the store
 # instead of being refused by the wire (found by tests/test_sync_fuzz.py).
-Count = Annotated[int, Field(ge=0, le=2**63 - 1)]
+MAX_COUNT = 2**63 - 1
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 Label = Annotated[str, Field(min_length=1, max_length=64)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
