@@ -39,8 +39,8 @@ fi
 # shellcheck source=/dev/null
 . /etc/os-release
 case "${ID:-}:${VERSION_CODENAME:-}" in
-  debian:bookworm | raspbian:bookworm | ubuntu:jammy | ubuntu:noble) ;;
-  *) echo "warning: tested on Raspberry Pi OS / Debian bookworm and Ubuntu 22.04/24.04, not ${PRETTY_NAME:-this system}" >&2 ;;
+  debian:bookworm | debian:trixie | raspbian:bookworm | raspbian:trixie | ubuntu:jammy | ubuntu:noble) ;;
+  *) echo "warning: tested on Raspberry Pi OS / Debian bookworm and trixie, Ubuntu 22.04/24.04, not ${PRETTY_NAME:-this system}" >&2 ;;
 esac
 
 apt_install() {
@@ -48,14 +48,21 @@ apt_install() {
 }
 
 run apt-get update -qq
-# The kiosk needs Python 3.11 (scripts/setup.sh checks); Ubuntu ships 3.10 (jammy) or 3.12 (noble).
-python=python3.11
-if ! command -v "$python" >/dev/null 2>&1; then
-  if [ "${ID:-}" = ubuntu ]; then
-    apt_install software-properties-common
-    run add-apt-repository -y ppa:deadsnakes/ppa
+# The kiosk runs on Python 3.11 to 3.13 (scripts/setup.sh checks): the system's python3 where it is one of them
+# (Debian 12: 3.11, Ubuntu 24.04: 3.12, Debian 13 and Raspberry Pi OS trixie: 3.13), else 3.11 (Ubuntu 22.04
+# ships 3.10: from the deadsnakes archive).
+python=python3
+if ! python3 -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else 1)' 2>/dev/null; then
+  python=python3.11
+  if ! command -v "$python" >/dev/null 2>&1; then
+    if [ "${ID:-}" = ubuntu ]; then
+      apt_install software-properties-common
+      run add-apt-repository -y ppa:deadsnakes/ppa
+    fi
+    apt_install python3.11 python3.11-venv
   fi
-  apt_install python3.11 python3.11-venv
+else
+  apt_install python3-venv
 fi
 # cage: the Wayland kiosk compositor the kiosk draws in; seatd: gives it the display and input devices without a
 # login session.
