@@ -236,7 +236,7 @@ def test_wrong_pins_warn_then_lock_out_even_the_right_pin(kiosk: Kiosk, make_ui:
     ui.shot("pin-wrong")
     enter_pin(ui, WRONG_PIN)
     enter_pin(ui, WRONG_PIN)
-    assert "Too many wrong PINs. Wait a minute." in words(ui)
+    assert "Too many wrong PINs: the staff screen is locked for a while. Try again later." in words(ui)
     ui.shot("pin-locked")
     enter_pin(ui, RIGHT_PIN)
     assert ui.screen == "admin_pin"  # locked: even the right PIN is refused

@@ -144,7 +144,11 @@ STRINGS: dict[str, dict[Language, str]] = {
     "pin_title": {"en": "Staff only", "zh": "仅限员工"},
     "pin_prompt": {"en": "Enter the staff PIN", "zh": "请输入员工密码"},
     "wrong_pin": {"en": "Wrong PIN. Try again.", "zh": "密码错误，请重试。"},
-    "locked": {"en": "Too many wrong PINs. Wait a minute.", "zh": "错误次数过多，请稍后再试。"},
+    # The lock-out grows with each one (a minute, then doubling up to an hour): no promise of how long.
+    "locked": {
+        "en": "Too many wrong PINs: the staff screen is locked for a while. Try again later.",
+        "zh": "错误次数过多，员工界面已暂时锁定，请稍后再试。",
+    },
     "storage_full": {
         "en": "Storage full: the photo was not saved. Please ask a member of staff.",
         "zh": "存储空间已满，照片未保存。请联系工作人员。",
