@@ -24,6 +24,7 @@ from fleet.broker_tls import tls_options
 from fleet.ca_cli import broker_config, ca
 from fleet.cli_store import open_store
 from fleet.console.cli import user, web
+from fleet.console.desk import HandoffDesk
 from fleet.database import is_url
 from fleet.ingest import Ingestor
 from fleet.release_cli import keys, release
@@ -142,9 +143,12 @@ def tickets(
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, as `fleet tickets --json` gives it.")
 @click.pass_context
 def show_ticket(ctx: click.Context, ref: str, as_json: bool) -> None:
-    """One ticket whole, by its reference (KB-1A2B3C4D) or its id: fields, summary, transcript and files."""
+    """One ticket whole, by its reference (KB-1A2B3C4D) or its id: fields, summary, transcript, files and the
+    notes colleagues wrote in the staff console."""
     with open_store(ctx) as store:
         found = store.ticket(ref)
+        if found is not None:
+            found["notes"] = HandoffDesk(store).notes(found["id"])  # what colleagues wrote in the console
     if found is None:
         raise click.ClickException(f"no ticket {ref!r} (a reference such as KB-1A2B3C4D, or a ticket id)")
     click.echo(json.dumps(found, ensure_ascii=False) if as_json else "\n".join(_ticket_text(found)))
@@ -180,7 +184,11 @@ def _ticket_text(row: dict[str, Any]) -> list[str]:
     turns = ticket.get("transcript") or []
     lines += [f"  {_SPEAKERS.get(t.get('role'), t.get('role'))}: {t.get('text', '')}" for t in turns] or ["  -"]
     lines += ["files", *(f"  {name}  {state}" for name, state in row["files"].items())] if row["files"] else []
-    return lines
+    notes = [
+        f"  {n['at'][:16]} {n['author']} -> {n['status']}" + (f": {n['note']}" if n["note"] else "")
+        for n in row["notes"]
+    ]
+    return lines + (["notes", *notes] if notes else [])
 
 
 @main.command()

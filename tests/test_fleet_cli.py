@@ -187,6 +187,11 @@ def ticket_db(tmp_path: Path) -> Path:
         "UPDATE tickets SET status = 'closed', assignee = 'ana', claimed_at = ?, closed_at = ? WHERE id = ?",
         ["2026-11-01T10:05:00+00:00", "2026-11-01T10:30:00+00:00", card.id],
     )
+    for status, note, at in (("open", "on my way", "10:05"), ("closed", "card blocked at the desk", "10:30")):
+        store.db.execute(
+            "INSERT INTO ticket_notes (ticket_id, author, status, note, at) VALUES (?, 'ana', ?, ?, ?)",
+            [card.id, status, note, f"2026-11-01T{at}:00.000+00:00"],
+        )
     add_ticket(store, "KB-NEWA0004")
     store.close()
     return db
@@ -236,14 +241,18 @@ def test_tickets_show_prints_one_ticket_whole_by_reference_or_id(ticket_db: Path
     assert text[text.index("summary") + 1] == "  summary of KB-CARD0003"
     turns = text[text.index("transcript") + 1 : text.index("files")]
     assert turns == ["  customer: Someone stole my card", "  kiosk: I can block it now."]
-    files = text[text.index("files") + 1 :]
+    files = text[text.index("files") + 1 : text.index("notes")]
     assert files == ["  photos/a.jpg  stored", "  photos/b.jpg  missing", "  photos/c.jpg  pending"]
+    assert text[text.index("notes") + 1 :] == [
+        "  2026-11-01T10:05 ana -> open: on my way",
+        "  2026-11-01T10:30 ana -> closed: card blocked at the desk",
+    ]
 
     (whole,) = [json.loads(line) for line in run(ticket_db, "tickets", "show", "KB-CARD0003", "--json")]
     assert whole["ticket"]["transcript"][0]["text"] == "Someone stole my card" and whole["assignee"] == "ana"
     assert run(ticket_db, "tickets", "show", whole["id"]) == text  # by id too
 
     plain = run(ticket_db, "tickets", "show", "KB-NEWA0004")
-    assert plain[plain.index("transcript") + 1] == "  -" and "files" not in plain
+    assert plain[plain.index("transcript") + 1] == "  -" and "files" not in plain and "notes" not in plain
     missing = CliRunner().invoke(main, ["--db", str(ticket_db), "tickets", "show", "KB-NOPE"])
     assert missing.exit_code == 1 and "no ticket 'KB-NOPE'" in missing.output
