@@ -15,6 +15,7 @@ import numpy as np
 
 from firmware_app.app import EventBus
 from firmware_app.events import (
+    HandoffUpdate,
     Language,
     NothingHeard,
     PartialTranscript,
@@ -120,6 +121,7 @@ def _steps(c: KioskController, photo: np.ndarray, pin: str) -> list[Step]:
         _step("form-time", first_choice),
         _step("form-choice", first_choice),
         _step("handoff", c.request_staff),
+        _step("handoff-coming", lambda: _colleague_coming(c, bus())),
         _step("camera", c.open_camera),
         _step("photo_result-retake", lambda: c.capture(image=photo // 6)),  # far too dark: asks for a retake
         _step("inspection-analysing", c.retake, lambda: c.capture(image=photo, analyse=False)),
@@ -204,3 +206,13 @@ def synthetic_part_photo(width: int = 800, height: int = 600, seed: int = 7) -> 
     )
     cv2.polylines(image, [crack.astype(np.int32)], False, (25, 22, 20), 2)
     return image
+
+
+def _colleague_coming(c: KioskController, bus: EventBus) -> None:
+    """The staff console's answer to the visit's hand-off, as the kiosk's link puts it on the bus; the screen
+    takes it at its next tick."""
+    handoff = c.state.handoff
+    assert handoff is not None, "the hand-off screen records its ticket"
+    news = HandoffUpdate(ticket_id=handoff.ticket_id, reference=handoff.reference, state="coming", colleague="Ana")
+    bus.publish(news)
+    c.tick()
