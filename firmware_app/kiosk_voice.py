@@ -15,7 +15,8 @@ from firmware_app.asr.types import Grammar
 from firmware_app.audio.sources import AudioSource
 from firmware_app.audio.tts import AudioOutput
 from firmware_app.dialogue.session import Session
-from firmware_app.events import Reply
+from firmware_app.events import Event, HandoffUpdate, Reply
+from firmware_app.screen.state import HandoffView
 from firmware_app.voice.pipeline import Conversation, VoicePipeline
 
 
@@ -50,10 +51,13 @@ class ScreenlessVisit:
         self.kiosk = kiosk
         self.session: Session | None = None
         self._last_reply: Reply | None = None
+        self._handoff_ticket: str | None = None  # the visit's hand-off ticket, once it has one
+        kiosk.bus.subscribe(self._on_event)
 
     def start(self) -> None:
         """A new visit: the kiosk greets, as when a customer taps the attract screen."""
         self.session, self._last_reply = self.kiosk.start_session()
+        self._handoff_ticket = None
 
     def respond(self, text: str) -> Reply:
         """One spoken turn of the visit (a new visit after the last one ended)."""
@@ -61,7 +65,19 @@ class ScreenlessVisit:
             self.start()
         assert self.session is not None
         self._last_reply = self.kiosk.handle_text(self.session, text, "voice")
+        if self._last_reply.kind == "handoff":
+            self._handoff_ticket = self._last_reply.ticket_id
         return self._last_reply
+
+    def _on_event(self, event: Event) -> None:
+        """The staff console's word on this visit's hand-off (``HandoffUpdate``, on the link's thread), said aloud
+        as a reply: without a screen the voice is the only way to tell the customer who is coming."""
+        session = self.session
+        if not isinstance(event, HandoffUpdate) or session is None or event.ticket_id != self._handoff_ticket:
+            return
+        line = HandoffView(event.ticket_id, event.state, event.colleague, event.reference).line(session.language)
+        if line:
+            self.kiosk.bus.publish(Reply(session_id=session.id, text=line, language=session.language, kind="info"))
 
     def expected_grammar(self) -> Grammar | None:
         """ "digits" while a flow asks for a number (card digits, an amount), where a screen shows its numpad."""
@@ -76,3 +92,4 @@ class ScreenlessVisit:
             self.kiosk.end_session(self.session, "goodbye")
         self.session = None
         self._last_reply = None
+        self._handoff_ticket = None

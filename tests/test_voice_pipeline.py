@@ -22,6 +22,7 @@ from firmware_app.events import (
     DialogueError,
     DialogueStarted,
     Event,
+    HandoffUpdate,
     ListeningStarted,
     Reply,
     ReplyEnded,
@@ -233,3 +234,24 @@ def test_a_screenless_visit_begins_with_its_first_question_and_hears_numbers_whe
     visit.end()
     assert isinstance(events[-1], SessionEnded) and events[-1].session_id == session.id
     assert visit.session is None and visit.expected_grammar() is None
+
+
+def test_a_screenless_visit_says_aloud_who_is_coming_for_its_hand_off_and_nothing_for_another(
+    kiosk: Kiosk, events: list[Event]
+) -> None:
+    """The staff console's word (``HandoffUpdate``, as the kiosk's link publishes it) becomes a reply, which the
+    voice pipeline speaks like any other: a kiosk with no screen still tells the customer Ana is on the way."""
+    visit = ScreenlessVisit(kiosk)
+    handoff = visit.respond("Can I speak to a real person please?")
+    assert handoff.kind == "handoff" and handoff.ticket_id
+    before = len(events)  # the greeting and the hand-off's own replies come first
+    other = HandoffUpdate(
+        ticket_id="0" * 8 + "-0000-4000-8000-" + "0" * 12, reference="KB-0", state="coming", colleague="Bo"
+    )
+    kiosk.bus.publish(other)  # an earlier visit's ticket: nothing said
+    kiosk.bus.publish(HandoffUpdate(ticket_id=handoff.ticket_id, reference="KB-1", state="coming", colleague="Ana"))
+    said = [(e.text, e.language) for e in events[before:] if isinstance(e, Reply)]
+    assert said == [("Ana is on the way to you", "en")]
+    visit.end()
+    kiosk.bus.publish(HandoffUpdate(ticket_id=handoff.ticket_id, reference="KB-1", state="closed", colleague="Ana"))
+    assert len([e for e in events[before:] if isinstance(e, Reply)]) == 1  # the visit is over: nothing more said
