@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -26,6 +25,7 @@ from fleet.files import PARTIAL, PARTIAL_MAX_AGE_S, AttachmentFiles, QuotaExceed
 from fleet.ingest import Ingestor
 from fleet.store import FleetStore
 from kiosk_link import wire
+from tests import test_sync_fuzz as fuzz_tests
 from tests.mosquitto import free_port
 from tests.test_sync_wire import ticket_request
 
@@ -33,22 +33,12 @@ A, B = "kiosk-a", "kiosk-b"
 PHOTO = "photos/a.jpg"
 
 
-class Published:
-    """Stands in for the backend client's ``publish``: what it sent, by topic."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, bytes]] = []
-
-    def __call__(
-        self, topic: str, payload: Any = None, qos: int = 0, retain: bool = False, properties: Any = None
-    ) -> mqtt.MQTTMessageInfo:
-        self.messages.append((topic, bytes(payload)))
-        return mqtt.MQTTMessageInfo(0)
+class Published(fuzz_tests.Published):
+    """The backend client's ``publish`` stood in for, with the acknowledgements it sent read back."""
 
     def acks(self, device_id: str) -> list[list[str]]:
         """The ticket ids of each acknowledgement sent to ``device_id``."""
-        topic = wire.device_topic(device_id, "acks")
-        return [wire.parse(payload, wire.AckV1).ticket_ids for to, payload in self.messages if to == topic]
+        return [wire.parse(payload, wire.AckV1).ticket_ids for payload in self.on(wire.device_topic(device_id, "acks"))]
 
 
 @pytest.fixture
