@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from firmware_app.app import Kiosk
-from firmware_app.events import HandoffUpdate
+from firmware_app.events import HandoffUpdate, Reply
 from firmware_app.screen.controller import KioskController
 from firmware_app.screen.state import HandoffView
 from kiosk_link.wire import HandoffState
@@ -94,3 +94,16 @@ def test_the_hand_off_screen_draws_the_news(
         ui.shot("handoff-coming-zh")
     finally:
         ui.ui.close()
+
+
+def test_the_news_is_also_said_aloud_once_for_the_visits_ticket_only(desk: KioskController) -> None:
+    """A connected voice pipeline speaks every reply published outside a turn: the news goes on the bus as one."""
+    said: list[Reply] = []
+    desk.kiosk.bus.subscribe(lambda event: said.append(event) if isinstance(event, Reply) else None)
+    tell(desk, str(uuid.uuid4()), "coming", colleague="Bo")  # another visit's ticket: nothing said
+    assert said == []
+    filed = desk.kiosk.tickets.get(ticket_of(desk).ticket_id)
+    assert filed is not None and filed.session_id
+    tell(desk, ticket_of(desk).ticket_id, "coming")
+    assert [(r.text, r.kind, r.session_id) for r in said] == [("Ana is on the way to you", "info", filed.session_id)]
+    assert desk.state.screen == "handoff"  # the screen stays where it is

@@ -398,6 +398,14 @@ class KioskController(TypingScreens, CameraScreens, StaffScreens, VoiceHooks):
             if self._state.screen == "handoff" and handoff is not None and handoff.ticket_id == news.ticket_id:
                 said = replace(handoff, state=news.state, colleague=news.colleague, reference=news.reference)
                 self._set(handoff=said)
+                self._say(said.line(self._state.language))
+
+    def _say(self, line: str | None) -> None:
+        """Say ``line`` aloud as well: a reply outside any turn, which a connected voice pipeline speaks (the
+        screen, the analytics and the latency telemetry take no turn from it)."""
+        if line and self._session is not None:
+            language = self._state.language
+            self.kiosk.bus.publish(Reply(session_id=self._session.id, text=line, language=language, kind="info"))
 
     def _forget_visit(self) -> None:
         """The visit's hand-off goes with the rest of what the screen held about it (``ScreenCore``)."""
