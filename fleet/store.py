@@ -219,10 +219,13 @@ def _now() -> str:
 
 
 class FleetStore:
-    def __init__(self, target: str | Path) -> None:
-        """``target``: a SQLite file (created if need be) or a ``postgresql://`` URL (``fleet.database``)."""
+    def __init__(self, target: str | Path, migrate: bool = True) -> None:
+        """``target``: a SQLite file (created if need be) or a ``postgresql://`` URL (``fleet.database``).
+        ``migrate=False`` for another connection of a process that already migrated: it skips the write
+        transaction the check takes."""
         self.db: Database = connect(target)
-        self._migrate()
+        if migrate:
+            self._migrate()
 
     @property
     def files_dir(self) -> Path:
@@ -437,10 +440,12 @@ class FleetStore:
         status: str | None = None,
         since: str | None = None,
         ref: str | None = None,
+        scope: tuple[str, Sequence[object]] | None = None,
     ) -> list[dict[str, Any]]:
         """Newest first, as stored: the columns, the ticket's whole wire payload under ``ticket``, and what became
         of each file it names under ``files`` ("stored", "missing" on the kiosk, or "pending"). Each filter given
-        narrows the list: ``since`` is the first day (2026-11-01) of creation, ``ref`` a reference or a ticket id."""
+        narrows the list: ``since`` is the first day (2026-11-01) of creation, ``ref`` a reference or a ticket id,
+        ``scope`` a condition on ``device_id`` with its parameters (the console's branch scope)."""
         filters: list[tuple[str, list[object]]] = [
             ("device_id = ?", [device_id]),
             ("type = ?", [ticket_type]),
@@ -449,6 +454,8 @@ class FleetStore:
             ("(reference = ? OR id = ?)", [ref, ref]),
         ]
         used = [(condition, values) for condition, values in filters if values[0] is not None]
+        if scope is not None:
+            used.append((scope[0], list(scope[1])))
         where = " AND ".join(condition for condition, _ in used) or "1 = 1"
         params = [value for _, values in used for value in values]
         rows = self.db.execute(
@@ -477,8 +484,9 @@ class FleetStore:
         found = self.tickets(ref=ref, limit=1)
         return found[0] if found else None
 
-    def devices(self) -> list[dict[str, Any]]:
-        """Each device's last status, its latest telemetry (queue depth, when), and its remote configuration."""
+    def devices(self, device_id: str | None = None) -> list[dict[str, Any]]:
+        """Each device's last status, its latest telemetry (queue depth, when), and its remote configuration; or
+        only ``device_id``'s."""
         rows = self.db.execute(
             "SELECT d.device_id, state, versions, first_seen_at, status_at,"
             " (SELECT COUNT(*) FROM tickets t WHERE t.device_id = d.device_id), pack, config_report,"
@@ -487,7 +495,8 @@ class FleetStore:
             " LEFT JOIN telemetry m ON m.device_id = d.device_id"
             "  AND m.sent_at = (SELECT MAX(sent_at) FROM telemetry WHERE device_id = d.device_id)"
             " LEFT JOIN device_config c ON c.device_id = d.device_id"
-            " ORDER BY d.device_id"
+            f"{' WHERE d.device_id = ?' if device_id else ''} ORDER BY d.device_id",
+            [device_id] if device_id else [],
         ).fetchall()
         return [
             {
@@ -516,6 +525,16 @@ class FleetStore:
                 queue_depth,
                 revision_set,
             ) in rows
+        ]
+
+    def recent_telemetry(self, device_id: str, limit: int = 48) -> list[tuple[str, int, TelemetryV1]]:
+        """The device's last ``limit`` telemetry reports, oldest first: ``(sent_at, queue depth, report)``."""
+        rows = self.db.execute(
+            "SELECT sent_at, queue_depth, payload FROM telemetry WHERE device_id = ? ORDER BY sent_at DESC LIMIT ?",
+            [device_id, limit],
+        ).fetchall()
+        return [
+            (sent_at, depth, TelemetryV1.model_validate_json(payload)) for sent_at, depth, payload in reversed(rows)
         ]
 
     def add_attachment(self, device_id: str, ticket_id: str, name: str, sha256: str | None, size: int) -> None:

@@ -51,8 +51,7 @@ class ConsoleConfig:
 
 
 def create_app(config: ConsoleConfig) -> FastAPI:
-    pool = StorePool(config.db_target)
-    pool.get()  # migrate now: a bad database fails the start, not the first login
+    pool = StorePool(config.db_target)  # migrates the schema
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,7 +63,7 @@ def create_app(config: ConsoleConfig) -> FastAPI:
             signing = ReleaseSigning(config.release_key, config.artifacts_dir or home(config.db_target) / "artifacts")
         releases = ReleaseStore(default_releases_dir(config.db_target))
         app.state.service = ConsoleService(pool, releases, PackAnswers(config.pack_dir), messenger, signing)
-        app.state.feed = ChangeFeed(lambda: FleetStore(config.db_target))
+        app.state.feed = ChangeFeed(lambda: FleetStore(config.db_target, migrate=False))
         app.state.feed.start()
         try:
             yield

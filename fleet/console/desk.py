@@ -8,7 +8,6 @@ member cannot even learn which references another branch has.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from statistics import median
@@ -98,21 +97,10 @@ class HandoffDesk:
 
     def ticket(self, user: User, ref: str) -> dict[str, Any] | None:
         """One ticket by reference or id, with its whole wire payload, notes and files; None if not visible."""
-        scope, params = scope_sql(user)
-        row = self.db.execute(
-            f"SELECT {', '.join(TICKET_COLUMNS)}, payload FROM tickets WHERE (reference = ? OR id = ?) AND {scope}"
-            " ORDER BY created_at DESC LIMIT 1",
-            [ref, ref, *params],
-        ).fetchone()
-        if row is None:
+        found = self.store.tickets(ref=ref, limit=1, scope=scope_sql(user))
+        if not found:
             return None
-        ticket = dict(zip(TICKET_COLUMNS, row[:-1], strict=True))
-        ticket["ticket"] = json.loads(row[-1])
-        ticket["notes"] = self.notes(ticket["id"])
-        files = self.db.execute("SELECT name, state FROM attachments WHERE ticket_id = ?", [ticket["id"]]).fetchall()
-        states = dict(files)
-        ticket["files"] = {name: states.get(name, "pending") for name in ticket["ticket"]["attachments"]}
-        return ticket
+        return found[0] | {"notes": self.notes(found[0]["id"])}
 
     def notes(self, ticket_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(

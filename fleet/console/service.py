@@ -41,9 +41,11 @@ class Forbidden(Exception):
 
 
 class StorePool:
-    """One ``FleetStore`` per thread, opened on first use."""
+    """One ``FleetStore`` per thread, opened on first use; the schema is migrated once, when the pool is made (a
+    bad database fails the console's start, not the first login)."""
 
     def __init__(self, target: str | Path) -> None:
+        FleetStore(target).close()
         self.target = target
         self._local = threading.local()
         self._opened: list[FleetStore] = []
@@ -52,7 +54,7 @@ class StorePool:
     def get(self) -> FleetStore:
         store = getattr(self._local, "store", None)
         if store is None:
-            store = self._local.store = FleetStore(self.target)
+            store = self._local.store = FleetStore(self.target, migrate=False)
             with self._lock:
                 self._opened.append(store)
         return store
@@ -137,25 +139,16 @@ class ConsoleService:
         return self.pool.get().devices()
 
     def device(self, user: User, device_id: str) -> dict[str, Any] | None:
+        """One kiosk as ``devices`` lists it, with its recent telemetry (for the page's charts)."""
         require_manager(user)
-        found = [row for row in self.pool.get().devices() if row["device_id"] == device_id]
+        store = self.pool.get()
+        found = store.devices(device_id)
         if not found:
             return None
-        device = found[0]
-        rows = (
-            self.pool.get()
-            .db.execute(
-                "SELECT sent_at, queue_depth, payload FROM telemetry WHERE device_id = ?"
-                " ORDER BY sent_at DESC LIMIT 48",
-                [device_id],
-            )
-            .fetchall()
-        )
-        device["telemetry"] = [
-            {"sent_at": sent_at, "queue_depth": depth, "report": wire.TelemetryV1.model_validate_json(payload)}
-            for sent_at, depth, payload in reversed(rows)
-        ]
-        return device
+        telemetry = store.recent_telemetry(device_id)
+        return found[0] | {
+            "telemetry": [{"sent_at": at, "queue_depth": depth, "report": report} for at, depth, report in telemetry]
+        }
 
     def set_config(self, user: User, device_id: str, changes: dict[str, wire.SettingValue | None]) -> Outcome:
         """Check ``changes`` against the kiosk's schema (``ValueError`` naming each bad key, nothing saved), then
