@@ -10,6 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from firmware_app.vision.pcb.aligned import Alignment
+from firmware_app.vision.pcb.board_check import MAX_UNMATCHED, unmatched_copper
 from firmware_app.vision.pcb.masks import xor_share
 
 PREALIGNED_XOR_SHARE = 0.02  # half the DeepPCB pairs differ in < 1.4% of pixels: keep them as they are
@@ -36,22 +38,24 @@ def _warp(template: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> t
     return warped, valid
 
 
-def _orb_homography(template: np.ndarray, test: np.ndarray) -> np.ndarray | None:
-    """Template -> test homography from ORB matches and RANSAC; ``None`` when too few consistent matches."""
+def _orb_homography(template: np.ndarray, test: np.ndarray) -> tuple[np.ndarray | None, int]:
+    """Template -> test homography from ORB matches and RANSAC, and its number of inliers (the matched features
+    it explains); the homography is ``None`` when fewer than ``MIN_ALIGN_INLIERS`` matches agree."""
     orb = cv2.ORB.create(nfeatures=1500)
     kp_t, des_t = orb.detectAndCompute(template * 255, None)
     kp_s, des_s = orb.detectAndCompute(test * 255, None)
     if des_t is None or des_s is None or len(kp_t) < MIN_ALIGN_INLIERS or len(kp_s) < MIN_ALIGN_INLIERS:
-        return None
+        return None, 0
     matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(des_t, des_s)
-    if len(matches) < MIN_ALIGN_INLIERS:
-        return None
+    if len(matches) < 4:  # findHomography's minimum
+        return None, len(matches)
     src = np.array([kp_t[m.queryIdx].pt for m in matches], dtype=np.float32)
     dst = np.array([kp_s[m.trainIdx].pt for m in matches], dtype=np.float32)
     matrix, inliers = cv2.findHomography(src, dst, cv2.RANSAC, 3.0)
-    if matrix is None or inliers is None or int(inliers.sum()) < MIN_ALIGN_INLIERS:
-        return None
-    return matrix
+    count = 0 if inliers is None else int(inliers.sum())
+    if matrix is None or count < MIN_ALIGN_INLIERS:
+        return None, count
+    return matrix, count
 
 
 def _ecc_refine(template: np.ndarray, test: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -80,36 +84,75 @@ def align(template: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
     Method is ``prealigned`` (identity: the pair already matches), ``translation`` (phase correlation: some
     DeepPCB pairs are off by a few pixels, which would turn every track edge into a false defect),
-    ``orb+ecc`` (a shifted, rotated or tilted photo), or ``fallback`` when nothing brings the pair close
-    (the best of the above is used, and the boxes are unreliable).
+    ``orb+ecc`` (a shifted, rotated or tilted photo, or a pair whose copper the cheaper ones left unmatched:
+    see ``_copper_matches``), or ``fallback`` when nothing brings the pair close (the best of the above is used,
+    the boxes are unreliable, and ``board_check`` refuses the pair).
     """
+    found = align_pair(template, test)
+    return found.warped, found.valid, found.method
+
+
+# The last pair ``align_pair`` aligned (the very array objects, held so that their ids cannot be reused) and the
+# result: the detector checks the board (``board_check``) before ``extraction.extract`` aligns the same two
+# arrays again, and an ORB + ECC alignment costs 50-400 ms. Masks are not changed in place once loaded.
+_last: tuple[np.ndarray, np.ndarray, Alignment] | None = None
+
+
+def align_pair(template: np.ndarray, test: np.ndarray) -> Alignment:
+    """``align``, with the transform and the ORB inlier count that ``board_check`` needs."""
+    global _last
+    last = _last
+    if last is not None and last[0] is template and last[1] is test:
+        return last[2]
+    found = _align(template, test)
+    _last = (template, test, found)
+    return found
+
+
+def _align(template: np.ndarray, test: np.ndarray) -> Alignment:
     shape = test.shape[:2]
     best: tuple[float, np.ndarray | None, str] = (1.0, None, "fallback")
     if template.shape[:2] == shape:
         best = (xor_share(template, test), None, "prealigned")
-        if best[0] < PREALIGNED_XOR_SHARE:
-            return template, np.ones_like(test), "prealigned"
+        everywhere = np.ones_like(test)
+        if best[0] < PREALIGNED_XOR_SHARE and _copper_matches(template, everywhere, test):
+            return Alignment(template, everywhere, "prealigned", None, None)
         matrix, share = _translate(template, test)
         if share < best[0]:
             best = (share, matrix, "translation")
-    if best[0] >= ALIGNED_XOR_SHARE:
-        found = _orb_homography(template, test)
-        if found is not None:
-            homography = _ecc_refine(template, test, found)
-            warped, valid = _warp(template, homography, shape)
-            covered = valid.astype(bool)
-            share = xor_share(warped[covered], test[covered]) if covered.mean() > 0.25 else 1.0
-            if share < best[0]:
-                best = (share, homography, "orb+ecc")
+        if best[0] < ALIGNED_XOR_SHARE:
+            warped, valid = _place(template, best[1], shape)
+            if _copper_matches(warped, valid, test):
+                return Alignment(warped, valid, best[2], best[1], None)
+    found, inliers = _orb_homography(template, test)
+    if found is not None:
+        homography = _ecc_refine(template, test, found)
+        warped, valid = _warp(template, homography, shape)
+        covered = valid.astype(bool)
+        share = xor_share(warped[covered], test[covered]) if covered.mean() > 0.25 else 1.0
+        if share < best[0]:
+            best = (share, homography, "orb+ecc")
     share, chosen, method = best
     if method != "orb+ecc" and share >= ALIGNED_XOR_SHARE:
         method = "fallback"
-    if chosen is None:
+    warped, valid = _place(template, chosen, shape)
+    return Alignment(warped, valid, method, chosen, inliers)
+
+
+def _copper_matches(warped: np.ndarray, valid: np.ndarray, test: np.ndarray) -> bool:
+    """Whether the board check would accept this alignment's copper: a few pairs are below
+    ``ALIGNED_XOR_SHARE`` and still misaligned (a sparse board photographed 4 degrees askew differs in only
+    3-5% of its pixels), so ORB gets its chance before ``board_check`` refuses the pair."""
+    return unmatched_copper(warped, valid, test) <= MAX_UNMATCHED
+
+
+def _place(template: np.ndarray, matrix: np.ndarray | None, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The template under ``matrix`` (``None``: as it is, stretched to the test's size if needed) and its mask."""
+    if matrix is None:
         if template.shape[:2] != shape:
             template = cv2.resize(template, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
-        return template, np.ones_like(test), method
-    warped, valid = _warp(template, chosen, shape)
-    return warped, valid, method
+        return template, np.ones(shape, template.dtype)
+    return _warp(template, matrix, shape)
 
 
 def local_shift(template: np.ndarray, test: np.ndarray) -> np.ndarray:

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from firmware_app.inference.manifest import ModelIntegrityError, sha256_file, verified_model_path
+from firmware_app.vision.pcb.alignment import align_pair
+from firmware_app.vision.pcb.board_check import BoardMatch, check, measure
 from firmware_app.vision.pcb.crops import CropModel
 from firmware_app.vision.pcb.errors import PcbError
 from firmware_app.vision.pcb.extraction import Extraction, extract
@@ -89,16 +91,25 @@ class PcbDetector:
         return boxes, extraction.alignment
 
     def detect(self, template_path: Path, test_path: Path) -> dict:
-        """One JSON-ready result for a pair of image files; raises ``PcbError`` for an unusable file."""
+        """One JSON-ready result for a pair of image files; raises ``PcbError`` for an unusable file and
+        ``NotTheTemplateBoard`` when the test image does not show the template's board (``board_check``)."""
         template, test = load_binary(template_path), load_binary(test_path)
+        check_board(template, test, str(test_path))
         boxes, method = self.detect_masks(template, test)
         return {"file": str(test_path), "boxes": boxes, "alignment": method}
+
+
+def check_board(template: np.ndarray, test: np.ndarray, name: str = "TEST") -> BoardMatch:
+    """How well two copper masks match once aligned; raises ``NotTheTemplateBoard`` when the test does not show
+    the template's board. The alignment is kept for ``detect_masks`` on the same two arrays (no second ORB)."""
+    return check(measure(template.shape[:2], align_pair(template, test), test), name)
 
 
 def detect_pairs(
     pairs: Iterable[tuple[Path, Path]], model_path: Path = MODEL_PATH, min_score: float = DEFAULT_MIN_SCORE
 ) -> Iterator[dict]:
-    """For the CLI: one result per ``(template, test)`` pair, ``{"file", "boxes"}`` or ``{"file", "error"}``.
+    """For the CLI: one result per ``(template, test)`` pair, ``{"file", "boxes"}`` or ``{"file", "error"}``,
+    with a machine-readable ``reason`` where there is one (``not_the_template_board``).
 
     The model is loaded once for all pairs; a bad pair yields an error line and the rest go on.
     """
@@ -107,7 +118,10 @@ def detect_pairs(
         try:
             yield detector.detect(Path(template_path), Path(test_path))
         except PcbError as error:
-            yield {"file": str(test_path), "error": str(error)}
+            line = {"file": str(test_path), "error": str(error)}
+            if error.reason is not None:
+                line["reason"] = error.reason
+            yield line
 
 
 def read_pairs_csv(path: Path) -> list[tuple[Path, Path]]:
