@@ -14,6 +14,16 @@ Unknown-input rejection: the ``not_recognised`` class wins, or ``similarity`` to
 manifest's threshold (a second guard for things unlike anything seen in training: softmax alone only compares
 the known classes with each other). The threshold is set by the recipe
 (``models/recipes/defects/export_int8.py``) below the 0.5th percentile of the dev photos.
+
+Ordinary phone photos (``DefectClassifier(views=4)``, the default; measured by ``bench/bench_vision_robustness.py``):
+the models were trained on upright, well exposed, lightly compressed photos (flips and 180 degrees included), so
+``classify`` runs the photo in its four 90-degree turns as one batch, averages logits, similarity and the heat
+map (turned back to the photo's orientation) within the 0/180 and the 90/270 pair, and keeps the pair whose
+winning class is more similar to its training photos: a photo and its 90/180/270-degree turns get the same
+verdict. Before that, ``restore_photo`` brightens an under-exposed photo (99th-percentile grey below the darkest
+1% of the training photos) and dithers a heavily JPEG-compressed one (8x8 block edges much stronger than the
+rest) so that its flat, noiseless areas look like a camera's again; normally exposed, lightly compressed photos
+are left untouched. ``views=1`` is the model alone (one pass, no restoration).
 """
 
 from __future__ import annotations
@@ -33,6 +43,16 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 NOT_RECOGNISED = "not_recognised"
 BOX_COLOUR = (255, 0, 0)  # RGB red
 HOT_FRACTION = 0.5  # the box surrounds the heat map's region above this share of its peak
+VIEWS = (1, 2, 4)  # 1: the photo as it is; 2: and turned 180 degrees; 4: in all four 90-degree turns
+# Exposure: the training photos' 99th-percentile grey is >= 87-89 for 99% of them (median 181-196), so a darker
+# photo is under-exposed: it is brightened to the training median, by at most MAX_GAIN (a black frame stays dark).
+DARK_P99 = 90.0
+TARGET_P99 = 180.0
+MAX_GAIN = 4.0
+# JPEG blocking: mean step across the 8x8 grid's edges over the mean step elsewhere is <= 1.6 for every training
+# and dev photo (the datasets' own JPEGs), >= 1.6 at quality 20 and ~2-3 at quality 40.
+BLOCKY = 1.6
+DITHER_SD = 4.0  # grey levels of seeded Gaussian noise: the sensor grain that heavy compression wiped out
 
 
 def preprocess(image: np.ndarray) -> np.ndarray:
@@ -46,6 +66,45 @@ def preprocess(image: np.ndarray) -> np.ndarray:
     grey = cv2.resize(grey, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     rgb = np.repeat(grey[:, :, None].astype(np.float32) / 255.0, 3, axis=2)
     return ((rgb - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)[None].astype(np.float32)
+
+
+def grey_of(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+
+
+def percentile_99(grey: np.ndarray) -> float:
+    """The 99th-percentile grey level of a uint8 image (from its histogram: cheap at any size)."""
+    counts = np.bincount(grey.ravel(), minlength=256)
+    return float(np.searchsorted(np.cumsum(counts), 0.99 * grey.size))
+
+
+def blockiness(grey: np.ndarray) -> float:
+    """How much stronger the steps across an 8-pixel grid are than the other steps (about 1 for a camera's photo,
+    well above for a heavily compressed JPEG); the grid's phase is searched, so a cropped JPEG is measured too."""
+    if min(grey.shape) < 32:
+        return 1.0
+    g = grey.astype(np.float32)
+    ratios = []
+    for steps in (np.abs(np.diff(g, axis=1)).mean(axis=0), np.abs(np.diff(g, axis=0)).mean(axis=1)):
+        steps = steps[: len(steps) // 8 * 8].reshape(-1, 8).mean(axis=0)  # mean step by position in the grid
+        edge = int(np.argmax(steps))
+        ratios.append(float(steps[edge]) / max(float(np.delete(steps, edge).mean()), 1e-3))
+    return float(np.mean(ratios))
+
+
+def restore_photo(image: np.ndarray) -> np.ndarray:
+    """The grey photo, brightened if under-exposed and dithered if heavily JPEG-compressed (see the module's
+    docstring); a normally exposed, lightly compressed photo comes back unchanged. Deterministic."""
+    grey = grey_of(image)
+    p99 = percentile_99(grey)
+    gain = min(TARGET_P99 / max(p99, 1.0), MAX_GAIN) if p99 < DARK_P99 else 1.0
+    blocky = blockiness(grey) >= BLOCKY
+    if gain == 1.0 and not blocky:
+        return grey
+    out = grey.astype(np.float32) * gain
+    if blocky:
+        out += np.random.default_rng(0).normal(0.0, DITHER_SD, grey.shape).astype(np.float32)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 @dataclass
@@ -76,9 +135,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum()
 
 
-def hot_box(heatmap: np.ndarray) -> list[int]:
-    """[x1, y1, x2, y2] of the connected region above ``HOT_FRACTION`` of the peak that contains the peak."""
-    mask = (heatmap >= HOT_FRACTION * float(heatmap.max())).astype(np.uint8)
+def hot_box(heatmap: np.ndarray, level: float | None = None) -> list[int]:
+    """[x1, y1, x2, y2] of the connected region that contains the peak and is at or above ``level`` (by default
+    ``HOT_FRACTION`` of the peak: a CAM has no scale of its own; an enrolled part's heat map has one)."""
+    cut = HOT_FRACTION * float(heatmap.max()) if level is None else min(level, float(heatmap.max()))
+    mask = (heatmap >= cut).astype(np.uint8)
     _, components = cv2.connectedComponents(mask)
     peak = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
     ys, xs = np.nonzero(components == components[peak])
@@ -104,11 +165,19 @@ def draw_rectangles(image: np.ndarray, boxes: Sequence[Sequence[int]]) -> None:
 
 
 class DefectClassifier:
-    """One product profile's int8 model on OpenVINO (one thread by default: the kiosk's other work keeps going)."""
+    """One product profile's int8 model on OpenVINO (one thread by default: the kiosk's other work keeps going).
 
-    def __init__(self, models_dir: Path, profile: str, threads: int = 1) -> None:
+    ``views`` is the test-time augmentation: 4 (default) classifies the photo in its four 90-degree turns (one
+    batch) after ``restore_photo``, so turning the phone does not change the verdict; 2 the photo and its
+    180-degree turn; 1 the photo alone, as the model was measured by its recipe.
+    """
+
+    def __init__(self, models_dir: Path, profile: str, threads: int = 1, views: int = 4) -> None:
         import openvino as ov
 
+        if views not in VIEWS:
+            raise ValueError(f"views must be one of {VIEWS}, not {views!r}")
+        self.views = views
         self.entry: ModelEntry
         self.entry, path = verified_model_path(models_dir, profile)
         extra = self.entry.model_extra or {}
@@ -126,18 +195,38 @@ class DefectClassifier:
         return self.entry.name
 
     def raw(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
-        """The model's outputs by name for a preprocessed tensor."""
+        """The model's outputs by name for a preprocessed tensor (a batch of one or more)."""
         results = self._request.infer({0: tensor})
         return {output.get_any_name(): np.asarray(value) for output, value in results.items()}
 
+    def _outputs(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Logits [C], similarity [C] and CAM [C, h, w] in the photo's orientation, pooled over the views."""
+        if self.views == 1:
+            outputs = self.raw(preprocess(image))
+            return outputs["logits"][0], outputs["similarity"][0], outputs["cam"][0]
+        tensor = preprocess(restore_photo(image))
+        turns = (0, 2) if self.views == 2 else (0, 1, 2, 3)
+        outputs = self.raw(np.concatenate([np.rot90(tensor, k, axes=(2, 3)) for k in turns]))
+        cams = [np.rot90(outputs["cam"][i], -k, axes=(1, 2)) for i, k in enumerate(turns)]  # back to the photo
+        pairs = [[turns.index(0), turns.index(2)]] + ([[turns.index(1), turns.index(3)]] if self.views == 4 else [])
+        pooled = []
+        for pair in pairs:  # a 180-degree pair: the model was trained on both of them
+            logits = outputs["logits"][pair].mean(axis=0)
+            similarity = outputs["similarity"][pair].mean(axis=0)
+            cam = np.mean([cams[i] for i in pair], axis=0)
+            pooled.append((float(similarity[int(np.argmax(logits[:-1]))]), logits, similarity, cam))
+        # The orientation the model knows best: its product class is most like the training photos.
+        _, logits, similarity, cam = max(pooled, key=lambda p: p[0])
+        return logits, similarity, cam
+
     def classify(self, image: np.ndarray) -> DefectResult:
         """Classify an RGB photo; ``label`` is ``not_recognised`` when it does not look like this profile's part."""
-        outputs = self.raw(preprocess(image))
-        all_probabilities = softmax(outputs["logits"][0].astype(np.float64))
+        logits, similarities, cams = self._outputs(image)
+        all_probabilities = softmax(logits.astype(np.float64))
         best = int(np.argmax(all_probabilities))
-        similarity = float(outputs["similarity"][0, best])
+        similarity = float(similarities[best])
         height, width = image.shape[:2]
-        cam = np.maximum(outputs["cam"][0, best].astype(np.float32), 0.0)
+        cam = np.maximum(cams[best].astype(np.float32), 0.0)
         heatmap = cv2.resize(cam, (width, height), interpolation=cv2.INTER_CUBIC)
         heatmap = np.clip(heatmap / max(float(heatmap.max()), 1e-6), 0.0, 1.0)
         confidence = float(all_probabilities[best])
