@@ -20,6 +20,7 @@ from typing import Any
 
 from bench import (
     bench_asr,
+    bench_board_check,
     bench_console,
     bench_conversations,
     bench_intent,
@@ -30,6 +31,7 @@ from bench import (
     bench_systemd,
     bench_ui,
     bench_vision,
+    bench_vision_robustness,
     bench_wakeword,
     wheels_aarch64,
 )
@@ -153,6 +155,8 @@ BENCHMARKS: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str
     "wakeword": (bench_wakeword.run, bench_wakeword.report_section),
     "asr": (bench_asr.run, bench_asr.report_section),
     "vision": (bench_vision.run, bench_vision.report_section),
+    "board_check": (bench_board_check.run, bench_board_check.report_section),
+    "vision_robustness": (bench_vision_robustness.run, bench_vision_robustness.report_section),
     "sync": (bench_sync.run, bench_sync.report_section),
     "console": (bench_console.run, bench_console.report_section),
     "systemd": (bench_systemd.run, bench_systemd.report_section),

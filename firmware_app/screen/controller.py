@@ -94,7 +94,7 @@ class KioskController(TypingScreens, CameraScreens, StaffScreens, VoiceHooks):
         self.kiosk.bus.subscribe(self.on_event)
         self.camera = camera
         settings = self.kiosk.settings
-        self.recognizer = recognizer or Recognizer(settings.vision, settings.models_dir)
+        self.recognizer = recognizer or Recognizer(settings.vision, settings.models_dir, settings.data_dir)
         self._profile = None
         self._clock = clock
         self._today = today
@@ -422,7 +422,7 @@ class KioskController(TypingScreens, CameraScreens, StaffScreens, VoiceHooks):
         self.kiosk = self._factory()
         self.kiosk.bus.subscribe(self.on_event)
         models_dir = self.kiosk.settings.models_dir if followed else self.recognizer.models_dir
-        self.recognizer = Recognizer(self.recognizer.config, models_dir)
+        self.recognizer = Recognizer(self.recognizer.config, models_dir, self.recognizer.data_dir)
         self._set(**self._pack_texts(self._state.language))
 
     def detach(self) -> None:

@@ -1,7 +1,9 @@
 """Recognition of a technician's photo by product profile: which defect, how sure, and where.
 
-A profile is a model in the manifest (``models/int8/manifest.json``) named in ``[vision] profiles``:
-classification profiles run ``DefectClassifier`` (label, heat map, a box); the pairwise ``pcb`` profile
+A profile is a model in the manifest (``models/int8/manifest.json``) named in ``[vision] profiles``, or a part
+taught to the kiosk from good photos (``kiosk vision enrol``, or released by the fleet), which is offered
+without any configuration: classification profiles run ``DefectClassifier`` and enrolled parts
+``AnomalyInspector`` (label, heat map, a box; ``profiles.open_profile`` picks); the pairwise ``pcb`` profile
 compares the photo with the configured golden template (``PcbDetector``, a box per defect). Models are loaded
 on first use and kept, one per profile, so a kiosk that never sees a board never loads the board model, and
 the second photo does not pay for the first load.
@@ -25,9 +27,10 @@ from firmware_app.config import PCB_PROFILE, VisionConfig
 from firmware_app.events import DefectBox, Inspection
 from firmware_app.inference.manifest import ModelEntry, ModelIntegrityError, load_manifest
 from firmware_app.vision.capture import ImageError, decode_image
-from firmware_app.vision.defects import NOT_RECOGNISED, DefectClassifier, annotate, draw_rectangles
+from firmware_app.vision.defects import NOT_RECOGNISED, annotate, draw_rectangles
 from firmware_app.vision.pcb.detector import PcbDetector
 from firmware_app.vision.pcb.masks import binarise
+from firmware_app.vision.profiles import PhotoClassifier, enrolled_profiles, open_profile
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +81,9 @@ class _PcbProfile:
 
 
 class _ClassifierProfile:
-    def __init__(self, models_dir: Path, profile: str, threads: int) -> None:
+    def __init__(self, profile: str, classifier: PhotoClassifier) -> None:
         self.profile = profile
-        self.classifier = DefectClassifier(models_dir, profile, threads)
+        self.classifier = classifier
 
     @property
     def entry(self) -> ModelEntry:
@@ -108,14 +111,23 @@ class _ClassifierProfile:
 class Recognizer:
     """The active profiles' models, loaded lazily and cached; ``recognise`` is the one entry point."""
 
-    def __init__(self, config: VisionConfig, models_dir: Path) -> None:
+    def __init__(self, config: VisionConfig, models_dir: Path, data_dir: Path | None = None) -> None:
         self.config = config
         self.models_dir = models_dir
+        self.data_dir = data_dir
         self._loaded: dict[str, _ClassifierProfile | _PcbProfile] = {}
+        self._enrolled: tuple[str, ...] = ()
+        self.refresh_enrolled()
 
     @property
     def profiles(self) -> tuple[str, ...]:
-        return self.config.active_profiles
+        return tuple(dict.fromkeys([*self.config.active_profiles, *self._enrolled]))
+
+    def refresh_enrolled(self, changed: str | None = None) -> None:
+        """Look again for enrolled parts (after an enrolment, or a threshold moved: ``changed`` is reloaded)."""
+        self._enrolled = tuple(enrolled_profiles(self.data_dir, self.models_dir))
+        if changed is not None:
+            self._loaded.pop(changed, None)
 
     def recognise(self, profile: str, image: np.ndarray) -> Recognition:
         """The verdict of ``profile``'s model on an RGB photo; ``RecognitionUnavailable`` when it cannot run."""
@@ -134,7 +146,8 @@ class Recognizer:
             if profile == PCB_PROFILE:
                 assert self.config.pcb_template is not None  # active only with a template
                 return _PcbProfile(self.models_dir, self.config.pcb_template)
-            return _ClassifierProfile(self.models_dir, profile, self.config.inference_threads)
+            classifier = open_profile(profile, self.data_dir, self.models_dir, self.config.inference_threads)
+            return _ClassifierProfile(profile, classifier)
         except (ModelIntegrityError, ImageError, OSError, ValueError, RuntimeError) as error:
             # OpenVINO reports an unreadable model as a RuntimeError; pcb.PcbError is a ValueError.
             log.error("recognition unavailable for profile %s: %s", profile, error)
