@@ -66,7 +66,8 @@ def _row(release: Release) -> dict[str, object]:
     "models",
     multiple=True,
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="A model file listed in the manifest.json beside it; repeatable.",
+    help="A model file listed in the manifest.json beside it (a part enrolled with `kiosk vision enrol --out DIR`:"
+    " DIR/NAME.bank.npz); repeatable.",
 )
 @click.option(
     "--pack",
@@ -95,13 +96,13 @@ def create(
 ) -> None:
     """Pack, sign and store a release; no kiosk is offered it until `fleet rollout start` (then `fleet serve` does,
     device by device, and serves its chunks)."""
-    sources: list[ArtifactSource] = [model_source(path) for path in models]
-    if pack_dir is not None:
-        sources.append(pack_source(pack_dir))
-    if not sources:
+    if not models and pack_dir is None:
         raise click.UsageError("give at least one --model or --pack")
     store: ReleaseStore = ctx.obj["releases"]
     try:
+        sources: list[ArtifactSource] = [model_source(path) for path in models]
+        if pack_dir is not None:
+            sources.append(pack_source(pack_dir))
         created = store.create(
             sources,
             load_private_key(key_path),

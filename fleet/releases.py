@@ -65,6 +65,14 @@ def model_source(model_file: Path) -> ArtifactSource:
         raise ValueError(f"{model_file.name} has no entry in {model_file.parent / MODELS_MANIFEST}")
     files = [entry["file"], *entry.get("assets", {}).values()]
     members = [(name, (model_file.parent / name).read_bytes()) for name in files]
+    # Signed here, a file that is not the one its entry describes (edited, truncated, a bank enrolled again
+    # without its manifest) would only be refused by every kiosk: refuse it before it becomes a release.
+    expected = {entry["file"]: entry.get("sha256")} | {
+        entry.get("assets", {}).get(asset): digest for asset, digest in entry.get("assets_sha256", {}).items()
+    }
+    for name, data in members:
+        if name in expected and hashlib.sha256(data).hexdigest() != expected[name]:
+            raise ValueError(f"{model_file.parent / name} does not match the sha256 in its {MODELS_MANIFEST}")
     members.append((MODELS_MANIFEST, json.dumps({"models": [entry]}, indent=1, ensure_ascii=False).encode()))
     return ArtifactSource(entry["name"], "model", entry["version"], members)
 

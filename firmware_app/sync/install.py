@@ -11,7 +11,10 @@ Layout under ``{data_dir}/updates/``::
 The settings follow ``current`` (``KioskSettings._installed_updates_win``), so switching is one ``os.replace`` of a
 new symlink over the old: at every instant ``current`` names either the old version or the new one, complete.
 A new models version holds the models the kiosk had plus the release's (hard links where the file system
-allows), so models not in the release keep working.
+allows), so models not in the release keep working. A part enrolled at a kiosk (kind ``anomaly``, its memory bank)
+is released like any model and joins the manifest the same way; it brings no backbone, so its self-test loads it
+with the kiosk's own ``patch-features`` and fails (rolls back) if that is not the one the part was enrolled with. A
+released model never replaces one of its name of the other sort (a part for a trained model, or the reverse).
 
 ``pending.json`` records where each link pointed before the switch and is written (and synced) before it. If
 the kiosk dies during the self-test, the marker is still there at the next start and ``recover`` puts the old
@@ -38,6 +41,7 @@ from kiosk_link.trust import UpdateRefused
 
 Kind = Literal["models", "packs"]
 PENDING = "pending.json"
+ENROLLED = "anomaly"  # the manifest ``kind`` of a part enrolled at a kiosk (``firmware_app.vision.anomaly.KIND``)
 
 
 def _place(source: Path, target: Path) -> None:
@@ -54,6 +58,18 @@ def _model_files(entry: dict[str, Any]) -> list[str]:
     if any(not isinstance(name, str) or Path(name).name != name for name in names):
         raise ValueError(f"model {entry.get('name')!r} names a file outside its folder")
     return names
+
+
+def _check_replaces(installed: dict[str, Any] | None, released: dict[str, Any]) -> None:
+    """A released model may replace an installed one of its name only if both are enrolled parts or neither is:
+    a part enrolled as ``amelia`` (or ``patch-features``) must not silently take the place of the wake word (or
+    of the backbone every part needs), and would pass its own self-test while doing so."""
+    if installed is not None and (installed.get("kind") == ENROLLED) != (released.get("kind") == ENROLLED):
+        what = {True: "an enrolled part", False: "a trained model"}
+        raise ValueError(
+            f"model {released['name']!r} is {what[released.get('kind') == ENROLLED]}, and the kiosk's model of"
+            f" that name is {what[installed.get('kind') == ENROLLED]}: release it under another name"
+        )
 
 
 def installed_releases(data_dir: Path) -> tuple[str, ...]:
@@ -124,13 +140,17 @@ class Installer:
         for tar_path, size in tars:
             unpack(tar_path, unpacked, Limits.for_artifact(size))
             for entry in json.loads((unpacked / MANIFEST_NAME).read_text(encoding="utf-8"))["models"]:
+                _check_replaces(entries.get(entry["name"]), entry)
                 for name in _model_files(entry):
                     os.replace(unpacked / name, folder / name)
                 entries[entry["name"]] = entry
                 new_names.append(entry["name"])
             shutil.rmtree(unpacked)
+        released_files = {file_name for name in new_names for file_name in _model_files(entries[name])}
         for name, entry in entries.items():
             if name not in new_names:
+                if clash := released_files.intersection(_model_files(entry)):
+                    raise ValueError(f"the release's file {sorted(clash)[0]!r} is model {name!r}'s")
                 for file_name in _model_files(entry):
                     _place(base / file_name, folder / file_name)
         manifest["models"] = list(entries.values())

@@ -46,7 +46,7 @@ from firmware_app.sync.attachments import attachment_messages, attachment_names
 from firmware_app.sync.backoff import Backoff
 from firmware_app.sync.outbox import Outbox, OutboxRow
 from firmware_app.sync.remote_config import RemoteConfig
-from firmware_app.sync.telemetry import HealthRecorder, installed_pack, model_versions, telemetry
+from firmware_app.sync.telemetry import HealthRecorder, installed_pack, model_versions, telemetry, wire_versions
 from firmware_app.sync.updates import Updater
 from kiosk_link import wire
 from kiosk_link.routing import Receiver, Route, counted, guarded
@@ -173,7 +173,9 @@ class KioskSync:
         report = self.remote_config.report if self.remote_config else None
         pack = self._installed_pack or installed_pack(self.outbox.db)
         channel = self.updater.config.channel if self.updater else None
-        return wire.StatusV1(state=state, versions=self.versions, pack=pack, config=report, channel=channel).encode()
+        return wire.StatusV1(
+            state=state, versions=wire_versions(self.versions), pack=pack, config=report, channel=channel
+        ).encode()
 
     def start(self) -> None:
         """Run the link on its own thread (inside the kiosk process)."""

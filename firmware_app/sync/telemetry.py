@@ -26,6 +26,7 @@ from firmware_app.sync.outbox import Outbox
 from kiosk_link import wire
 
 WINDOW = 256  # recent samples kept per latency
+MAX_VERSIONS = 32  # what ``wire.StatusV1.versions`` and ``wire.TelemetryV1.versions`` hold at most
 
 
 class HealthRecorder(logging.Handler):
@@ -91,6 +92,14 @@ def model_versions(models_dir: Path) -> dict[str, str]:
         return {}
 
 
+def wire_versions(versions: Mapping[str, str]) -> dict[str, str]:
+    """``versions`` as a status or telemetry report can carry them: at most ``MAX_VERSIONS``, the kiosk's own
+    first, then the models in manifest order (the shipped ones, then released parts, newest last). A kiosk that has
+    been released many enrolled parts reports the first of them, instead of failing every report."""
+    ordered = {key: versions[key] for key in ("kiosk",) if key in versions} | dict(versions)
+    return dict(list(ordered.items())[:MAX_VERSIONS])
+
+
 def installed_pack(db: Database) -> wire.PackV1 | None:
     """The pack installed last (the one the kiosk serves), as the knowledge store recorded it."""
     row = db.execute("SELECT pack_id, version, content_sha256 FROM packs ORDER BY installed_at DESC LIMIT 1").fetchone()
@@ -117,7 +126,7 @@ def telemetry(
     return wire.TelemetryV1(
         sent_at=datetime.now(UTC),
         uptime_s=health.uptime_s(),
-        versions=dict(versions),
+        versions=wire_versions(versions),
         queue_depth=outbox.depth(),
         held=outbox.held(),
         latencies=health.latencies(),

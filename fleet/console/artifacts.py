@@ -5,6 +5,12 @@ and the content team produce, one folder each: a domain pack (a folder with ``pa
 with the ``manifest.json`` the kiosk reads, one entry per model file). The console lists them and signs the ones
 chosen with the release key given to ``fleet web --release-key``; nothing is uploaded through the browser, so a
 release holds only files that someone with access to the backend put there.
+
+A part enrolled at a kiosk is such a models folder: ``kiosk vision enrol --profile NAME --good PHOTOS --out
+<staging>/NAME`` writes it there (or copy a kiosk's ``<data_dir>/vision/profiles/NAME`` folder), and it is listed
+and released like any model (``model/NAME/NAME.bank.npz``). It brings only the part's memory bank: the kiosks
+that install it inspect with their own ``patch-features`` backbone, so one whose backbone is not the one the part
+was enrolled with fails the release's self-test and rolls back (enrol the part again for that backbone).
 """
 
 from __future__ import annotations
