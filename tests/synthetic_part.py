@@ -21,8 +21,8 @@ CRACK_BOX = (150, 180, 215, 215)  # x1, y1, x2, y2 the crack is drawn in (before
 def flange(seed: int, defect: Defect | None = None) -> np.ndarray:
     """One RGB photo of the flange; ``seed`` picks the pose, light and noise."""
     rng = np.random.default_rng(seed)
-    brushed = rng.normal(0, 1, (SIDE_PX, SIDE_PX)).astype(np.float32)
-    brushed = cv2.GaussianBlur(brushed, (0, 0), sigmaX=12, sigmaY=0.8) * 40  # machining marks along x
+    noise = rng.normal(0, 1, (SIDE_PX, SIDE_PX)).astype(np.float32)
+    brushed = np.asarray(cv2.GaussianBlur(noise, (0, 0), sigmaX=12, sigmaY=0.8)) * 40  # machining marks along x
     image = np.full((SIDE_PX, SIDE_PX), 60, np.float32)  # the bench under the part
     face = np.zeros((SIDE_PX, SIDE_PX), np.uint8)
     cv2.circle(face, CENTRE, 130, 255, -1)
@@ -39,11 +39,10 @@ def flange(seed: int, defect: Defect | None = None) -> np.ndarray:
         cv2.polylines(image, [points], False, 25, 3)
     elif defect == "chip":
         cv2.ellipse(image, (CENTRE[0] + 92, CENTRE[1] - 92), (28, 18), 45, 0, 360, 60, -1)
-    angle = float(rng.uniform(-6, 6))
-    shift = rng.uniform(-8, 8, 2)
-    matrix = cv2.getRotationMatrix2D(CENTRE, angle, 1.0)
-    matrix[:, 2] += shift
-    image = cv2.warpAffine(image, matrix, (SIDE_PX, SIDE_PX), borderValue=60)
-    image = image * rng.uniform(0.9, 1.1) + rng.normal(0, 3, image.shape)
-    grey = np.clip(image, 0, 255).astype(np.uint8)
+    turn_deg = float(rng.uniform(-6, 6))
+    matrix = np.asarray(cv2.getRotationMatrix2D(CENTRE, turn_deg, 1.0), np.float64)
+    matrix[:, 2] += rng.uniform(-8, 8, 2)
+    posed = np.asarray(cv2.warpAffine(image, matrix, (SIDE_PX, SIDE_PX), borderValue=60), np.float64)
+    lit = posed * rng.uniform(0.9, 1.1) + rng.normal(0, 3, posed.shape)
+    grey = np.clip(lit, 0, 255).astype(np.uint8)
     return cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)

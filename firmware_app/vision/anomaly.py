@@ -47,6 +47,9 @@ OK, DEFECT = "ok", "defect"
 MIN_PHOTOS = 4  # fewer cannot calibrate a threshold (leave-one-out needs a spread)
 MAX_PHOTOS = 64
 MAX_BANK_PATCHES = 2048  # the coreset's size: bounds both the profile file and the time of an inspection
+# The coreset is chosen among at most this many patches (a seeded random sample when there are more): the greedy
+# search costs candidates x bank size, so this bounds the enrolment's time whatever the photos' count and detail.
+MAX_CANDIDATE_PATCHES = 65_536
 PROJECTION_DIMS = 32  # the coreset is chosen on a random projection (PatchCore's speed-up)
 SMOOTH_SIGMA_CELLS = 1.0  # the patch map is smoothed before its peak is taken (one stray patch is noise)
 THRESHOLD_SIGMAS = 3.0  # threshold = mean + 3 standard deviations of the good photos' left-out scores ...
@@ -184,7 +187,10 @@ def enrol(
         per_photo.append(np.concatenate([view.reshape(-1, view.shape[2]) for view in views]))
     features = np.concatenate(per_photo)
     owner = np.concatenate([np.full(len(f), i) for i, f in enumerate(per_photo)])
-    chosen = greedy_coreset(features, min(MAX_BANK_PATCHES, len(features) // 4), seed)
+    candidates = np.arange(len(features))
+    if len(candidates) > MAX_CANDIDATE_PATCHES:
+        candidates = np.sort(np.random.default_rng(seed).choice(len(features), MAX_CANDIDATE_PATCHES, replace=False))
+    chosen = candidates[greedy_coreset(features[candidates], min(MAX_BANK_PATCHES, len(candidates) // 4), seed)]
     bank, bank_owner = features[chosen].astype(np.float16).astype(np.float32), owner[chosen]
     good_scores, patch_medians = [], []
     for index, upright in enumerate(uprights):  # leave-one-photo-out: the bank without this photo's patches
