@@ -92,6 +92,13 @@ def test_a_board_that_matches_its_template_has_no_defect(recognizer: Recognizer)
     assert summary("pcb", inspection) == "pcb: no defect"
 
 
+def test_a_photo_of_another_board_is_not_recognised_by_the_pcb_profile(recognizer: Recognizer) -> None:
+    """The board check runs on the camera's path too: another board has nothing to compare with the template."""
+    recognition = recognizer.recognise("pcb", board_photo(PCB / "13000086_test.png"))
+    assert recognition.inspection.label == "not_recognised" and recognition.inspection.boxes == ()
+    assert summary("pcb", recognition.inspection) == "pcb: not recognised"
+
+
 def test_only_active_profiles_are_recognised() -> None:
     steel_only = Recognizer(VisionConfig(profiles=["steel_surface"]), MODELS)
     with pytest.raises(ValueError, match="not active"):

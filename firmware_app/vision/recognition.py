@@ -28,7 +28,8 @@ from firmware_app.events import DefectBox, Inspection
 from firmware_app.inference.manifest import ModelEntry, ModelIntegrityError, load_manifest
 from firmware_app.vision.capture import ImageError, decode_image
 from firmware_app.vision.defects import NOT_RECOGNISED, annotate, draw_rectangles
-from firmware_app.vision.pcb.detector import PcbDetector
+from firmware_app.vision.pcb.detector import PcbDetector, check_board
+from firmware_app.vision.pcb.errors import NotTheTemplateBoard
 from firmware_app.vision.pcb.masks import binarise
 from firmware_app.vision.profiles import PhotoClassifier, enrolled_profiles, open_profile
 
@@ -63,6 +64,21 @@ class _PcbProfile:
 
     def recognise(self, image: np.ndarray) -> Recognition:
         test = binarise(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), name="photo")
+        try:
+            check_board(self.template, test, name="the photo")
+        except NotTheTemplateBoard as refusal:  # another board, or no board: nothing to compare
+            log.info("pcb photo refused", extra={"reason": refusal.reason})
+            inspection = Inspection(
+                profile=PCB_PROFILE,
+                model=self.entry.name,
+                model_version=self.entry.version,
+                label=NOT_RECOGNISED,
+                confidence=1.0,
+                defective=False,
+                defect_score=0.0,
+                boxes=(),
+            )
+            return Recognition(inspection, image.copy())
         found, method = self.detector.detect_masks(self.template, test)
         boxes = tuple(DefectBox(tuple(b["box"]), b["label"], float(b["score"])) for b in found)
         log.info("pcb inspection", extra={"boxes": len(boxes), "alignment": method})
