@@ -156,7 +156,9 @@ class KioskUI:
             self._last_tick = now
             self.runner.submit(self.controller.tick)
         state = self.controller.state
-        if state.screen == "camera" and now - self._last_preview >= PREVIEW_INTERVAL_S:
+        teaching = state.screen == "teach" and state.teach is not None and state.teach.phase == "capture"
+        previewing = state.screen == "camera" or teaching
+        if previewing and now - self._last_preview >= PREVIEW_INTERVAL_S:
             self._last_preview = now
             self.runner.submit(self.controller.refresh_preview)
         self.rebuild_if_needed()

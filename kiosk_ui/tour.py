@@ -26,6 +26,7 @@ from firmware_app.events import (
     WakeWordDetected,
 )
 from firmware_app.screen.controller import KioskController
+from firmware_app.screen.teach import MIN_TEACH_PHOTOS
 
 DEMO_PIN = "2468"  # the default staff PIN (provisioning sets a device's own)
 DOWNLOADING = UpdateProgress(release_id="r-2026-11-21", state="downloading", done=9, total=20)
@@ -123,7 +124,11 @@ def _steps(c: KioskController, photo: np.ndarray, pin: str) -> list[Step]:
         _step("handoff", c.request_staff),
         _step("handoff-coming", lambda: _colleague_coming(c, bus())),
         _step("camera", c.open_camera),
-        _step("photo_result-retake", lambda: c.capture(image=photo // 6)),  # far too dark: asks for a retake
+        # Teaching a new part: the staff PIN, the default title sent as it is, then its photos.
+        _step("teach", c.teach_part, lambda: c.type_text(pin), c.submit, c.submit),
+        _step("teach-photos", *[c.teach_capture] * MIN_TEACH_PHOTOS),
+        _step("teach-learning", lambda: c.learn_part(learn=False)),
+        _step("photo_result-retake", c.back, lambda: c.capture(image=photo // 6)),  # far too dark: a retake
         _step("inspection-analysing", c.retake, lambda: c.capture(image=photo, analyse=False)),
         _step("inspection", c.analyse),
         _step("photo_result", c.file_photo),
@@ -133,7 +138,8 @@ def _steps(c: KioskController, photo: np.ndarray, pin: str) -> list[Step]:
         _step("admin_pin", c.open_admin, lambda: c.type_text(pin[:2])),
         _step("admin_pin-wrong_pin", lambda: c.type_text("00"), c.submit),
         _step("admin", lambda: c.type_text(pin), c.submit),
-        _step("admin-update", lambda: bus().publish(DOWNLOADING), c.tick),  # the updater's report, as it comes
+        _step("parts", c.open_parts),
+        _step("admin-update", c.close_parts, lambda: bus().publish(DOWNLOADING), c.tick),  # the updater's report
     ]
 
 
@@ -175,6 +181,11 @@ def _check(controller: KioskController, name: str) -> None:
     verdict = state.photo.verdict if state.photo else None
     if screen == "inspection" and (verdict == "analysing") != (variant == "analysing"):
         raise RuntimeError(f"the tour expected {name!r}, the photo's verdict is {verdict!r}")
+    teach = state.teach
+    if screen == "teach" and (teach is None or teach.phase != ("learning" if variant == "learning" else "capture")):
+        raise RuntimeError(f"the tour expected {name!r}, the part being taught is {teach!r:.80}")
+    if variant == "photos" and (teach is None or teach.count < MIN_TEACH_PHOTOS):
+        raise RuntimeError(f"the tour expected {MIN_TEACH_PHOTOS} photos of the part being taught")
     if variant == "update" and (state.admin is None or state.admin.update is None):
         raise RuntimeError("the tour expected the staff screen to show an update report")
     if variant == "idle_warning" and notice != "idle_warning":

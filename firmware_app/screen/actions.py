@@ -175,7 +175,29 @@ class FilePhoto:
     """File the photo on the inspection screen: asks for the note first."""
 
 
-CameraAction = OpenCamera | ChooseProfile | Capture | Retake | FilePhoto
+@dataclass(frozen=True)
+class TeachPart:
+    """ "Teach a new part" on the camera screen: asks for the staff PIN, then the part's title."""
+
+
+@dataclass(frozen=True)
+class TeachCapture:
+    """Take one more photo of the good part being taught (through the quality gate)."""
+
+
+@dataclass(frozen=True)
+class LearnPart:
+    """ "Learn this part": enrol the photos taken so far."""
+
+
+@dataclass(frozen=True)
+class TeachMore:
+    """After a failed enrolment: back to taking photos, those kept so far still kept."""
+
+
+CameraAction = (
+    OpenCamera | ChooseProfile | Capture | Retake | FilePhoto | TeachPart | TeachCapture | LearnPart | TeachMore
+)
 
 # --- staff -----------------------------------------------------------------------------------------------------
 
@@ -195,7 +217,20 @@ class CloseAdmin:
     """Leave the staff (or thank-you) screen for the attract screen."""
 
 
-StaffAction = OpenAdmin | RestartPipeline | CloseAdmin
+@dataclass(frozen=True)
+class OpenParts:
+    """The staff screen's "Taught parts": each part taught on this kiosk with its threshold."""
+
+
+@dataclass(frozen=True)
+class StepThreshold:
+    """Move a taught part's threshold one step: -1 stricter (more photos called defective), +1 looser."""
+
+    profile: str
+    step: int
+
+
+StaffAction = OpenAdmin | RestartPipeline | CloseAdmin | OpenParts | StepThreshold
 
 # --- voice -----------------------------------------------------------------------------------------------------
 

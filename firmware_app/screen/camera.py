@@ -13,13 +13,16 @@ import sqlite3
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from firmware_app.app import Kiosk
+from firmware_app.config import PCB_PROFILE
 from firmware_app.dialogue.session import Session
 from firmware_app.events import AnswerCard, TicketCreated, TicketRequested
+from firmware_app.inference.manifest import MANIFEST_NAME, ModelIntegrityError
 from firmware_app.packs import Guidance, ProfileGuidance, Text
 from firmware_app.screen.core import ScreenCore
 from firmware_app.screen.state import Finding, FormState, PhotoState
@@ -27,6 +30,7 @@ from firmware_app.screen.strings import t
 from firmware_app.storage import MB, ensure_room, is_disk_full
 from firmware_app.vision.capture import ImageError, PhotoSource, downscale, save_photo
 from firmware_app.vision.defects import NOT_RECOGNISED
+from firmware_app.vision.profiles import profile_folder, read_entry
 from firmware_app.vision.quality import check_quality
 from firmware_app.vision.recognition import Recognition, RecognitionUnavailable, Recognizer, summary
 
@@ -45,7 +49,7 @@ class CameraScreens(ScreenCore):
             self._touched()
             self._require_session()
             self._back = "home"
-            self._set(screen="camera", photo=self._photo(self._camera_frame()), form=None)
+            self._set(screen="camera", photo=self._photo(self._camera_frame()), form=None, teach=None)
 
     def retake(self) -> None:
         with self._lock:
@@ -142,8 +146,10 @@ class CameraScreens(ScreenCore):
     def _photo(self, image: np.ndarray | None) -> PhotoState:
         """A fresh photo state: the picture, and the product it will be recognised as (with the choice)."""
         guidance = self.kiosk.pack.guidance
-        profiles = self.recognizer.profiles
-        names = tuple((profile, profile_name(guidance.profiles, profile)) for profile in profiles)
+        recognizer = self.recognizer
+        profiles = recognizer.profiles
+        titles = {profile: part_title(recognizer, profile) for profile in profiles if profile not in guidance.profiles}
+        names = tuple((profile, profile_name(guidance.profiles, profile, titles.get(profile))) for profile in profiles)
         chosen = self._profile if self._profile in profiles else profiles[0]
         return PhotoState(image=image, profile=chosen, profiles=names)
 
@@ -222,7 +228,36 @@ def explained(photo: PhotoState, recognition: Recognition, guidance: Guidance) -
     )
 
 
-def profile_name(profiles: Mapping[str, ProfileGuidance], profile: str) -> Text:
-    """A profile's name on the screen from the pack's guidance; its model name where the pack has none yet."""
+def profile_name(profiles: Mapping[str, ProfileGuidance], profile: str, title: str | None = None) -> Text:
+    """A profile's name on the screen from the pack's guidance; where the pack has none yet, the ``title`` it was
+    taught with (an enrolled part), else its model name."""
     spec = profiles.get(profile)
-    return spec.name if spec is not None else Text(en=profile, zh=profile)
+    if spec is not None:
+        return spec.name
+    shown = title or profile
+    return Text(en=shown, zh=shown)
+
+
+def part_title(recognizer: Recognizer, profile: str) -> str | None:
+    """The title an enrolled part was taught with (its manifest entry's ``title``); None for any other profile.
+    Read again only when the part's manifest changes (the preview asks ten times a second)."""
+    if profile == PCB_PROFILE:
+        return None
+    folder = profile_folder(profile, recognizer.data_dir, recognizer.models_dir)
+    if folder is None:
+        return None
+    try:
+        stamp = (folder / MANIFEST_NAME).stat().st_mtime_ns
+    except OSError:
+        return None
+    return _entry_title(folder, profile, stamp)
+
+
+@lru_cache(maxsize=64)
+def _entry_title(folder: Path, profile: str, stamp: int) -> str | None:
+    """``stamp`` (the manifest's modification time) is only the cache's key."""
+    try:
+        title = read_entry(folder, profile).get("title")
+    except (OSError, ValueError, ModelIntegrityError):
+        return None
+    return str(title) if title else None

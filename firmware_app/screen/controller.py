@@ -5,7 +5,8 @@ The UI (``kiosk_ui``) draws ``controller.state`` and sends ``Action`` values to 
 touch, voice and the scripted demo drive one and the same logic and the drawing code holds none.
 
 ``KioskController`` is assembled from its parts: the visit's life cycle and the snapshot (``core``), typing
-(``forms``), the technician's camera (``camera``), the staff screens (``staff``) and the voice hooks
+(``forms``), the technician's camera (``camera``) and teaching it a new part (``teach``), the staff screens
+(``staff``) and the voice hooks
 (``voice_hooks``); this module adds what ties them together: navigation, the dialogue's replies, the timers,
 and the dispatch of actions, and the staff console's news of the visit's hand-off.
 """
@@ -35,9 +36,11 @@ from firmware_app.screen.actions import (
     FilePhoto,
     Finish,
     GoHome,
+    LearnPart,
     NavigationAction,
     OpenAdmin,
     OpenCamera,
+    OpenParts,
     OpenTopic,
     PickCandidate,
     PushToTalk,
@@ -50,8 +53,12 @@ from firmware_app.screen.actions import (
     SkipRating,
     StaffAction,
     StartTyping,
+    StepThreshold,
     StillHere,
     Submit,
+    TeachCapture,
+    TeachMore,
+    TeachPart,
     ToggleLargeText,
     TouchStart,
     TypeKey,
@@ -59,12 +66,12 @@ from firmware_app.screen.actions import (
     TypingAction,
     VisitAction,
 )
-from firmware_app.screen.camera import CameraScreens
 from firmware_app.screen.choices import Choice
 from firmware_app.screen.core import KioskFactory
 from firmware_app.screen.forms import TypingScreens
 from firmware_app.screen.staff import StaffScreens
 from firmware_app.screen.state import HandoffView, ScreenState
+from firmware_app.screen.teach import TeachScreens
 from firmware_app.screen.voice_hooks import VoiceHooks
 from firmware_app.vision.capture import PhotoSource
 from firmware_app.vision.recognition import Recognizer
@@ -76,7 +83,7 @@ log = logging.getLogger(__name__)
 QR_MAX_BYTES = 240
 
 
-class KioskController(TypingScreens, CameraScreens, StaffScreens, VoiceHooks):
+class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
     """The screen's side of the kiosk: one visit at a time, driven by touch, voice or a script."""
 
     def __init__(
@@ -196,6 +203,14 @@ class KioskController(TypingScreens, CameraScreens, StaffScreens, VoiceHooks):
                 self.retake()
             case FilePhoto():
                 self.file_photo()
+            case TeachPart():
+                self.teach_part()
+            case TeachCapture():
+                self.teach_capture()
+            case LearnPart():
+                self.learn_part()
+            case TeachMore():
+                self.teach_more()
             case _:
                 assert_never(action)
 
@@ -207,6 +222,10 @@ class KioskController(TypingScreens, CameraScreens, StaffScreens, VoiceHooks):
                 self.admin_restart()
             case CloseAdmin():
                 self.close_admin()
+            case OpenParts():
+                self.open_parts()
+            case StepThreshold(profile, step):
+                self.step_threshold(profile, step)
             case _:
                 assert_never(action)
 
@@ -260,15 +279,19 @@ class KioskController(TypingScreens, CameraScreens, StaffScreens, VoiceHooks):
             self._set(screen="home", form=None, notice=None)
 
     def back(self) -> None:
-        """The screen's back arrow: from a topic list or a form to where the customer came from."""
+        """The screen's back arrow: from a topic list or a form to where the customer came from; from teaching a
+        part (its photos are dropped) to the camera; from the taught parts to the staff screen."""
         with self._lock:
             self._touched()
+            if self._state.screen == "parts":
+                self.close_parts()
+                return
             target = (
                 self._back
-                if self._state.screen in ("topic", "form", "camera", "photo_result", "inspection")
+                if self._state.screen in ("topic", "form", "camera", "photo_result", "inspection", "teach")
                 else "home"
             )
-            self._set(screen=target, form=None)
+            self._set(screen=target, form=None, teach=None)
 
     def show_conversation(self) -> None:
         with self._lock:
@@ -337,6 +360,8 @@ class KioskController(TypingScreens, CameraScreens, StaffScreens, VoiceHooks):
                 self._check_pin(text)
             elif form.purpose == "photo_note":
                 self._file_photo_ticket(text)
+            elif form.purpose == "part_title":
+                self._begin_capture(text)
             else:
                 self._set(form=replace(form, draft="", composing="", candidates=()))
                 self.ask(text, "touch" if value is not None else "text")

@@ -183,6 +183,7 @@ class ScreenCore(ABC):
             form=None,
             reference=None,
             photo=None,
+            teach=None,
         )
 
     # --- what the parts need from the controller itself ----------------------------------------------------
@@ -190,6 +191,10 @@ class ScreenCore(ABC):
     @abstractmethod
     def ask(self, text: str, source: InputSource = "text") -> Reply | None:
         """A question for the dialogue, and its reply (None for a spoken screen command)."""
+
+    @abstractmethod
+    def _start_teaching(self) -> None:
+        """The right staff PIN for "Teach a new part": on to the new part's title."""
 
     @abstractmethod
     def _reload_pipeline(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 from firmware_app import audit
 from firmware_app.events import UpdateProgress
@@ -23,6 +24,9 @@ from kiosk_link.pin_hash import PIN_MAX_DIGITS, is_legacy
 
 log = logging.getLogger(__name__)
 
+# What the right staff PIN opens: the staff screen, or teaching a new part (asked for on the camera screen).
+PinFor = Literal["admin", "teach"]
+
 
 class StaffScreens(ScreenCore):
     """The PIN screen and the status screen, and the updater's reports they show."""
@@ -33,6 +37,7 @@ class StaffScreens(ScreenCore):
     # ``tick``; after an install the kiosk is reloaded once no visit is in progress.
     _update: UpdateView | None
     _reload_due: bool
+    _pin_for: PinFor
 
     def _init_staff(self) -> None:
         """The staff screens' own state, once the kiosk is built: the PIN lock, the log lines they show, and a
@@ -40,6 +45,7 @@ class StaffScreens(ScreenCore):
         interrupted = self.kiosk.interrupted_update
         self._update = UpdateView(interrupted, "rolled_back", "interrupted") if interrupted else None
         self._reload_due = False
+        self._pin_for = "admin"
         self.recent_errors = RecentErrors()
         logging.getLogger().addHandler(self.recent_errors)
         ui = self.kiosk.settings.ui
@@ -51,13 +57,25 @@ class StaffScreens(ScreenCore):
         """The hidden staff corner: asks for the PIN."""
         with self._lock:
             self._touched()
-            prompt = t("staff_pin", self._state.language)
-            self._back = self._state.screen
-            form = FormState("pin", prompt, "numpad", max_chars=PIN_MAX_DIGITS, secret=True)
-            self._set(screen="admin_pin", form=form)
+            self._ask_pin("admin")
+
+    def teach_part(self) -> None:
+        """ "Teach a new part" on the camera screen: asks for the staff PIN (the same gate as the staff corner)."""
+        with self._lock:
+            self._touched()
+            self._require_session()
+            self._ask_pin("teach")
+
+    def _ask_pin(self, pin_for: PinFor) -> None:
+        prompt = t("staff_pin", self._state.language)
+        self._back = self._state.screen
+        self._pin_for = pin_for
+        form = FormState("pin", prompt, "numpad", max_chars=PIN_MAX_DIGITS, secret=True)
+        self._set(screen="admin_pin", form=form)
 
     def _check_pin(self, pin: str) -> None:
-        """The right PIN ends any visit and opens the status screen; a wrong one clears the field and says so."""
+        """The right PIN ends any visit and opens the status screen (or, asked for by "Teach a new part", goes on
+        to teaching within the technician's visit); a wrong one clears the field and says so."""
         form = self._state.form
         assert form is not None
         verdict = self._pin_lock.check(pin, self._clock(), self.kiosk.db)
@@ -65,6 +83,10 @@ class StaffScreens(ScreenCore):
         if verdict != "ok":
             log.warning("wrong staff PIN" if verdict == "wrong" else "staff PIN refused: locked after wrong tries")
             self._set(notice="wrong_pin" if verdict == "wrong" else "locked", form=replace(form, draft=""))
+            return
+        if self._pin_for == "teach":
+            log.info("teaching a new part opened")
+            self._start_teaching()
             return
         self._end_visit("reset")
         log.info("staff screen opened")
@@ -80,8 +102,14 @@ class StaffScreens(ScreenCore):
             self._set(admin=self._admin_state(), notice="restarted")
 
     def close_admin(self) -> None:
+        """Close on the PIN pad or the staff screen: the attract screen, or back to the camera from the PIN pad
+        that "Teach a new part" opened."""
         with self._lock:
-            if self._state.screen == "admin":
+            if self._state.screen == "admin_pin" and self._pin_for == "teach" and self._session is not None:
+                self._touched()
+                self._set(screen="camera", form=None)
+                return
+            if self._state.screen in ("admin", "parts"):
                 audit.record(self.kiosk.db, "staff", "staff_screen_closed")
             self._reset_to_attract()
 

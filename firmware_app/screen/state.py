@@ -36,15 +36,19 @@ Screen = Literal[
     "thanks",
     "admin_pin",
     "admin",
+    "teach",
+    "parts",
 ]
 SCREENS: tuple[Screen, ...] = Screen.__args__  # type: ignore[attr-defined]
 Activity = Literal["idle", "listening", "thinking", "speaking"]
 # What the on-screen input is for: a question typed on the home screen, the answer a flow waits for, the
-# technician's note on a photo, or the staff PIN.
-FormPurpose = Literal["question", "flow", "photo_note", "pin"]
+# technician's note on a photo, the staff PIN, or the title of a part being taught.
+FormPurpose = Literal["question", "flow", "photo_note", "pin", "part_title"]
 InputHint = Literal["keyboard", "numpad", "date", "time", "choice", "yes_no"]
 # What the inspection screen says about a photo: still working, no model to ask, not this product, or the verdict.
 Verdict = Literal["analysing", "unavailable", "not_recognised", "defect", "no_defect"]
+# Teaching a new part: taking its photos, learning from them, what was learned, or why it could not be.
+TeachPhase = Literal["capture", "learning", "learned", "failed"]
 # The fleet link as the staff screen shows it (``KioskSync.state``, or no link at all).
 SyncState = Literal["not_configured", "connecting", "online", "offline"]
 
@@ -116,6 +120,50 @@ class PhotoState:
 
 
 @dataclass(frozen=True)
+class TeachResult:
+    """What enrolment made of the photos: how many it learned from, those it left out (photo number, reason
+    key or text), the threshold and how many of its own good photos that threshold calls defective."""
+
+    photos: int
+    left_out: tuple[tuple[int, str], ...]
+    threshold: float
+    flagged: int
+
+
+@dataclass(frozen=True)
+class TeachState:
+    """A new part being taught from good photos (``firmware_app.screen.teach``): the profile name it gets, its
+    title, the photos kept so far, the live preview, and the last photo the quality gate refused (with why)."""
+
+    name: str
+    title: str
+    phase: TeachPhase = "capture"
+    photos: tuple[np.ndarray, ...] = ()  # RGB uint8, downscaled: the photos it will learn from
+    preview: np.ndarray | None = None
+    refused: QualityReport | None = None  # the last photo taken, not kept
+    result: TeachResult | None = None
+    error: str = ""  # a message key: teach_failed_photos, teach_no_model, teach_no_folder
+    detail: str = ""  # what went wrong, as the enrolment said it (English, for a colleague)
+
+    @property
+    def count(self) -> int:
+        return len(self.photos)
+
+
+@dataclass(frozen=True)
+class PartView:
+    """A part taught on this kiosk as the staff screen shows it: its threshold as a multiple of the learned
+    one, and how many of its own good photos that threshold calls defective."""
+
+    name: str
+    title: str
+    factor: float
+    threshold: float
+    photos: int
+    flagged: int
+
+
+@dataclass(frozen=True)
 class UpdateView:
     """The latest report of the kiosk's updater (``UpdateProgress``), as the staff screen shows it."""
 
@@ -153,6 +201,7 @@ class AdminState:
     queue_depth: int = 0
     recent_errors: tuple[str, ...] = ()
     tickets_today: int = 0
+    parts: tuple[PartView, ...] = ()  # the parts taught on this kiosk (the "parts" screen)
 
 
 @dataclass(frozen=True)
@@ -179,6 +228,7 @@ class ScreenState:
     photo: PhotoState | None = None
     rating: int | None = None
     admin: AdminState | None = None
+    teach: TeachState | None = None  # a new part being taught (the "teach" screen)
     notice: str | None = None  # a message code for the screen: "idle_warning", "wrong_pin", "locked", ...
     wake_words: tuple[str, ...] = ()  # what the attract screen invites people to say (set by the listener)
     version: int = 0

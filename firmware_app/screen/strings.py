@@ -208,6 +208,72 @@ STRINGS: dict[str, dict[Language, str]] = {
         "en": "Your photo and note are filed as ticket {reference}. A colleague will inspect the part.",
         "zh": "您的照片和说明已登记为工单 {reference}，同事会检查该部件。",
     },
+    # Teaching the kiosk a new part from photos of good ones (behind the staff PIN), and its threshold.
+    "teach_part": {"en": "Teach a new part", "zh": "教新零件"},
+    "part_title_prompt": {
+        "en": "What is this part called? The camera screen will show this name.",
+        "zh": "这个零件叫什么？拍照界面会显示这个名称。",
+    },
+    "default_part_title": {"en": "Part {number}", "zh": "零件 {number}"},
+    "teach_title": {"en": "Teach: {title}", "zh": "教新零件：{title}"},
+    "teach_hint": {
+        "en": "Photograph good parts only. Turn or move the part a little between photos.",
+        "zh": "只拍合格的零件。每拍一张，稍微转动或移动零件。",
+    },
+    "teach_count": {"en": "{count} of at least {least} photos", "zh": "已拍 {count} 张，至少需要 {least} 张"},
+    "teach_count_enough": {
+        "en": "{count} photos: enough to learn (at most {most})",
+        "zh": "已拍 {count} 张，可以学习了（最多 {most} 张）",
+    },
+    "teach_count_full": {"en": "{count} photos: that is the most it takes", "zh": "已拍 {count} 张，已达上限"},
+    "teach_not_kept": {"en": "That photo was not kept. {reason}", "zh": "刚才的照片未保留。{reason}"},
+    "learn_part": {"en": "Learn this part", "zh": "学习这个零件"},
+    "learning": {"en": "Learning {title}…", "zh": "正在学习“{title}”…"},
+    "learning_hint": {
+        "en": "This takes a few seconds. The kiosk looks at every photo of the good part.",
+        "zh": "需要几秒钟，设备正在查看每一张合格零件的照片。",
+    },
+    "learned_title": {"en": "Learned: {title}", "zh": "已学会：{title}"},
+    "learned_photos": {"en": "Learned from {count} photos.", "zh": "已从 {count} 张照片中学习。"},
+    "learned_left_out": {"en": "Left out:", "zh": "未采用："},
+    "left_out_photo": {"en": "Photo {number}: {reason}", "zh": "第 {number} 张：{reason}"},
+    "learned_threshold": {"en": "Threshold: {threshold}", "zh": "判定阈值：{threshold}"},
+    "learned_hint": {
+        "en": "It is now a product on the camera screen. Staff can make it stricter or looser on the staff screen.",
+        "zh": "它已出现在拍照界面的产品中。员工可在员工界面调严或调松。",
+    },
+    "photograph_part": {"en": "Photograph a part", "zh": "拍摄部件"},
+    "teach_failed": {"en": "Could not learn this part", "zh": "无法学习这个零件"},
+    "teach_failed_photos": {
+        "en": "The photos could not make a profile of the part. Take more photos of good parts and try again.",
+        "zh": "这些照片无法生成零件档案。请多拍几张合格零件的照片后重试。",
+    },
+    "teach_no_model": {
+        "en": "The model that learns parts is missing or damaged on this kiosk. Ask for its models to be restored.",
+        "zh": "本机用于学习零件的模型缺失或已损坏。请联系恢复模型。",
+    },
+    "teach_no_folder": {
+        "en": "This kiosk has no folder to keep taught parts in.",
+        "zh": "本机没有保存零件档案的文件夹。",
+    },
+    "teach_not_saved": {
+        "en": "The part could not be saved: the kiosk's storage may be full. Please ask a colleague.",
+        "zh": "零件档案无法保存，设备存储空间可能已满。请联系同事。",
+    },
+    "teach_more": {"en": "Take more photos", "zh": "继续拍照"},
+    "parts_button": {"en": "Taught parts", "zh": "已教零件"},
+    "parts_title": {"en": "Parts taught on this kiosk", "zh": "本机已教的零件"},
+    "parts_none": {
+        "en": "No parts have been taught on this kiosk yet. Use Teach a new part on the camera screen.",
+        "zh": "本机还没有教过零件。请在拍照界面点“教新零件”。",
+    },
+    "part_threshold": {"en": "Threshold {factor}× as learned", "zh": "阈值为学习值的 {factor} 倍"},
+    "part_flags": {
+        "en": "Flags {flagged} of {photos} of its own good photos",
+        "zh": "会把 {photos} 张合格照片中的 {flagged} 张判为缺陷",
+    },
+    "stricter": {"en": "Stricter", "zh": "更严格"},
+    "looser": {"en": "Looser", "zh": "更宽松"},
     "yes": {"en": "Yes", "zh": "是"},
     "no": {"en": "No", "zh": "否"},
 }

@@ -112,7 +112,7 @@ def _header(state: ScreenState, theme: Theme, top: pygame.Rect) -> Widget:
         ("large_text", ToggleLargeText()),
         ("language_switch", SetLanguage(_other(language))),
     ]
-    if state.screen not in ("attract", "home", "rating", "thanks", "admin", "admin_pin"):
+    if state.screen not in ("attract", "home", "rating", "thanks", "admin", "admin_pin", "parts"):
         entries.append(("home", GoHome()))
     labels = [(key, t(key, language), action) for key, action in entries]
     widths = [max(theme.touch, face.size(text)[0] + 2 * pad) for _, text, _ in labels]

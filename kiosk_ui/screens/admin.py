@@ -11,7 +11,7 @@ import re
 
 import pygame
 
-from firmware_app.screen.actions import CloseAdmin, RestartPipeline
+from firmware_app.screen.actions import CloseAdmin, OpenParts, RestartPipeline
 from firmware_app.screen.state import AdminState, FormState, UpdateView
 from kiosk_ui.keypad import numpad, numpad_height
 from kiosk_ui.layout import columns, inset, split_bottom, split_left, split_top
@@ -98,7 +98,7 @@ def build_admin(ctx: BuildContext) -> list[Widget]:
     if theme.portrait:
         title_rect, rest = split_top(body, line_height(theme.heading_px), gap * 2)
         rest, buttons = split_bottom(rest, theme.touch, gap * 2)
-        restart_rect, close_rect = columns(buttons, 2, gap * 2)
+        restart_rect, parts_rect, close_rect = columns(buttons, 3, gap * 2)
         table_h = _table_height(ctx, admin, rest.width - 2 * theme.pad, theme.text_px) + 2 * theme.pad
         table_rect, errors_rect = split_top(rest, min(table_h, rest.height // 2), gap * 2)
     else:
@@ -113,12 +113,14 @@ def build_admin(ctx: BuildContext) -> list[Widget]:
             if _table_height(ctx, admin, inner_w, theme.small_px) <= inner_h:
                 break
         table_rect, errors_rect = split_left(rest, table_w, gap * 2)
+        errors_rect, parts_rect = split_bottom(errors_rect, theme.touch, gap * 2)
     title_h = line_height(theme.heading_px)
     title_label = pygame.Rect(title_rect.x, title_rect.centery - title_h // 2, title_rect.width, title_h)
     widgets = [Widget("label", title_label, ctx.t("admin_title"), id="admin:title", style="heading", max_lines=1)]
     widgets += _table(ctx, admin, table_rect)
     widgets += _errors(ctx, admin, errors_rect)
     widgets.append(button(restart_rect, restart, "admin:restart", RestartPipeline(), "primary"))
+    widgets.append(button(parts_rect, ctx.t("parts_button"), "admin:parts", OpenParts()))
     widgets.append(button(close_rect, close, "admin:close", CloseAdmin()))
     return widgets
 

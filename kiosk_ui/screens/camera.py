@@ -13,10 +13,10 @@ from collections.abc import Sequence
 import numpy as np
 import pygame
 
-from firmware_app.screen.actions import Back, Capture, ChooseProfile, RequestStaff, Retake
+from firmware_app.screen.actions import Back, Capture, ChooseProfile, RequestStaff, Retake, TeachPart
 from firmware_app.screen.state import FormState, PhotoState
 from kiosk_ui.keypad import keyboard, keyboard_height
-from kiosk_ui.layout import columns, inset, split_bottom, split_left, split_top
+from kiosk_ui.layout import columns, grid, inset, split_bottom, split_left, split_top
 from kiosk_ui.render import line_height
 from kiosk_ui.screens import BuildContext, screen
 from kiosk_ui.text import ellipsize, font
@@ -101,24 +101,29 @@ def build_camera(ctx: BuildContext) -> list[Widget]:
     image = photo.image if photo is not None else None
     take_h = round(theme.touch * 1.4)
     title, hint = ctx.t("camera_title"), ctx.t("camera_hint")
+    teach = ctx.t("teach_part")
     if theme.portrait:
         buttons_rect, rest = _bottom_band(body, take_h, gap * 2)
         back_w = button_width(ctx, ctx.t("back"))
         back_rect, take_rect = split_left(buttons_rect, back_w, gap * 2)
+        teach_band, rest = _bottom_band(rest, theme.touch, gap * 2)
+        teach_w = min(teach_band.width, button_width(ctx, teach))
+        teach_rect = pygame.Rect(teach_band.right - teach_w, teach_band.y, teach_w, theme.touch)
         words_h = _words_height(ctx, title, hint, rest.width, rest.height // 3)
         words_rect, preview_rect = split_top(rest, words_h, gap * 2)
     else:
         # The preview as wide as the words beside it allow: they get more width (and Take photo less height)
         # only on a short screen with large text.
-        least = button_width(ctx, ctx.t("take_photo"))
+        least = max(button_width(ctx, ctx.t("take_photo")), button_width(ctx, teach))
         big = take_h
         for share, take_h in ((0.3, big), (0.3, theme.touch), (0.38, theme.touch), (0.46, theme.touch)):
             side_w = max(round(body.width * share), least)
-            words_h = body.height - theme.touch - take_h - gap * 3
+            words_h = body.height - 2 * theme.touch - take_h - gap * 4
             if heading_sizes(ctx, title, hint, side_w, words_h) is not None:
                 break
         preview_rect, side = split_left(body, body.width - side_w - gap * 2, gap * 2)
         side, back_rect = split_bottom(side, theme.touch, gap)
+        side, teach_rect = split_bottom(side, theme.touch, gap)
         words_rect, take_rect = split_bottom(side, take_h, gap * 2)
     widgets: list[Widget] = []
     if photo is not None and len(photo.profiles) > 1:
@@ -127,6 +132,7 @@ def build_camera(ctx: BuildContext) -> list[Widget]:
     widgets += _preview(ctx, preview_rect, image)
     widgets += _words(ctx, words_rect, title, hint)
     widgets.append(button(take_rect, ctx.t("take_photo"), "take_photo", Capture(), "primary"))
+    widgets.append(button(teach_rect, teach, "teach_part", TeachPart()))
     widgets.append(button(back_rect, ctx.t("back"), "back", Back()))
     return widgets
 
@@ -135,14 +141,15 @@ def _profile_choice(ctx: BuildContext, area: pygame.Rect, photo: PhotoState) -> 
     """ "Product" and one button per active profile across the top of ``area``, the chosen one highlighted: which
     model will judge the photo. Shown only when there is a choice. The label sits beside the buttons when their
     names fit on one line there, else above them (a narrow screen, large text), and the buttons grow to two
-    lines when even the full width is not enough. Returns the widgets and what is left of ``area``."""
+    lines when even the full width is not enough, and to more rows of buttons when two lines are not enough either
+    (several taught parts with long titles). Returns the widgets and what is left of ``area``."""
     theme, gap = ctx.theme, ctx.theme.gap
     names = [name.get(ctx.state.language) for _, name in photo.profiles]
     label_text = ctx.t("product")
     label_w = font(theme.font_path, theme.text_px, True).size(label_text)[0] + gap
 
-    def fit_in(width: int, lines: int) -> bool:
-        cell_w = (width - gap * (len(names) - 1)) // len(names) - 2 * theme.pad
+    def fit_in(width: int, lines: int, cols: int = len(names)) -> bool:
+        cell_w = (width - gap * (cols - 1)) // cols - 2 * theme.pad
         return all(len(ctx.lines(name, theme.text_px, cell_w, True)) <= lines for name in names)
 
     label_h = line_height(theme.text_px)
@@ -150,12 +157,18 @@ def _profile_choice(ctx: BuildContext, area: pygame.Rect, photo: PhotoState) -> 
         row, rest = split_top(area, theme.touch, gap * 2)
         label_rect, buttons_rect = split_left(row, label_w, gap)
         label_rect = pygame.Rect(label_rect.x, row.centery - label_h // 2, label_rect.width, label_h)
+        cells = columns(buttons_rect, len(names), gap)
     else:
-        lines = 1 if fit_in(area.width, 1) else 2
+        cols, lines = len(names), 2
+        while cols > 1 and not fit_in(area.width, 2, cols):
+            cols -= 1
+        lines = 1 if fit_in(area.width, 1, cols) else 2
+        rows = -(-len(names) // cols)
+        chip_h = max(theme.touch, lines * label_h + 2 * theme.pad)
         label_rect, rest = split_top(area, label_h, gap)
-        buttons_rect, rest = split_top(rest, max(theme.touch, lines * label_h + 2 * theme.pad), gap * 2)
+        buttons_rect, rest = split_top(rest, rows * chip_h + (rows - 1) * gap, gap * 2)
+        cells = grid(buttons_rect, len(names), cols, chip_h, gap)
     label = Widget("label", label_rect, label_text, id="camera:product", style="heading", size_px=theme.text_px)
-    cells = columns(buttons_rect, len(names), gap)
     chips = [
         button(
             cell,
