@@ -84,12 +84,31 @@ def split(profile: ProfileSpec, seed: int = 13) -> tuple[list[tuple[Path, int]],
     return train, dev
 
 
+# What ``augment`` teaches a model to take in its stride, recorded in its manifest entry (``trained_for``): the
+# kiosk skips the restoration a model no longer needs (JPEG dithering hurts a model trained on compressed photos).
+TRAINED_FOR = ("turned_90", "dark", "blurred", "jpeg")
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """Re-encode as JPEG at ``quality`` (OpenCV's encoder, as a phone or a messenger app would) and decode."""
+    colour = image.ndim == 3
+    ok, buffer = cv2.imencode(
+        ".jpg", np.ascontiguousarray(image[:, :, ::-1] if colour else image), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    decoded = cv2.imdecode(buffer, cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE)
+    if not ok or decoded is None:
+        return image
+    return np.ascontiguousarray(decoded[:, :, ::-1] if colour else decoded)
+
+
 def augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Light augmentation a technician's photo could plausibly show: flips, a small rotation, brightness/contrast."""
+    """Augmentation a technician's phone photo could plausibly show: flips, 90-degree turns, a small rotation,
+    brightness/contrast, under-exposure, slight defocus and JPEG re-compression (applied last, as a phone does)."""
     if rng.random() < 0.5:
         image = image[:, ::-1]
     if rng.random() < 0.5:
         image = image[::-1]
+    image = np.rot90(image, int(rng.integers(0, 4)))  # a phone photo has no up
     height, width = image.shape[:2]
     angle = float(rng.uniform(-10, 10))
     scale = float(rng.uniform(1.0, 1.12))  # zoom in a little so the rotated corners stay inside the image
@@ -97,7 +116,15 @@ def augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     image = cv2.warpAffine(np.ascontiguousarray(image), matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
     gain = rng.uniform(0.8, 1.2)
     offset = rng.uniform(-20, 20)
-    return np.clip(image.astype(np.float32) * gain + offset, 0, 255).astype(np.uint8)
+    if rng.random() < 0.3:  # under-exposed: darkened down to 30%
+        gain *= rng.uniform(0.3, 0.8)
+        offset *= 0.3
+    image = np.clip(image.astype(np.float32) * gain + offset, 0, 255).astype(np.uint8)
+    if rng.random() < 0.3:  # slightly out of focus
+        image = cv2.GaussianBlur(image, (0, 0), float(rng.uniform(0.2, 1.2)))
+    if rng.random() < 0.5:  # re-compressed
+        image = _jpeg(image, int(rng.integers(15, 96)))
+    return image
 
 
 def tensor_images(images: list[np.ndarray], rng: np.random.Generator | None = None) -> np.ndarray:

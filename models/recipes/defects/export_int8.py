@@ -27,7 +27,7 @@ import onnx
 import onnxruntime as ort
 import openvino as ov
 import torch
-from data import PROFILES, REPO, split, tensor_batch
+from data import PROFILES, REPO, TRAINED_FOR, split, tensor_batch
 from model import CamNet, FrozenStem, TrainableTop, backbone
 from outliers import OUTLIER_DATA, outliers
 from sklearn.metrics import f1_score, roc_auc_score
@@ -215,6 +215,7 @@ def main() -> None:
         },
         "labels": [*profile.labels, NOT_RECOGNISED],
         "ok_labels": list(profile.ok_labels),
+        "trained_for": list(TRAINED_FOR),
         "thresholds": {"similarity": threshold},
         "preprocess": "firmware_app.vision.defects.preprocess (grey, resize to 224x224, ImageNet normalisation)",
         "training": {"recipe": "models/recipes/defects/{data,outliers,model,train,export_int8}.py", **train_report},
