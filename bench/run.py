@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    bench_anomaly,
     bench_asr,
     bench_board_check,
     bench_console,
@@ -157,6 +158,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str
     "vision": (bench_vision.run, bench_vision.report_section),
     "board_check": (bench_board_check.run, bench_board_check.report_section),
     "vision_robustness": (bench_vision_robustness.run, bench_vision_robustness.report_section),
+    "anomaly": (bench_anomaly.run, bench_anomaly.report_section),
     "sync": (bench_sync.run, bench_sync.report_section),
     "console": (bench_console.run, bench_console.report_section),
     "systemd": (bench_systemd.run, bench_systemd.report_section),

@@ -2,8 +2,9 @@
 
 Photos a person would retake (the quality gate's verdict) are left out of the bank, with the reason, so one
 blurred photo cannot teach the kiosk that blur is normal. If most photos fail the gate for the same reason,
-that is how this part looks (DeepPCB's binarised scans are "clipped" black and white, a dark rubber seal is
-"too dark"), so the reason is recorded in the profile as one the gate skips for this part, instead of refusing
+that is how this part looks (DeepPCB's binarised scans are clipped black and white: "too dark" or "too bright" by
+their share of copper, so the two count as one exposure family; a dark rubber seal is "too dark"), so the reason
+is recorded in the profile as one the gate skips for this part, instead of refusing
 every photo of it later.
 """
 
@@ -14,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
@@ -33,6 +34,8 @@ from firmware_app.vision.capture import IMAGE_SUFFIXES, ImageError, load_image
 from firmware_app.vision.profiles import enrolled_root, read_entry
 from firmware_app.vision.quality import QualityReport, RetakeReason, check_quality
 
+# Exposure is one family: binarised board scans are "too dark" or "too bright" by how much copper they show.
+FAMILY = {"too_dark": "exposure", "too_bright": "exposure"}
 PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 DEFAULT_SIDE_PX = 224
 DEFAULT_DETAIL: Detail = "standard"
@@ -94,8 +97,11 @@ def read_photos(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
 def gate(photos: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, str], list[RetakeReason]]:
     """The photos good enough to learn from, those left out (reason), and the reasons that are this part's look."""
     reports = {name: check_quality(photo) for name, photo in photos.items()}
-    reasons = Counter(report.reasons[0] for report in reports.values() if report.reasons)
-    normal = [reason for reason, count in reasons.items() if count > len(photos) / 2]
+    families = Counter(
+        FAMILY.get(report.reasons[0], report.reasons[0]) for report in reports.values() if report.reasons
+    )
+    common = {family for family, count in families.items() if count > len(photos) / 2}
+    normal = [reason for reason in get_args(RetakeReason) if FAMILY.get(reason, reason) in common]
     kept = {name: photos[name] for name, report in reports.items() if passes(report, normal)}
     left_out = {name: f"retake: {report.reasons[0]}" for name, report in reports.items() if not passes(report, normal)}
     return kept, left_out, normal
