@@ -269,3 +269,10 @@ def test_eval_reports_accuracy_on_class_folders(settings: KioskSettings, tmp_pat
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["images"] == len(PHOTOS) and report["accuracy"] == 1.0 and report["macro_f1"] == 1.0
+
+
+def test_jpeg_dithering_is_only_for_a_model_not_trained_on_compressed_photos(
+    classifier: DefectClassifier, tile_classifier: DefectClassifier
+) -> None:
+    assert "jpeg" in (classifier.entry.model_extra or {})["trained_for"] and classifier.dither is False
+    assert tile_classifier.dither is True  # the tile recipe run predates JPEG augmentation

@@ -18,7 +18,7 @@ from firmware_app.inference.manifest import ModelIntegrityError, verified_model_
 from firmware_app.inference.probe import probe_model
 from firmware_app.vision.anomaly import AnomalyInspector, EnrolmentError, PatchFeatureExtractor
 from firmware_app.vision.capture import load_image
-from firmware_app.vision.enrolment import enrol_part, set_threshold
+from firmware_app.vision.enrolment import enrol_part, gate, set_threshold
 from firmware_app.vision.profiles import enrolled_profiles, open_profile
 from tests.conftest import FIXTURES
 from tests.synthetic_part import CRACK_BOX, flange
@@ -204,3 +204,18 @@ def test_classify_with_the_pairwise_board_profile_points_to_detect(settings: Kio
 def test_threshold_is_only_moved_on_parts_enrolled_here(settings: KioskSettings) -> None:
     with pytest.raises(EnrolmentError, match="not a part enrolled"):
         set_threshold("steel_surface", settings.data_dir, 1.0)
+
+
+def test_binarised_photos_teach_the_gate_that_clipping_is_how_the_part_looks() -> None:
+    """Board scans are pure black and white: "too dark" or "too bright" by their share of copper. Together they
+    are most of the photos, so exposure is this part's look; a blurred one among them is still left out."""
+    rng = np.random.default_rng(5)
+    boards = {}
+    for index, copper in enumerate((0.55, 0.6, 0.65, 0.35, 0.4, 0.3)):
+        mask = cv2.GaussianBlur(rng.random((256, 256)).astype(np.float32), (0, 0), 6)
+        binary = np.where(mask < np.quantile(mask, copper), 0, 255).astype(np.uint8)
+        boards[f"board_{index}.png"] = cv2.cvtColor(binary, cv2.COLOR_GRAY2RGB)
+    boards["shaky.png"] = cv2.GaussianBlur(flange(7), (0, 0), 4)
+    kept, left_out, skips = gate(boards)
+    assert set(skips) == {"too_dark", "too_bright"}
+    assert len(kept) == 6 and left_out == {"shaky.png": "retake: blurred"}
