@@ -45,6 +45,9 @@ SEED = 0
 SETTINGS = {"pcb": {"side_px": 320, "detail": "fine"}, "magnetic_tile": {"side_px": 224, "detail": "standard"}}
 TARGETS = {"auroc": 0.95, "enrol_s": 10.0, "inspect_ms": 50.0, "profile_mb": 5.0}
 OTHERS_PER_SET = 30
+# numpy's BLAS starts its threads on import: told before, one core gets one thread (two threads pinned to one core
+# take turns spinning, and enrolment measured 10x slower that way).
+ONE_THREAD = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
@@ -160,7 +163,7 @@ def run(data_dir: Path = DEFAULT_DATA) -> dict[str, Any]:
         if not all(folder.is_dir() for folder in missing):
             tasks[task] = {"task": task, "skipped": f"no data sets under {data_dir}"}
             continue
-        tasks[task] = run_worker("bench_anomaly", ["--data-dir", str(data_dir), "--task", task])
+        tasks[task] = run_worker("bench_anomaly", ["--data-dir", str(data_dir), "--task", task], ONE_THREAD)
     return {
         "command": harness_command(),
         "runtime_s": round(time.perf_counter() - started, 1),

@@ -28,12 +28,12 @@ import csv
 import json
 import os
 import random
-import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.bench_vision import ms_summary
 from bench.worker import harness_command, run_worker
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,15 +43,6 @@ PHOTOS = sorted([*(FIXTURES / "photos").glob("*.jpg"), *(FIXTURES / "defects").g
 NOT_A_BOARD_TEMPLATES = 25  # dev templates (every fourth one) that each non-board picture is tried against
 SEED = 20240601
 MEASURES = ("unmatched", "differ", "in_view")
-
-
-def _ms_summary(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {
-        "median": round(statistics.median(ordered), 2),
-        "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2),
-        "max": round(ordered[-1], 2),
-    }
 
 
 def text_page(size: int = 640) -> Any:
@@ -219,8 +210,8 @@ def board_check_worker(data_dir: Path) -> dict[str, Any]:
         "accepted_of_the_refuse_groups": [r for name in REFUSE for r in rec.groups[name] if not r["refused"]],
         "closest_other_boards": sorted(rec.groups[REFUSE[1]], key=lambda r: r["unmatched"])[:3],
         "example_messages": rec.messages,
-        "check_ms": _ms_summary(rec.check_ms),
-        "align_ms": _ms_summary(rec.align_ms),
+        "check_ms": ms_summary(rec.check_ms),
+        "align_ms": ms_summary(rec.align_ms),
         "dev_evaluation_with_check": evaluate(data, "dev"),
         "pictures": list(pictures),
         "pinned_to_one_core": True,

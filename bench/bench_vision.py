@@ -62,7 +62,7 @@ def _pin_to_one_core() -> None:
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 
 
-def _ms_summary(values: list[float]) -> dict[str, float]:
+def ms_summary(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     return {
         "median": round(statistics.median(ordered), 2),
@@ -90,7 +90,7 @@ def _float_scores(profile: str, tensors: list[Any], truth: list[str], labels: li
         ms.append((time.perf_counter() - start) * 1000)
         predicted.append(labels[int(np.argmax(logits))])
     scores = classification_scores(truth, predicted, [0.0] * len(truth), ())
-    return {"model": str(path.relative_to(REPO)), **scores, "inference_ms": _ms_summary(ms)}
+    return {"model": str(path.relative_to(REPO)), **scores, "inference_ms": ms_summary(ms)}
 
 
 def classification_worker(profile: str, data_dir: Path) -> dict[str, Any]:
@@ -141,8 +141,8 @@ def classification_worker(profile: str, data_dir: Path) -> dict[str, Any]:
         "dev_turned_away_as_not_recognised": turned_away,
         "dev_refused_by_quality_gate": refused_by_gate,
         "not_this_part_rejected": rejected,
-        "capture_to_result_ms": _ms_summary(capture_ms),
-        "classify_ms": _ms_summary(classify_ms),
+        "capture_to_result_ms": ms_summary(capture_ms),
+        "classify_ms": ms_summary(classify_ms),
         "pinned_to_one_core": True,
     }
 

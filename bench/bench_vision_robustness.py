@@ -32,10 +32,10 @@ import numpy as np
 from bench.bench_vision import (
     DEFAULT_DATA,
     MODELS,
-    _ms_summary,
     _pin_to_one_core,
     _recipe_module,
     classification_profiles,
+    ms_summary,
 )
 from bench.worker import harness_command, run_worker
 
@@ -136,7 +136,7 @@ def robustness_worker(profile: str, views: int, data_dir: Path, models_dir: Path
         "dev_photos": len(dev),
         "corruptions": corruptions,
         "not_this_part_rejected": rejected,
-        "classify_ms": _ms_summary(ms),
+        "classify_ms": ms_summary(ms),
         "pinned_to_one_core": True,
     }
 

@@ -70,6 +70,19 @@ def screen_problems(ui: UiDriver) -> list[str]:
     return layout_problems(widgets, report, ui.ui.size)
 
 
+def collect_problems(ui: UiDriver, found: dict[str, list[str]], name: str, pages: bool = False) -> None:
+    """Add the screen's layout problems to ``found`` under ``name:page``, paging through it when ``pages``."""
+    page = 0
+    while True:
+        problems = screen_problems(ui)
+        if problems:
+            found[f"{name}:{page}"] = problems
+        if not pages or "page:next" not in ui.ids():
+            return
+        ui.tap(id="page:next")
+        page += 1
+
+
 def words(ui: UiDriver) -> str:
     """The text on screen with its line breaks undone (English wraps at spaces)."""
     return " ".join(ui.text().split())

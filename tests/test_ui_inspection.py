@@ -22,7 +22,7 @@ from firmware_app.vision.recognition import Recognizer
 from kiosk_ui.app import KioskUI
 from tests.conftest import FIXTURES
 from tests.test_recognition import board_photo, corrupted_models, noise_photo
-from tests.test_ui_camera_admin import VARIANTS, choose_variant, screen_problems, shown_image, words
+from tests.test_ui_camera_admin import VARIANTS, choose_variant, collect_problems, shown_image, words
 from tests.ui_driver import UiDriver
 
 MODELS = REPO_ROOT / "models" / "int8"
@@ -240,15 +240,7 @@ def test_every_inspection_state_fits_every_screen(sized_ui: UiDriver, tmp_path: 
     found: dict[str, list[str]] = {}
 
     def check(name: str, pages: bool = False) -> None:
-        page = 0
-        while True:
-            problems = screen_problems(ui)
-            if problems:
-                found[f"{name}:{page}"] = problems
-            if not pages or "page:next" not in ui.ids():
-                return
-            ui.tap(id="page:next")
-            page += 1
+        collect_problems(ui, found, name, pages)
 
     controller.touch_start()
     choose_variant(controller, variant)

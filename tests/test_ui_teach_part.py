@@ -32,7 +32,15 @@ from firmware_app.vision.profiles import enrolled_root, read_entry
 from firmware_app.vision.recognition import Recognizer
 from kiosk_ui.app import KioskUI
 from tests.synthetic_part import flange
-from tests.test_ui_camera_admin import RIGHT_PIN, VARIANTS, WRONG_PIN, choose_variant, enter_pin, screen_problems, words
+from tests.test_ui_camera_admin import (
+    RIGHT_PIN,
+    VARIANTS,
+    WRONG_PIN,
+    choose_variant,
+    collect_problems,
+    enter_pin,
+    words,
+)
 from tests.ui_driver import UiDriver
 
 TITLE = "Flange 80 mm"
@@ -397,15 +405,7 @@ def test_every_teaching_state_fits_every_screen(
     found: dict[str, list[str]] = {}
 
     def check(name: str, pages: bool = False) -> None:
-        page = 0
-        while True:
-            problems = screen_problems(ui)
-            if problems:
-                found[f"{name}:{page}"] = problems
-            if not pages or "page:next" not in ui.ids():
-                return
-            ui.tap(id="page:next")
-            page += 1
+        collect_problems(ui, found, name, pages)
 
     controller.touch_start()
     choose_variant(controller, variant)
