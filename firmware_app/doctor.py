@@ -17,7 +17,7 @@ import sqlite3
 import ssl
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +27,8 @@ from firmware_app import audit
 from firmware_app.config import KioskSettings, SyncConfig, UiConfig
 from firmware_app.inference.manifest import ModelIntegrityError, load_manifest, sha256_file
 from firmware_app.storage import MB, free_bytes
+from firmware_app.vision.anomaly import BACKBONE
+from firmware_app.vision.profiles import enrolled_root, read_entry
 from kiosk_link.pin_hash import DEMO_PIN, is_legacy, is_weaker, verify_pin
 from kiosk_link.secret_store import SecretError
 from kiosk_link.tls import client_context
@@ -53,6 +55,7 @@ def run_checks(settings: KioskSettings, min_free_mb: int = DEFAULT_MIN_FREE_MB) 
         _camera(settings),
         _display(),
         *_models(settings.models_dir),
+        *_taught_parts(settings.data_dir, settings.models_dir),
         _database(settings.database_path),
         _audit_log(settings.database_path),
         _broker(settings.sync),
@@ -142,6 +145,31 @@ def _models(models_dir: Path) -> Iterator[Check]:
         ]
         for label, name, expected in files:
             yield _file_hash(f"model {label}", models_dir / name, expected, fix)
+
+
+def _taught_parts(data_dir: Path, models_dir: Path) -> Iterator[Check]:
+    """Each part taught on this kiosk: its bank matches its manifest, and it was taught with the installed
+    backbone (an update that replaced the backbone leaves the part unusable until it is taught again). WARN, not
+    FAIL: the kiosk serves everything else, and the camera says that part is unavailable."""
+    try:
+        backbone = load_manifest(models_dir).get(BACKBONE)
+    except (ModelIntegrityError, ValueError):
+        backbone = None  # the models check reports it
+    for folder in sorted(enrolled_root(data_dir).glob("*")):
+        name = f"taught part {folder.name}"
+        fix = f"teach it again: kiosk vision enrol --profile {folder.name} --good <folder of good photos>"
+        try:
+            entry = read_entry(folder, folder.name)
+        except (OSError, ValueError, KeyError, ModelIntegrityError) as error:
+            yield Check(name, "WARN", f"manifest unreadable: {error}", fix)
+            continue
+        check = _file_hash(name, folder / str(entry.get("file", "")), entry.get("sha256"), fix)
+        if check.status != "OK":
+            yield replace(check, status="WARN")
+        elif backbone is None or entry.get("backbone_sha256") != backbone.sha256:
+            yield Check(name, "WARN", f"taught with another {BACKBONE} model than the one installed", fix)
+        else:
+            yield Check(name, "OK", f"{entry.get('title', folder.name)!r}, bank matches, taught with this backbone")
 
 
 def _file_hash(name: str, path: Path, expected: str | None, fix: str) -> Check:

@@ -165,3 +165,26 @@ def test_a_tampered_audit_log_fails_the_doctor(tmp_path: Path) -> None:
     check = _by_name(run_checks(settings))["audit log"]
     assert check.status == "FAIL" and "guard" in check.detail and "edited" in check.detail, check
     assert "kiosk audit --verify" in (check.fix or "")
+
+
+def test_a_taught_part_is_checked_against_its_bank_and_the_installed_backbone(tmp_path: Path) -> None:
+    from firmware_app.vision.anomaly import PatchFeatureExtractor
+    from firmware_app.vision.enrolment import enrol_part
+    from firmware_app.vision.profiles import enrolled_root
+    from tests.synthetic_part import flange
+
+    settings = load_settings(data_dir=tmp_path)
+    folder = enrolled_root(tmp_path) / "flange"
+    extractor = PatchFeatureExtractor(settings.models_dir, 160, "standard")
+    enrol_part("flange", "Flange 80 mm", {f"{seed}.png": flange(seed) for seed in range(4)}, extractor, folder)
+    assert _by_name(run_checks(settings))["taught part flange"].status == "OK"
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["models"][0]["backbone_sha256"] = "0" * 64  # as after an update that replaced the backbone
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    check = _by_name(run_checks(settings))["taught part flange"]
+    assert check.status == "WARN" and "another patch-features" in check.detail and "vision enrol" in check.fix
+
+    (folder / "flange.bank.npz").write_bytes(b"damaged")
+    check = _by_name(run_checks(settings))["taught part flange"]
+    assert check.status == "WARN" and "sha256" in check.detail
