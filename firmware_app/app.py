@@ -31,6 +31,7 @@ from firmware_app.events import (
 )
 from firmware_app.knowledge.base import KnowledgeBase
 from firmware_app.nlu.acts import ActMatcher
+from firmware_app.nlu.degraded import LANGUAGES, IntentModels, KeywordReader, KeywordSearch
 from firmware_app.nlu.engine import NluEngine, Understanding
 from firmware_app.nlu.intent import OOS, IntentClassifier, IntentReader, SecondOpinion
 from firmware_app.packs import Pack, load_pack
@@ -95,25 +96,51 @@ _LOGGED_FIELDS = (
 
 
 def build_nlu(
-    settings: KioskSettings, pack: Pack, today: Callable[[], datetime.date] = datetime.date.today
+    settings: KioskSettings,
+    pack: Pack,
+    today: Callable[[], datetime.date] = datetime.date.today,
+    keywords: KeywordSearch | None = None,
 ) -> NluEngine:
-    """The text-understanding stack alone (``kiosk nlu`` needs no database)."""
-    loaded: dict[str, IntentClassifier] = {}
-    for name in {settings.nlu.model_name, settings.nlu.multilingual_model_name}:
-        loaded[name] = IntentClassifier.from_models_dir(
-            settings.models_dir,
-            name,
-            threads=settings.nlu.inference_threads,
-            threshold=settings.nlu.oos_threshold,
-            cache_dir=settings.model_cache_dir,
-        )
-    english: IntentReader = loaded[settings.nlu.model_name]
-    if settings.nlu.second_opinion_confidence is not None and len(loaded) == 2:
-        multilingual = loaded[settings.nlu.multilingual_model_name]
-        english = SecondOpinion(loaded[settings.nlu.model_name], multilingual, settings.nlu.second_opinion_confidence)
-    classifiers: dict[Language, IntentReader] = {"en": english, "zh": loaded[settings.nlu.multilingual_model_name]}
+    """The text-understanding stack alone (``kiosk nlu`` needs no database).
+
+    The intent models load now; one that cannot be loaded (a sha256 mismatch, a missing file, OpenVINO refusing
+    it) does not stop the kiosk: questions are read by ``keywords`` (the knowledge store's word search; without
+    it, one over the pack in memory) and the models are tried again every ``nlu.model_retry_s`` (``degraded``)."""
+
+    def load_models() -> dict[Language, IntentReader]:
+        loaded: dict[str, IntentClassifier] = {}
+        for name in {settings.nlu.model_name, settings.nlu.multilingual_model_name}:
+            loaded[name] = IntentClassifier.from_models_dir(
+                settings.models_dir,
+                name,
+                threads=settings.nlu.inference_threads,
+                threshold=settings.nlu.oos_threshold,
+                cache_dir=settings.model_cache_dir,
+            )
+        english: IntentReader = loaded[settings.nlu.model_name]
+        if settings.nlu.second_opinion_confidence is not None and len(loaded) == 2:
+            multilingual = loaded[settings.nlu.multilingual_model_name]
+            english = SecondOpinion(
+                loaded[settings.nlu.model_name], multilingual, settings.nlu.second_opinion_confidence
+            )
+        return {"en": english, "zh": loaded[settings.nlu.multilingual_model_name]}
+
+    def keyword_readers() -> dict[Language, IntentReader]:
+        search = keywords if keywords is not None else pack_keyword_search(pack)
+        return {language: KeywordReader(search, language) for language in LANGUAGES}
+
+    models = IntentModels(load_models, keyword_readers, settings.nlu.model_retry_s)
+    models.current()  # load now: a healthy kiosk pays for its models at start, not on its first question
+    classifiers = {language: models.reader(language) for language in LANGUAGES}
     acts = ActMatcher(pack.acts)
-    return NluEngine(classifiers, acts, region=settings.region, currency=settings.currency, today=today)
+    return NluEngine(classifiers, acts, region=settings.region, currency=settings.currency, today=today, models=models)
+
+
+def pack_keyword_search(pack: Pack) -> KeywordSearch:
+    """The knowledge store's keyword search over ``pack`` alone, in memory (``kiosk nlu`` has no database)."""
+    knowledge = KnowledgeBase(open_database(":memory:"))
+    knowledge.install_pack(pack)
+    return knowledge.keyword_matches
 
 
 class Kiosk:
@@ -135,14 +162,10 @@ class Kiosk:
         self.visits = VisitRecorder(self.db, settings.region, OOS)
         self.bus.subscribe(self.visits.on_event)
         self.pack = load_pack(settings.pack_dir)
-        self.nlu = build_nlu(settings, self.pack, today)
-        classifiers = self.nlu.classifiers
-        self.knowledge = KnowledgeBase(
-            self.db,
-            embed={language: c.embed for language, c in classifiers.items()},
-            embedder=" ".join(f"{language}:{c.model_id}" for language, c in sorted(classifiers.items())),
-            vector_cache=settings.model_cache_dir,
-        )
+        # Without its intent model the kiosk reads questions with the knowledge store's keyword search.
+        self.knowledge = KnowledgeBase(self.db, vector_cache=settings.model_cache_dir)
+        self.nlu = build_nlu(settings, self.pack, today, keywords=self.knowledge.keyword_matches)
+        self._knowledge_follows_models()
         self._install_pack_if_changed()
         self.tickets = TicketStore(self.db, settings.device_id, settings.region)
         # Tickets leave through the outbox on the sync's own thread and connection; off unless [sync] enabled.
@@ -194,8 +217,21 @@ class Kiosk:
             log.info("installing pack", extra={"pack": self.pack.manifest.id, "version": self.pack.manifest.version})
             self.knowledge.install_pack(self.pack)
 
+    def _knowledge_follows_models(self) -> bool:
+        """The knowledge store embeds with the intent models while they serve, and searches by words alone while
+        the kiosk runs degraded. True when that changed (the pack must then be installed again, re-embedded)."""
+        models = {} if self.nlu.degraded else self.nlu.classifiers
+        embedder = " ".join(f"{language}:{c.model_id}" for language, c in sorted(models.items()))
+        if embedder == self.knowledge.embedder:
+            return False
+        self.knowledge.embed = {language: c.embed for language, c in models.items()}
+        self.knowledge.embedder = embedder
+        return True
+
     def _understand(self, text: str, language: Language) -> Understanding:
-        understanding = self.nlu.understand(text, language)
+        understanding = self.nlu.understand(text, language)  # tries a missing intent model again when due
+        if self._knowledge_follows_models():  # a model that just came back: the pack's vectors before the search
+            self._install_pack_if_changed()
         self.bus.publish(understanding.result)
         return understanding
 

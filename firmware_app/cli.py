@@ -72,7 +72,15 @@ def ask(ctx: click.Context, question: str, as_json: bool) -> None:
     kiosk = Kiosk(settings_of(ctx))
     session, _ = kiosk.start_session()
     reply = kiosk.handle_text(session, question)
-    click.echo(reply.to_json() if as_json else format_reply(reply))
+    degraded = kiosk.nlu.degraded
+    if as_json:
+        # Only a degraded kiosk adds the key: the Reply event's JSON is otherwise unchanged.
+        record = {**reply.to_dict(), "degraded": list(degraded)} if degraded else reply.to_dict()
+        click.echo(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+    else:
+        click.echo(format_reply(reply))
+    if degraded:
+        click.echo(degraded_note(degraded), err=True)
     kiosk.end_session(session, "reset")
     kiosk.close()
 
@@ -123,6 +131,8 @@ def nlu_predict(ctx: click.Context) -> None:
             "dialogue_act": result.dialogue_act,
             "ms": round((time.perf_counter() - started) * 1000, 2),
         }
+        if engine.degraded:
+            record["degraded"] = engine.degraded
         click.echo(json.dumps(record, ensure_ascii=False))
 
 
@@ -160,6 +170,14 @@ def converse(ctx: click.Context) -> None:
             click.echo(dumps(record))
     finally:
         conversations.close()
+
+
+def degraded_note(degraded: tuple[str, ...]) -> str:
+    """The line on stderr that says the answer came without a model (``kiosk doctor`` says which file and why)."""
+    return (
+        f"Note: degraded ({', '.join(degraded)}): the intent model could not be loaded, so questions are read by "
+        "keyword search; run `kiosk doctor`"
+    )
 
 
 def _stdin_lines() -> TextIO:

@@ -131,7 +131,10 @@ def _display() -> Check:
 def _models(models_dir: Path) -> Iterator[Check]:
     """Every model and asset the manifest names, against its sha256 (the same hash the kiosk checks at load)."""
     fix = (
-        f"reinstall the models (systemd/install.sh, or roll back the update) so that {models_dir} matches its manifest"
+        f"reinstall the models so that {models_dir} matches its manifest: copy the file from an intact checkout or "
+        "run systemd/install.sh from one (for models an update installed, publish that release again or roll it "
+        "back); meanwhile an unusable intent model leaves the kiosk answering by keyword search, and it takes the "
+        "repaired file within nlu.model_retry_s seconds, without a restart"
     )
     try:
         entries = load_manifest(models_dir)

@@ -153,6 +153,30 @@ class KnowledgeBase:
             rows.append(_hit(row, similarities.get(rowid, 0.0)))
         return rows
 
+    def keyword_matches(self, query: str, lang: Language, limit: int = 3) -> list[tuple[str, float]]:
+        """Entries whose phrasings share the most with ``query``, without any model: (entry id, overlap 0..1),
+        best first. The overlap is the Dice coefficient of the query's content words (roughly stemmed) with the
+        entry's best phrasing, of character pairs in Chinese. What the kiosk reads questions with while its intent
+        model cannot be loaded (``nlu.degraded``)."""
+        query, _ = clean_text(query)
+        if lang == "zh":
+            wanted = _char_pairs(query)
+            candidates = self._search_chinese(query, limit * 10) if wanted else []
+        else:
+            wanted = _content_words(query)
+            topic_words = [w for w in _WORD.findall(query.lower()) if w not in _STOPWORDS]
+            candidates = self._search_words(" ".join(topic_words), limit * 10) if wanted else []
+        scored: dict[str, float] = {}
+        for rowid in candidates:
+            row = self.db.execute(
+                "SELECT entry_id, question, alternatives FROM faq WHERE rowid = ?", [rowid]
+            ).fetchone()
+            phrasings = [str(row[1]), *json.loads(str(row[2]))]
+            best = max(_dice(wanted, _char_pairs(p) if lang == "zh" else _content_words(p)) for p in phrasings)
+            scored[str(row[0])] = max(scored.get(str(row[0]), 0.0), best)
+        ranked = sorted(scored.items(), key=lambda item: -item[1])  # stable: the index's order breaks ties
+        return [(entry_id, round(score, 4)) for entry_id, score in ranked[:limit] if score > 0]
+
     def _search_words(self, query: str, limit: int) -> list[int]:
         words = [w for w in _WORD.findall(query.lower()) if len(w) > 1]
         if not words:
@@ -229,6 +253,117 @@ def _hit(row: Sequence[object], similarity: float) -> FaqHit:
         None if follow_up is None else str(follow_up),
         similarity,
     )
+
+
+# Words that say nothing about what a question is about (for ``keyword_matches``).
+_STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "i",
+        "me",
+        "my",
+        "we",
+        "our",
+        "you",
+        "your",
+        "it",
+        "its",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "am",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "from",
+        "by",
+        "with",
+        "about",
+        "into",
+        "and",
+        "or",
+        "but",
+        "if",
+        "so",
+        "not",
+        "no",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "how",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "please",
+        "hi",
+        "hello",
+        "thanks",
+        "thank",
+        "just",
+        "want",
+        "need",
+        "like",
+        "get",
+        "got",
+        "have",
+        "has",
+        "had",
+        "some",
+        "any",
+    }
+)
+_SUFFIXES = ("ing", "ed", "es", "s")
+
+
+def _content_words(text: str) -> set[str]:
+    """The words of ``text`` that carry its topic, lower-cased and stripped of a common suffix."""
+    words = set()
+    for word in _WORD.findall(text.lower()):
+        if len(word) < 2 or word in _STOPWORDS:
+            continue
+        for suffix in _SUFFIXES:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                word = word[: -len(suffix)]
+                break
+        words.add(word)
+    return words
+
+
+def _char_pairs(text: str) -> set[str]:
+    """The pairs of adjacent characters of ``text`` without spaces and punctuation (Chinese has no spaces)."""
+    chars = "".join(c for c in text if c.isalnum())
+    return {chars[i : i + 2] for i in range(len(chars) - 1)}
+
+
+def _dice(first: set[str], second: set[str]) -> float:
+    return 2 * len(first & second) / (len(first) + len(second)) if first and second else 0.0
 
 
 def _fuse(*rankings: list[int]) -> list[int]:

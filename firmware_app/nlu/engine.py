@@ -15,6 +15,7 @@ import numpy as np
 
 from firmware_app.events import Entity, Language, NluResult
 from firmware_app.nlu.acts import ActMatcher
+from firmware_app.nlu.degraded import IntentModels
 from firmware_app.nlu.digits import spell_out_digits
 from firmware_app.nlu.entities import ZH_CARD_ENDING_CUE, extract_entities
 from firmware_app.nlu.intent import OOS, IntentPrediction, IntentReader
@@ -77,12 +78,21 @@ class NluEngine:
         region: str = "GB",
         currency: str = "GBP",
         today: Callable[[], datetime.date] = datetime.date.today,
+        models: IntentModels | None = None,
     ) -> None:
+        """``models``: where ``classifiers`` come from when they can fall back to keywords (``build_nlu``)."""
         self.classifiers = dict(classifiers)
+        self.models = models
         self.acts = acts
         self.region = region
         self.currency = currency
         self.today = today
+
+    @property
+    def degraded(self) -> tuple[str, ...]:
+        """The capabilities running without their model: ``("intent_model",)`` while questions are read by
+        keywords because the intent model could not be loaded, else ``()``."""
+        return self.models.degraded if self.models is not None else ()
 
     def understand(self, text: str, default_language: Language = "en") -> Understanding:
         cleaned, truncated = clean_text(text)

@@ -31,8 +31,11 @@ class IntentPrediction:
 class IntentReader(Protocol):
     """What the understanding step needs of a language's intent model."""
 
-    threshold: float
-    model_id: str
+    @property
+    def threshold(self) -> float: ...
+
+    @property
+    def model_id(self) -> str: ...
 
     def predict(self, text: str) -> IntentPrediction: ...
 
