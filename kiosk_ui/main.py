@@ -22,6 +22,7 @@ from firmware_app.retention import Housekeeper
 from firmware_app.screen.controller import KioskController
 from firmware_app.service_notify import Watchdog
 from firmware_app.vision.capture import CameraSource, ImageFileSource, PhotoSource
+from kiosk_link.pin_hash import DEMO_PIN
 from kiosk_ui.app import KioskUI
 
 log = logging.getLogger(__name__)
@@ -171,8 +172,10 @@ DEMO_STEPS: list[tuple[str, list[Step]]] = [
     (
         "A technician's photo, what the defect model sees, a note and a ticket",
         [
-            tap("touch_to_start"),
-            tap("home:camera"),
+            tap("staff"),  # the camera is the technician's: behind the staff PIN, not on the customer's home screen
+            *(tap(f"key:{digit}") for digit in DEMO_PIN),
+            tap("key:submit"),
+            tap("admin:camera"),
             tap("profile:magnetic_tile"),  # the sample part (kiosk_ui/assets/photos) is a magnetic tile
             tap("take_photo"),
             Step("wait"),

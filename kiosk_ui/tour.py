@@ -123,7 +123,9 @@ def _steps(c: KioskController, photo: np.ndarray, pin: str) -> list[Step]:
         _step("form-choice", first_choice),
         _step("handoff", c.request_staff),
         _step("handoff-coming", lambda: _colleague_coming(c, bus())),
-        _step("camera", c.open_camera),
+        # The technician's camera is behind the staff PIN: the staff corner, then the camera from the staff screen
+        # (which starts the technician's visit).
+        _step("camera", c.open_admin, lambda: c.type_text(pin), c.submit, c.open_camera),
         # Teaching a new part: the staff PIN, the default title sent as it is, then its photos.
         _step("teach", c.teach_part, lambda: c.type_text(pin), c.submit, c.submit),
         _step("teach-photos", *[c.teach_capture] * MIN_TEACH_PHOTOS),

@@ -14,8 +14,9 @@ import pytest
 from firmware_app.app import Kiosk
 from firmware_app.config import KioskSettings
 from firmware_app.events import Language
-from firmware_app.screen.actions import RequestStaff
+from firmware_app.screen.actions import OpenCamera, RequestStaff
 from firmware_app.screen.controller import KioskController
+from firmware_app.screen.strings import t
 from firmware_app.vision.capture import ImageFileSource, load_image
 from kiosk_ui.app import KioskUI
 from kiosk_ui.inspect import layout_problems
@@ -105,16 +106,80 @@ def enter_pin(ui: UiDriver, pin: str) -> None:
     ui.tap(id="key:submit")
 
 
+def open_camera_from_staff(ui: UiDriver) -> None:
+    """The technician's way to the camera (it is not on the customer's home screen): the staff corner on the
+    attract screen, the staff PIN, then "Technician: photo of a part" on the staff screen."""
+    ui.tap(id="staff")
+    enter_pin(ui, RIGHT_PIN)
+    assert ui.screen == "admin"
+    ui.tap(id="admin:camera")
+    assert ui.screen == "camera"
+
+
+def technician_opens_camera(controller: KioskController) -> None:
+    """``open_camera_from_staff`` without a UI: the staff PIN, then the camera from the staff screen."""
+    controller.open_admin()
+    controller.type_text(RIGHT_PIN)
+    controller.submit()
+    assert controller.state.screen == "admin"
+    controller.open_camera()
+    assert controller.state.screen == "camera"
+
+
 # --- the technician's camera ---------------------------------------------------------------------------------
+
+
+def no_technician_entry(ui: UiDriver, language: Language) -> None:
+    """Nothing on the screen opens the camera or offers it, in either language."""
+    assert "home:camera" not in ui.ids()
+    assert not any(isinstance(widget.action, OpenCamera) for widget in ui.ui.widgets)
+    shown = "".join(ui.text().split())
+    for words_ in (t("camera", language), "Technician", "技术"):
+        assert "".join(words_.split()) not in shown
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_customers_home_screen_has_no_technician_entry(
+    ui: UiDriver, controller: KioskController, language: Language
+) -> None:
+    controller.camera = ImageFileSource([PHOTO])
+    controller.set_language(language)
+    ui.tap(id="touch_to_start")
+    assert ui.screen == "home" and controller.state.language == language
+    no_technician_entry(ui, language)
+    ui.shot(f"home-{language}")
+    controller.dispatch(OpenCamera())  # nor does the action work in a customer's visit
+    assert ui.screen == "home"
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_staff_corner_opens_the_camera_and_back_ends_on_home(
+    ui: UiDriver, controller: KioskController, language: Language
+) -> None:
+    controller.camera = ImageFileSource([PHOTO])
+    controller.set_language(language)
+    ui.tap(id="staff")
+    enter_pin(ui, RIGHT_PIN)
+    assert ui.screen == "admin"
+    entry = ui.find(id="admin:camera")
+    assert entry.action == OpenCamera() and entry.text == t("camera", language)
+    assert entry.text == {"en": "Technician: photo of a part", "zh": "技术人员：拍摄部件"}[language]
+    ui.shot(f"admin-{language}")
+    ui.tap(id="admin:camera")
+    assert ui.screen == "camera" and controller.state.admin is None
+    assert "teach_part" in ui.ids()  # Teach a new part stays on the camera screen (it asks for the PIN again)
+    ui.tap(id="back")  # the technician's visit goes on at home, and ends like any visit
+    assert ui.screen == "home"
+    no_technician_entry(ui, language)
+    controller.finish()
+    assert ui.screen == "rating"
 
 
 def test_technician_photographs_a_part_and_files_it_with_a_note(
     ui: UiDriver, controller: KioskController, settings: KioskSettings
 ) -> None:
     controller.camera = ImageFileSource([PHOTO])
-    ui.tap(id="touch_to_start")
-    ui.tap(id="home:camera")
-    assert ui.screen == "camera"
+    open_camera_from_staff(ui)
     text = words(ui)
     assert "Hold the part in the frame" in text and "Fill the frame" in text
     assert shown_image(ui, "camera:image").shape == load_image(PHOTO).shape  # the camera's frame, shown live
@@ -160,8 +225,7 @@ def test_a_dark_photo_is_refused_with_the_reason_and_retake_opens_the_camera(
     ui: UiDriver, controller: KioskController
 ) -> None:
     controller.camera = ImageFileSource([PHOTO])
-    ui.tap(id="touch_to_start")
-    ui.tap(id="home:camera")
+    open_camera_from_staff(ui)
     controller.capture(image=dark(load_image(PHOTO)))
     assert ui.screen == "photo_result"
     text = words(ui)
@@ -184,8 +248,7 @@ def test_a_blurred_photo_from_the_camera_is_refused_as_blurred(
     path = tmp_path / "blurred.png"
     cv2.imwrite(str(path), cv2.cvtColor(blurred, cv2.COLOR_RGB2BGR))
     controller.camera = ImageFileSource([path])
-    ui.tap(id="touch_to_start")
-    ui.tap(id="home:camera")
+    open_camera_from_staff(ui)
     ui.tap(id="take_photo")
     assert ui.screen == "photo_result"
     assert "It is blurred: hold the part still." in words(ui)
@@ -205,8 +268,7 @@ def test_a_talk_to_a_person_from_a_refused_photo_fetches_a_colleague(ui: UiDrive
 
 def test_without_a_camera_the_screen_says_so(ui: UiDriver, controller: KioskController) -> None:
     controller.camera = None
-    ui.tap(id="touch_to_start")
-    ui.tap(id="home:camera")
+    open_camera_from_staff(ui)
     assert ui.screen == "camera"
     assert "camera:image" not in ui.ids()
     assert "No camera picture. Check the camera, or ask a colleague." in words(ui)
@@ -257,7 +319,10 @@ def test_wrong_pins_warn_then_lock_out_even_the_right_pin(kiosk: Kiosk, make_ui:
     clock.now += kiosk.settings.ui.admin_lockout_s + 1
     enter_pin(ui, RIGHT_PIN)
     assert ui.screen == "admin"
-    assert "wrong staff PIN" in words(ui)  # the failures are among the recent problems
+    # the failures are among the recent problems (the newest on the screen, as many as fit)
+    assert "staff PIN refused: locked after wrong tries" in words(ui)
+    assert controller.state.admin is not None
+    assert any("wrong staff PIN" in line for line in controller.state.admin.recent_errors)
 
 
 def test_right_pin_shows_the_kiosk_status(ui: UiDriver, controller: KioskController, kiosk: Kiosk) -> None:
@@ -359,9 +424,8 @@ def visit_every_screen(controller: KioskController, variant: str, check: Callabl
     """Camera (live and without a camera), the inspection, both photo results, the PIN pad (with a warning) and
     the status."""
     controller.camera = ImageFileSource([PHOTO])
-    controller.touch_start()
     choose_variant(controller, variant)
-    controller.open_camera()
+    technician_opens_camera(controller)
     check("camera")
     controller.camera = None
     controller.open_camera()

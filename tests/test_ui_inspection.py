@@ -22,7 +22,15 @@ from firmware_app.vision.recognition import Recognizer
 from kiosk_ui.app import KioskUI
 from tests.conftest import FIXTURES
 from tests.test_recognition import board_photo, corrupted_models, noise_photo
-from tests.test_ui_camera_admin import VARIANTS, choose_variant, collect_problems, shown_image, words
+from tests.test_ui_camera_admin import (
+    VARIANTS,
+    choose_variant,
+    collect_problems,
+    open_camera_from_staff,
+    shown_image,
+    technician_opens_camera,
+    words,
+)
 from tests.ui_driver import UiDriver
 
 MODELS = REPO_ROOT / "models" / "int8"
@@ -51,10 +59,8 @@ def technician(ui: UiDriver, controller: KioskController, products: Recognizer) 
 
 def start(ui: UiDriver, language: Language) -> KioskController:
     controller = ui.ui.controller
-    ui.tap(id="touch_to_start")
     controller.set_language(language)
-    ui.tap(id="home:camera")
-    assert ui.screen == "camera"
+    open_camera_from_staff(ui)
     return controller
 
 
@@ -148,8 +154,7 @@ def test_a_board_is_compared_with_the_golden_template_and_the_choice_is_kept(
     ui.tap(id="retake")
     assert ui.find(id="profile:pcb").style == "selected"  # chosen once for the visit
     controller.finish()
-    controller.touch_start()
-    controller.open_camera()
+    technician_opens_camera(controller)
     assert controller.state.photo is not None and controller.state.photo.profile == "steel_surface"
 
 
@@ -242,9 +247,8 @@ def test_every_inspection_state_fits_every_screen(sized_ui: UiDriver, tmp_path: 
     def check(name: str, pages: bool = False) -> None:
         collect_problems(ui, found, name, pages)
 
-    controller.touch_start()
     choose_variant(controller, variant)
-    controller.open_camera()
+    technician_opens_camera(controller)
     check("camera-profiles")
     controller.capture(analyse=False)
     check("analysing")

@@ -39,6 +39,8 @@ from tests.test_ui_camera_admin import (
     choose_variant,
     collect_problems,
     enter_pin,
+    open_camera_from_staff,
+    technician_opens_camera,
     words,
 )
 from tests.ui_driver import UiDriver
@@ -112,8 +114,7 @@ def test_staff_teach_a_new_part_and_the_technician_inspects_it_at_once(
     data = tmp_path / "data"
     controller.recognizer = teaching_recognizer(settings, data)
     controller.camera = ImageFileSource([photos["good"]])
-    ui.tap(id="touch_to_start")
-    ui.tap(id="home:camera")
+    open_camera_from_staff(ui)
     assert "profile:part-1" not in ui.ids() and "Teach a new part" in words(ui)
     ui.shot("camera")
 
@@ -189,9 +190,8 @@ def test_in_chinese_the_counter_and_the_refusal_are_chinese(
 ) -> None:
     controller.recognizer = teaching_recognizer(settings, tmp_path / "data")
     controller.camera = ImageFileSource([photos["blurred"]])
-    ui.tap(id="touch_to_start")
     controller.set_language("zh")
-    ui.tap(id="home:camera")
+    open_camera_from_staff(ui)
     assert ui.find(id="teach_part").text == "教新零件"
     open_teaching(ui)
     assert controller.state.form is not None and controller.state.form.draft == "零件 1"
@@ -208,8 +208,7 @@ def test_cancel_leaves_nothing_behind_and_the_pin_pad_closes_back_to_the_camera(
     data = tmp_path / "data"
     controller.recognizer = teaching_recognizer(settings, data)
     controller.camera = ImageFileSource([photos["good"]])
-    ui.tap(id="touch_to_start")
-    ui.tap(id="home:camera")
+    open_camera_from_staff(ui)
     ui.tap(id="teach_part")
     ui.tap(id="close")  # the PIN pad opened from the camera closes back to it, the visit still on
     assert ui.screen == "camera" and controller.state.bubbles
@@ -238,8 +237,7 @@ def test_without_the_feature_model_the_screen_says_so_and_keeps_the_photos(
     data = tmp_path / "data"
     controller.recognizer = teaching_recognizer(settings, data, models)
     controller.camera = ImageFileSource([photos["good"]])
-    ui.tap(id="touch_to_start")
-    ui.tap(id="home:camera")
+    open_camera_from_staff(ui)
     open_teaching(ui)
     ui.tap(id="key:submit")
     for _ in range(MIN_TEACH_PHOTOS):
@@ -262,8 +260,7 @@ def test_teaching_needs_the_pin_and_learning_needs_enough_photos(
 ) -> None:
     controller.recognizer = teaching_recognizer(settings, tmp_path / "data")
     controller.camera = ImageFileSource([photos["good"]])
-    controller.touch_start()
-    controller.open_camera()
+    technician_opens_camera(controller)
     controller.teach_capture()  # not teaching: nothing happens
     controller.learn_part()
     assert controller.state.screen == "camera" and controller.state.teach is None
@@ -407,9 +404,8 @@ def test_every_teaching_state_fits_every_screen(
     def check(name: str, pages: bool = False) -> None:
         collect_problems(ui, found, name, pages)
 
-    controller.touch_start()
     choose_variant(controller, variant)
-    controller.open_camera()
+    technician_opens_camera(controller)
     check("camera")
     controller.teach_part()
     controller.type_text(RIGHT_PIN)

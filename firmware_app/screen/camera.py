@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from firmware_app import audit
 from firmware_app.app import Kiosk
 from firmware_app.config import PCB_PROFILE
 from firmware_app.dialogue.session import Session
@@ -45,11 +46,26 @@ class CameraScreens(ScreenCore):
     recognizer: Recognizer
 
     def open_camera(self) -> None:
+        """The camera screen, for technicians only: from the staff screen (behind the staff PIN), which starts
+        the technician's visit, or again within that visit (a retake, back from teaching). Anywhere else (a
+        customer's visit) it does nothing. The camera's back arrow goes to the home screen of the technician's
+        visit, which ends like any visit ("That's all" or the idle timeout)."""
         with self._lock:
             self._touched()
+            if not self._camera_allowed():
+                log.info("camera refused: not opened from the staff screen", extra={"screen": self._state.screen})
+                return
+            if self._state.screen == "admin":
+                audit.record(self.kiosk.db, "staff", "technician_camera_opened")
+                self._set(admin=None)
             self._require_session()
+            self._technician = True
             self._back = "home"
             self._set(screen="camera", photo=self._photo(self._camera_frame()), form=None, teach=None)
+
+    def _camera_allowed(self) -> bool:
+        """The staff screen is showing (the PIN was given), or the visit is a technician's."""
+        return self._state.screen == "admin" or (self._technician and self._session is not None)
 
     def retake(self) -> None:
         with self._lock:

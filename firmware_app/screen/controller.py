@@ -103,6 +103,7 @@ class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
         settings = self.kiosk.settings
         self.recognizer = recognizer or Recognizer(settings.vision, settings.models_dir, settings.data_dir)
         self._profile = None
+        self._technician = False
         self._clock = clock
         self._today = today
         self._lock = threading.RLock()
@@ -327,10 +328,12 @@ class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
     def ask(self, text: str, source: InputSource = "text") -> Reply | None:
         """A question typed, spoken (after speech recognition) or tapped as a suggestion, and the reply shown; a
         short spoken screen command ("bigger text", "中文", "five stars") works the screen instead (no reply), so
-        voice reaches everything."""
+        voice reaches everything a touch can ("camera" only in a technician's visit)."""
         with self._lock:
             self._touched()
             command = screen_command(text, self._state.screen) if source == "voice" else None
+            if isinstance(command, OpenCamera) and not self._camera_allowed():
+                command = None  # the camera is the technician's (behind the staff PIN): the words are a question
             if command is not None:
                 self.dispatch(command)
                 return None

@@ -50,6 +50,9 @@ class ScreenCore(ABC):
     _back: Screen  # where the back arrow goes from a topic list, a form or the camera
     _rated_session: str
     _profile: str | None  # the product chosen on the camera screen, for the rest of the visit
+    # The visit is a technician's: the camera was opened from the staff screen (behind the staff PIN). The
+    # camera opens only from there or within such a visit, never in a customer's.
+    _technician: bool
 
     # A voice hook (the others are in ``voice_hooks``), here because ``_touched`` calls it: stops the kiosk's
     # voice, since a touch means the customer took the turn. Set by ``VoiceHooks.connect_voice``.
@@ -151,6 +154,7 @@ class ScreenCore(ABC):
         elif session is not None:
             session.clear()
         self._session = None
+        self._technician = False
 
     def _reset_to_attract(self) -> None:
         """Back to the start for the next visitor, in the kiosk's default language and text size."""
@@ -169,6 +173,7 @@ class ScreenCore(ABC):
     def _forget_visit(self) -> None:
         """Drop everything the screen holds about the visit: its words, answers, photo and references."""
         self._profile = None
+        self._technician = False
         self._set(
             activity="idle",
             partial_transcript="",

@@ -1,6 +1,7 @@
 """The staff screens: the PIN pad behind the hidden "Staff" corner, and the kiosk's status (device, pack,
 models, the installed release and the updater's latest report, sync, tickets, recent problems) with Restart
-pipeline and Close.
+pipeline, Taught parts, the technician's camera ("Technician: photo of a part", kept off the customer's home
+screen) and Close.
 
 Wrong PINs and the lockout are shown by the standard notice banner; the PIN itself is only ever dots.
 """
@@ -11,7 +12,7 @@ import re
 
 import pygame
 
-from firmware_app.screen.actions import CloseAdmin, OpenParts, RestartPipeline
+from firmware_app.screen.actions import CloseAdmin, OpenCamera, OpenParts, RestartPipeline
 from firmware_app.screen.state import AdminState, FormState, UpdateView
 from kiosk_ui.keypad import numpad, numpad_height
 from kiosk_ui.layout import columns, inset, split_bottom, split_left, split_top
@@ -98,9 +99,14 @@ def build_admin(ctx: BuildContext) -> list[Widget]:
     if theme.portrait:
         title_rect, rest = split_top(body, line_height(theme.heading_px), gap * 2)
         rest, buttons = split_bottom(rest, theme.touch, gap * 2)
+        rest, camera_rect = split_bottom(rest, theme.touch, gap * 2)
         restart_rect, parts_rect, close_rect = columns(buttons, 3, gap * 2)
         table_h = _table_height(ctx, admin, rest.width - 2 * theme.pad, theme.text_px) + 2 * theme.pad
-        table_rect, errors_rect = split_top(rest, min(table_h, rest.height // 2), gap * 2)
+        # the status takes what it needs, down to half the room; the recent problems keep room for a few lines
+        errors_least = 2 * theme.pad + 4 * line_height(theme.small_px) + gap
+        table_rect, errors_rect = split_top(
+            rest, min(table_h, max(rest.height // 2, rest.height - errors_least)), gap * 2
+        )
     else:
         top, rest = split_top(body, theme.touch, gap * 2)
         close_w = button_width(ctx, close)
@@ -114,6 +120,7 @@ def build_admin(ctx: BuildContext) -> list[Widget]:
                 break
         table_rect, errors_rect = split_left(rest, table_w, gap * 2)
         errors_rect, parts_rect = split_bottom(errors_rect, theme.touch, gap * 2)
+        errors_rect, camera_rect = split_bottom(errors_rect, theme.touch, gap * 2)
     title_h = line_height(theme.heading_px)
     title_label = pygame.Rect(title_rect.x, title_rect.centery - title_h // 2, title_rect.width, title_h)
     widgets = [Widget("label", title_label, ctx.t("admin_title"), id="admin:title", style="heading", max_lines=1)]
@@ -121,6 +128,7 @@ def build_admin(ctx: BuildContext) -> list[Widget]:
     widgets += _errors(ctx, admin, errors_rect)
     widgets.append(button(restart_rect, restart, "admin:restart", RestartPipeline(), "primary"))
     widgets.append(button(parts_rect, ctx.t("parts_button"), "admin:parts", OpenParts()))
+    widgets.append(button(camera_rect, ctx.t("camera"), "admin:camera", OpenCamera()))
     widgets.append(button(close_rect, close, "admin:close", CloseAdmin()))
     return widgets
 

@@ -1,10 +1,11 @@
-"""The home screen: the big ways in (speak, type, a person, the technician's camera) and the pack's topics."""
+"""The home screen: the big ways in (speak, type, a person) and the pack's topics. It is the customer's: the
+technician's camera is on the staff screen, behind the staff PIN."""
 
 from __future__ import annotations
 
 import pygame
 
-from firmware_app.screen.actions import OpenCamera, OpenTopic, PushToTalk, RequestStaff, StartTyping
+from firmware_app.screen.actions import OpenTopic, PushToTalk, RequestStaff, StartTyping
 from kiosk_ui.layout import columns, grid, rows_that_fit, split_left, split_top
 from kiosk_ui.render import line_height
 from kiosk_ui.screens import BuildContext, screen
@@ -21,18 +22,20 @@ def build(ctx: BuildContext) -> list[Widget]:
         ("speak", PushToTalk(), "primary"),
         ("type_question", StartTyping(), "secondary"),
         ("talk_to_person", RequestStaff(), "secondary"),
-        ("camera", OpenCamera(), "secondary"),
     ]
-    column_h = 4 * theme.touch + 3 * gap  # the four ways in, one above the other
+    others_n = len(actions) - 1  # the ways in below the microphone
+    column_h = len(actions) * theme.touch + others_n * gap  # the ways in, one above the other
     if theme.portrait or rest.height < column_h:  # tall screens, or a short one with a notice above
+        # the microphone across the top, the others side by side below it
         actions_rect, tiles_rect = split_top(rest, theme.touch * 2 + gap, gap * 2)
-        cells = grid(actions_rect, len(actions), 2, theme.touch, gap)
+        mic_rect, others = split_top(actions_rect, theme.touch, gap)
+        cells = [mic_rect, *grid(others, others_n, others_n, theme.touch, gap)]
         cols = 2
     else:
         actions_rect, tiles_rect = split_left(rest, round(rest.width * 0.34), gap * 2)
-        mic_h = max(theme.touch, min(actions_rect.height - 3 * (theme.touch + gap), round(theme.touch * 2.2)))
+        mic_h = max(theme.touch, min(actions_rect.height - others_n * (theme.touch + gap), round(theme.touch * 2.2)))
         mic_rect, others = split_top(actions_rect, mic_h, gap)
-        cells = [mic_rect, *grid(others, 3, 1, theme.touch, gap)]
+        cells = [mic_rect, *grid(others, others_n, 1, theme.touch, gap)]
         cols = 3 if tiles_rect.width > theme.text_px * 18 else 2
     for (key, action, style), cell in zip(actions, cells, strict=True):
         widgets.append(Widget("button", cell, ctx.t(key), id=f"home:{key}", style=style, action=action, align="center"))
