@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import sqlite3
 from collections.abc import Callable
 
 from firmware_app.config import KioskSettings
@@ -29,12 +30,14 @@ from firmware_app.events import (
     UpdateProgress,
     UserSaid,
 )
+from firmware_app.health import Health
 from firmware_app.knowledge.base import KnowledgeBase
 from firmware_app.nlu.acts import ActMatcher
 from firmware_app.nlu.degraded import LANGUAGES, IntentModels, KeywordReader, KeywordSearch
 from firmware_app.nlu.engine import NluEngine, Understanding
 from firmware_app.nlu.intent import OOS, IntentClassifier, IntentReader, SecondOpinion
 from firmware_app.packs import Pack, load_pack
+from firmware_app.storage import MB, is_disk_full, is_read_only, report_room
 from firmware_app.store import open_database, transaction, utc_now
 from firmware_app.sync.analytics import VisitRecorder
 from firmware_app.sync.remote_config import RemoteConfig
@@ -100,12 +103,14 @@ def build_nlu(
     pack: Pack,
     today: Callable[[], datetime.date] = datetime.date.today,
     keywords: KeywordSearch | None = None,
+    health: Health | None = None,
 ) -> NluEngine:
     """The text-understanding stack alone (``kiosk nlu`` needs no database).
 
     The intent models load now; one that cannot be loaded (a sha256 mismatch, a missing file, OpenVINO refusing
     it) does not stop the kiosk: questions are read by ``keywords`` (the knowledge store's word search; without
-    it, one over the pack in memory) and the models are tried again every ``nlu.model_retry_s`` (``degraded``)."""
+    it, one over the pack in memory) and the models are tried again every ``nlu.model_retry_s`` (``degraded``);
+    ``health`` is told when they fail and when they load again."""
 
     def load_models() -> dict[Language, IntentReader]:
         loaded: dict[str, IntentClassifier] = {}
@@ -129,7 +134,7 @@ def build_nlu(
         search = keywords if keywords is not None else pack_keyword_search(pack)
         return {language: KeywordReader(search, language) for language in LANGUAGES}
 
-    models = IntentModels(load_models, keyword_readers, settings.nlu.model_retry_s)
+    models = IntentModels(load_models, keyword_readers, settings.nlu.model_retry_s, health=health)
     models.current()  # load now: a healthy kiosk pays for its models at start, not on its first question
     classifiers = {language: models.reader(language) for language in LANGUAGES}
     acts = ActMatcher(pack.acts)
@@ -154,6 +159,9 @@ class Kiosk:
         self.remote_config.load()
         self.bus = EventBus()
         self.bus.subscribe(log_event)
+        # What works and what runs on its fallback (``HealthChanged`` on the bus): the staff screen and the fleet.
+        self.capabilities = Health(self.bus.publish)
+        self.bus.subscribe(self.capabilities.on_event)  # the voice pipeline's news of its wake words and recognizers
         self.db = open_database(settings.database_path)
         # Health (latencies, error counts) for telemetry, and visit outcomes for the service analytics.
         self.health = HealthRecorder()
@@ -164,14 +172,16 @@ class Kiosk:
         self.pack = load_pack(settings.pack_dir)
         # Without its intent model the kiosk reads questions with the knowledge store's keyword search.
         self.knowledge = KnowledgeBase(self.db, vector_cache=settings.model_cache_dir)
-        self.nlu = build_nlu(settings, self.pack, today, keywords=self.knowledge.keyword_matches)
+        self.nlu = build_nlu(
+            settings, self.pack, today, keywords=self.knowledge.keyword_matches, health=self.capabilities
+        )
         self._knowledge_follows_models()
         self._install_pack_if_changed()
         self.tickets = TicketStore(self.db, settings.device_id, settings.region)
         # Tickets leave through the outbox on the sync's own thread and connection; off unless [sync] enabled.
         self.sync: KioskSync | None = None
         if settings.sync.enabled:
-            self.sync = KioskSync.from_settings(settings, self.health, self.remote_config)
+            self.sync = KioskSync.from_settings(settings, self.health, self.remote_config, self.capabilities)
             self.sync.on_handoff = self._handoff_updated
             if self.sync.updater is not None:
                 self.sync.updater.on_report = self._update_reported
@@ -188,6 +198,7 @@ class Kiosk:
             },
             today=today,
         )
+        self.check_health()  # storage at start (the intent models reported themselves as they loaded)
 
     def _update_reported(self, status: UpdateStatusV1) -> None:
         """An update report (made on the sync's thread) as an event: the staff screen shows it, and after an
@@ -236,9 +247,24 @@ class Kiosk:
         return understanding
 
     def file_ticket(self, request: TicketRequested) -> TicketCreated:
-        """Store a ticket (idempotent on its id) after announcing the request on the bus."""
+        """Store a ticket (idempotent on its id) after announcing the request on the bus; a full or read-only disk
+        that refuses it is reported as degraded storage (and raised), the next ticket stored as storage back."""
         self.bus.publish(request)
-        return self.tickets.create(request)
+        try:
+            created = self.tickets.create(request)
+        except (OSError, sqlite3.OperationalError) as exc:
+            if is_disk_full(exc) or is_read_only(exc):
+                self.capabilities.degraded("storage", f"ticket not stored: {exc}", "photos_refused")
+            raise
+        self.check_health()
+        return created
+
+    def check_health(self) -> None:
+        """Look again at what the kiosk can measure on demand: the free space where it writes (under ``[privacy]
+        photo_floor_mb`` new photos are refused) and, when due, the intent models that failed to load."""
+        report_room(self.capabilities, self.settings.data_dir, self.settings.privacy.photo_floor_mb * MB)
+        if self.nlu.degraded and self.nlu.models is not None:
+            self.nlu.models.current()  # tries the models again when ``nlu.model_retry_s`` has passed
 
     def start_session(self, language: Language | None = None) -> tuple[Session, Reply]:
         """A new visit (tap or wake word): returns the session and the greeting."""

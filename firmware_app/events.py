@@ -476,6 +476,20 @@ class HandoffUpdate(Event):
     colleague: str
 
 
+@dataclass(frozen=True)
+class HealthChanged(Event):
+    """A capability of the kiosk (``firmware_app.health.Capability``) went degraded, or back to full service
+    (``ok``): ``reason`` says what broke, ``fallback`` what serves instead (a ``health.Fallback`` code), ``since``
+    when (UTC, ISO 8601). The staff screen and the link to the fleet follow it."""
+
+    type: ClassVar[str] = "health_changed"
+    capability: str
+    ok: bool
+    reason: str = ""
+    fallback: str | None = None
+    since: str | None = None
+
+
 # Which fields hold nested dataclasses, so ``event_from_dict`` can rebuild them.
 _NESTED: dict[tuple[str, str], type] = {
     ("NluResult", "entities"): Entity,

@@ -38,6 +38,11 @@ def voice_for(
     settings = kiosk.settings
     policy = policy or build_policy(settings, kiosk.pack, in_scope=in_scope_of(kiosk.nlu.classifiers["en"]))
     pipeline = VoicePipeline(settings, source, kiosk.bus, conversation, policy, output)
+    # What works and what runs on its fallback: the recognizers as they load, the voice as it synthesizes (the
+    # wake words report on the bus, which the kiosk's ``capabilities`` follow).
+    pipeline.recognition.health = kiosk.capabilities
+    if pipeline.voice.replies is not None:
+        pipeline.voice.replies.health = kiosk.capabilities
     pipeline.load_engines(wait=wait_for_engines)
     return pipeline
 

@@ -12,6 +12,10 @@ import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from firmware_app.health import Health
 
 MB = 1024 * 1024
 # Measures the free bytes of the file system holding a path; tests pass one that simulates a small disk.
@@ -45,3 +49,25 @@ def is_disk_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT)
     return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
+
+
+def is_read_only(exc: BaseException) -> bool:
+    """EROFS from the OS (a card remounted read-only after errors), or SQLite's "readonly database"."""
+    if isinstance(exc, OSError):
+        return exc.errno == errno.EROFS
+    return isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc)
+
+
+def report_room(health: Health, path: Path, floor_bytes: int, free_space: FreeSpace = free_bytes) -> bool:
+    """Tell ``health`` whether there is room where ``path`` lives (``floor_bytes`` free: new photos are taken) or
+    not (storage degraded: new photos are refused); returns whether there is."""
+    try:
+        ensure_room(path, floor_bytes, free_space)
+    except StorageFull as full:
+        health.degraded("storage", str(full), "photos_refused")
+        return False
+    except OSError as exc:  # the data dir cannot even be measured
+        health.degraded("storage", f"cannot measure free space: {exc}", "photos_refused")
+        return False
+    health.ok("storage")
+    return True

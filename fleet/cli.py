@@ -210,10 +210,11 @@ def _device_line(row: dict[str, Any]) -> str:
         config = f"r{report['revision'] or '?'} {report['state']}{reason}"
     queue = "-" if row["queue_depth"] is None else row["queue_depth"]
     pack_text = f"{pack['id']} {pack['version']}" if pack else "-"
+    degraded = ", ".join(f"{d['capability']} ({d['fallback']})" for d in row.get("degraded", []))
     return (
         f"{row['device_id']:<20} {row['state']:<8} seen {(row['last_seen_at'] or '-')[:19]:<19}"
         f"  kiosk {row['versions'].get('kiosk', '-')}  pack {pack_text}  queue {queue}  tickets {row['tickets']}"
-        f"  config {config}"
+        f"  config {config}" + (f"  degraded {degraded}" if degraded else "")
     )
 
 

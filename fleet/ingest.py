@@ -117,7 +117,7 @@ class Ingestor:
             "tickets": Route(wire.TicketV1, self._on_ticket),
             "attachments": Route(wire.AttachmentV1, self._on_attachment),
             "status": Route(wire.StatusV1, self._on_status),
-            "telemetry": Route(wire.TelemetryV1, self._on_telemetry),
+            "telemetry": Route(wire.TelemetryV2, self._on_telemetry),  # and version 1, read as a 2
             "analytics": Route(wire.AnalyticsV1, self._on_analytics),
             "update/status": Route(wire.UpdateStatusV1, self._on_update_status),
         }
@@ -219,7 +219,7 @@ class Ingestor:
         self.store.set_status(received.device_id, status)
         self.stats.statuses += 1
 
-    def _on_telemetry(self, report: wire.TelemetryV1, received: Received) -> None:
+    def _on_telemetry(self, report: wire.TelemetryV2, received: Received) -> None:
         self.stats.telemetry += self.store.add_telemetry(received.device_id, report, received.payload)
 
     def _on_analytics(self, report: wire.AnalyticsV1, received: Received) -> None:

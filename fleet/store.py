@@ -24,9 +24,10 @@ from kiosk_link.wire import (
     RemoteConfigV1,
     SettingValue,
     StatusV1,
-    TelemetryV1,
+    TelemetryV2,
     TicketV1,
     carried_attachments,
+    parse,
 )
 
 _SCHEMA: list[tuple[str, ...]] = [
@@ -314,7 +315,7 @@ class FleetStore:
             [device_id, status.state, json.dumps(status.versions), now, now, pack, report, status.channel],
         )
 
-    def add_telemetry(self, device_id: str, report: TelemetryV1, payload: bytes | bytearray) -> bool:
+    def add_telemetry(self, device_id: str, report: TelemetryV2, payload: bytes | bytearray) -> bool:
         """Keep one telemetry report; False when the same report (device and ``sent_at``) arrived before."""
         now = _now()
         with self._transaction():
@@ -490,7 +491,7 @@ class FleetStore:
         rows = self.db.execute(
             "SELECT d.device_id, state, versions, first_seen_at, status_at,"
             " (SELECT COUNT(*) FROM tickets t WHERE t.device_id = d.device_id), pack, config_report,"
-            " m.received_at, m.queue_depth, c.revision"
+            " m.received_at, m.queue_depth, c.revision, m.payload"
             " FROM devices d"
             " LEFT JOIN telemetry m ON m.device_id = d.device_id"
             "  AND m.sent_at = (SELECT MAX(sent_at) FROM telemetry WHERE device_id = d.device_id)"
@@ -511,6 +512,8 @@ class FleetStore:
                 "queue_depth": queue_depth,
                 "config": json.loads(report) if report else None,
                 "config_revision_set": revision_set,
+                # What the latest telemetry listed as running on its fallback (none before ``kiosk.telemetry/2``).
+                "degraded": _degraded(telemetry_payload),
             }
             for (
                 device_id,
@@ -524,18 +527,17 @@ class FleetStore:
                 telemetry_at,
                 queue_depth,
                 revision_set,
+                telemetry_payload,
             ) in rows
         ]
 
-    def recent_telemetry(self, device_id: str, limit: int = 48) -> list[tuple[str, int, TelemetryV1]]:
+    def recent_telemetry(self, device_id: str, limit: int = 48) -> list[tuple[str, int, TelemetryV2]]:
         """The device's last ``limit`` telemetry reports, oldest first: ``(sent_at, queue depth, report)``."""
         rows = self.db.execute(
             "SELECT sent_at, queue_depth, payload FROM telemetry WHERE device_id = ? ORDER BY sent_at DESC LIMIT ?",
             [device_id, limit],
         ).fetchall()
-        return [
-            (sent_at, depth, TelemetryV1.model_validate_json(payload)) for sent_at, depth, payload in reversed(rows)
-        ]
+        return [(sent_at, depth, parse(payload.encode(), TelemetryV2)) for sent_at, depth, payload in reversed(rows)]
 
     def add_attachment(self, device_id: str, ticket_id: str, name: str, sha256: str | None, size: int) -> None:
         """Record a ticket's file as stored (with its ``sha256``) or as missing on the kiosk (None); a file that
@@ -576,3 +578,11 @@ class FleetStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _degraded(payload: str | None) -> list[dict[str, Any]]:
+    """The capabilities a stored telemetry report lists as degraded (version 1 lists none)."""
+    if payload is None:
+        return []
+    report = parse(payload.encode(), TelemetryV2)
+    return [d.model_dump(mode="json") for d in report.degraded]

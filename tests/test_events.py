@@ -18,6 +18,7 @@ from firmware_app.events import (
     Event,
     HandoffRequested,
     HandoffUpdate,
+    HealthChanged,
     ListeningStarted,
     NluResult,
     NothingHeard,
@@ -139,6 +140,10 @@ SAMPLES: list[Event] = [
     SpeechEnded(interrupted=True),
     UpdateProgress(release_id="r-2026-11-21", state="downloading", done=3, total=20),
     HandoffUpdate(ticket_id=TICKET_ID, reference="KB-3F2B8C1E", state="coming", colleague="Ana"),
+    HealthChanged(
+        capability="broker", ok=False, reason="broker unreachable", fallback="outbox", since="2026-12-07T10:00:00+00:00"
+    ),
+    HealthChanged(capability="broker", ok=True),
 ]
 
 

@@ -46,6 +46,7 @@ MODELS: list[type[wire.WireModel]] = [
     wire.AckV1,
     wire.StatusV1,
     wire.TelemetryV1,
+    wire.TelemetryV2,
     wire.RemoteConfigV1,
     wire.AnalyticsV1,
     wire.SignedReleaseV1,
@@ -155,7 +156,7 @@ def tickets(tmp_path: Path) -> Iterator[TicketStore]:
 BACKEND_MODELS: dict[wire.DeviceTopic, type[wire.WireModel]] = {
     "tickets": wire.TicketV1,
     "status": wire.StatusV1,
-    "telemetry": wire.TelemetryV1,
+    "telemetry": wire.TelemetryV2,  # which reads version 1 too
     "analytics": wire.AnalyticsV1,
     "update/request": wire.UpdateRequestV1,
     "update/status": wire.UpdateStatusV1,

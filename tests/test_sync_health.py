@@ -189,7 +189,7 @@ def test_bad_telemetry_and_analytics_are_rejected_and_counted_and_repeats_stored
     bad = [
         (telemetry_topic, b"{", "malformed"),
         (telemetry_topic, b" " * (wire.MAX_PAYLOAD_BYTES + 1), "oversized"),
-        (telemetry_topic, telemetry.replace(b"kiosk.telemetry/1", b"kiosk.telemetry/2"), "unsupported_version"),
+        (telemetry_topic, telemetry.replace(b"kiosk.telemetry/1", b"kiosk.telemetry/3"), "unsupported_version"),
         (telemetry_topic, analytics, "wrong_schema"),
         (telemetry_topic, telemetry.replace(b'"queue_depth":2', b'"queue_depth":"many"'), "invalid"),
         (analytics_topic, b"[]", "malformed"),

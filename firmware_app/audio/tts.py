@@ -39,6 +39,7 @@ from firmware_app.audio.sinks import PLAY_CHUNK_MS, WavSink
 from firmware_app.audio.sources import float_to_int16
 from firmware_app.config import SpeechConfig
 from firmware_app.events import Language
+from firmware_app.health import Health
 
 log = logging.getLogger(__name__)
 
@@ -426,6 +427,7 @@ class SpokenReplies:
         self.synthesizer = synthesizer
         self.output = output
         self.on_state = on_state
+        self.health: Health | None = None  # told a reply that cannot be synthesized, and the next one that can
         self._changed = threading.Condition()
         self._generation = 0  # bumped by say(), stop() and close(): an utterance from an older one is obsolete
         self._pending: _Utterance | None = None
@@ -521,6 +523,11 @@ class SpokenReplies:
             except TtsError as error:
                 log.error("cannot speak the reply: %s", error)
                 samples = _SILENCE
+                if self.health is not None:
+                    self.health.degraded("speech_output", f"cannot synthesize: {error}", "text_only")
+            else:
+                if self.health is not None:
+                    self.health.ok("speech_output")
             with self._changed:
                 self._synthesizing = False
                 self._changed.notify_all()

@@ -16,15 +16,17 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Final
 
 import numpy as np
 
 from firmware_app.events import Language
+from firmware_app.health import Health
 from firmware_app.nlu.intent import OOS, IntentPrediction, IntentReader
 
 log = logging.getLogger(__name__)
 
-INTENT_MODEL = "intent_model"  # the capability named in ``degraded`` while the kiosk reads by keywords
+INTENT_MODEL: Final = "intent_model"  # the capability named in ``degraded`` while the kiosk reads by keywords
 KEYWORD_MODEL_ID = "keywords"
 DEFAULT_RETRY_INTERVAL_S = 10.0
 # A knowledge entry answers when its best phrasing shares this much with the question (Dice overlap of content
@@ -82,8 +84,10 @@ class IntentModels:
         fallback: Callable[[], Mapping[Language, IntentReader]],
         retry_interval_s: float = DEFAULT_RETRY_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
+        health: Health | None = None,
     ) -> None:
         self._load = load
+        self.health = health  # told each failed load ("keywords" serve) and the load that brings the models back
         self._make_fallback = fallback
         self.retry_interval_s = retry_interval_s
         self._clock = clock
@@ -115,10 +119,14 @@ class IntentModels:
                     extra={"error": str(error), "retry_s": self.retry_interval_s},
                 )
             self.error = str(error)
+            if self.health is not None:
+                self.health.degraded(INTENT_MODEL, self.error, "keywords")
             return
         if self.error is not None:
             log.warning("intent model loaded again: full service restored")
         self.error = None
+        if self.health is not None:
+            self.health.ok(INTENT_MODEL)
 
     @property
     def degraded(self) -> tuple[str, ...]:

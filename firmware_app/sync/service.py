@@ -40,6 +40,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware_app.config import KioskSettings, SyncConfig
+from firmware_app.health import Health
 from firmware_app.store import open_database
 from firmware_app.sync.analytics import active_days, daily_report
 from firmware_app.sync.attachments import attachment_messages, attachment_names
@@ -76,6 +77,7 @@ class KioskSync:
         health: HealthRecorder | None = None,
         remote_config: RemoteConfig | None = None,
         updater: Updater | None = None,
+        capabilities: Health | None = None,
     ) -> None:
         self.device_id = wire.validate_device_id(device_id)
         self.config = config
@@ -94,6 +96,11 @@ class KioskSync:
         self._file_chunks: list[mqtt.MQTTMessageInfo] = []  # published file chunks the broker has not acknowledged
         self._next_report = 0.0  # time.monotonic() of the next telemetry; 0 right after a connect
         self._catch_up = True  # the next report covers ANALYTICS_CATCH_UP_DAYS
+        # What works and what runs on its fallback: this link reports the broker, and sends telemetry as soon as
+        # anything changes (``_report_now``, set from any thread) rather than at the next interval.
+        self.capabilities = capabilities or Health()
+        self._report_now = threading.Event()
+        self.capabilities.listen(self._report_now.set)
         self._tried = False  # a connection attempt has finished (failed, or succeeded and ended)
         self.outbox = Outbox(open_database(database_path))
         # Acknowledgements, hand-off updates, configurations refused, and messages whose handler failed, by reason.
@@ -112,7 +119,11 @@ class KioskSync:
 
     @classmethod
     def from_settings(
-        cls, settings: KioskSettings, health: HealthRecorder | None = None, remote_config: RemoteConfig | None = None
+        cls,
+        settings: KioskSettings,
+        health: HealthRecorder | None = None,
+        remote_config: RemoteConfig | None = None,
+        capabilities: Health | None = None,
     ) -> KioskSync:
         """The link as a kiosk runs it; without ``remote_config`` (``kiosk sync run``) it loads the saved one."""
         updater = Updater.from_settings(settings)  # first: it rolls back an interrupted install
@@ -120,7 +131,16 @@ class KioskSync:
             remote_config = RemoteConfig(settings)
             remote_config.load()
         versions = {"kiosk": version("kestrel-kiosk"), **model_versions(settings.models_dir)}
-        return cls(settings.database_path, settings.device_id, settings.sync, versions, health, remote_config, updater)
+        return cls(
+            settings.database_path,
+            settings.device_id,
+            settings.sync,
+            versions,
+            health,
+            remote_config,
+            updater,
+            capabilities,
+        )
 
     @property
     def connected(self) -> bool:
@@ -199,12 +219,14 @@ class KioskSync:
                     self._connected_at = None
                     self._tried = True
                     log.info("broker unreachable", extra={"error": str(exc), "port": self.config.broker_port})
-                except Exception:
+                    self._broker_down(f"broker unreachable: {exc}")
+                except Exception as exc:
                     # A database error, say: a thread that died here would silently stop all delivery, while the
                     # outbox lets a fresh connection pick up exactly where this one failed.
                     self._connected_at = None
                     self._tried = True
                     log.exception("sync failed; reconnecting")
+                    self._broker_down(f"sync failed: {type(exc).__name__}")
                 if not self._stop.is_set():
                     self._stop.wait(self._backoff.next_delay())
             self._say_goodbye()
@@ -219,6 +241,7 @@ class KioskSync:
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._connected_at = None
                 log.info("connection lost", extra={"reason": mqtt.error_string(rc)})
+                self._broker_down(f"connection lost: {mqtt.error_string(rc)}")
                 return
             # A full batch means more rows are waiting: check again without sleeping.
             wait_s = 0.0 if self._publish_due() == self.config.batch else self.config.poll_s
@@ -270,18 +293,41 @@ class KioskSync:
             self._client.publish(topic, payload, qos=1, retain=topic == self.updater.status_topic)
 
     def _report_if_due(self) -> None:
-        """Telemetry, and the analytics of each recently active day, every ``telemetry_interval_s`` while online."""
+        """Telemetry, and the analytics of each recently active day, every ``telemetry_interval_s`` while online;
+        telemetry alone as soon as a capability went degraded or came back (within ``poll_s``)."""
         now = time.monotonic()
-        if self._connected_at is None or now < self._next_report:
+        if self._connected_at is None:
+            return
+        if now < self._next_report:
+            if self._report_now.is_set():
+                self._report_now.clear()  # before the report: a change while it is made makes another
+                self._publish_telemetry()
             return
         self._next_report = now + self.config.telemetry_interval_s
-        revision = self.remote_config.revision if self.remote_config else 0
-        health = telemetry(self.health, self.outbox, self.versions, self._refused(), self._data_dir, revision)
-        self._client.publish(self._telemetry_topic, health.encode(), qos=1)
+        self._report_now.clear()
+        self._publish_telemetry()
         days_back = ANALYTICS_CATCH_UP_DAYS - 1 if self._catch_up else 1
         self._catch_up = False
         for day in active_days(self.outbox.db, datetime.now(UTC).date() - timedelta(days=days_back)):
             self._client.publish(self._analytics_topic, daily_report(self.outbox.db, day).encode(), qos=1)
+
+    def _publish_telemetry(self) -> None:
+        revision = self.remote_config.revision if self.remote_config else 0
+        report = telemetry(
+            self.health,
+            self.outbox,
+            self.versions,
+            self._refused(),
+            self._data_dir,
+            revision,
+            self.capabilities.snapshot(),
+        )
+        self._client.publish(self._telemetry_topic, report.encode(), qos=1)
+
+    def _broker_down(self, reason: str) -> None:
+        """The broker cannot be reached: tickets wait in the outbox (unless this link is stopping)."""
+        if not self._stop.is_set():
+            self.capabilities.degraded("broker", reason, "outbox")
 
     def _refused(self) -> Counter[str]:
         """Messages this kiosk dropped, by reason: its own refusals and failed handlers, and the update chunks the
@@ -305,9 +351,11 @@ class KioskSync:
     ) -> None:
         if reason.is_failure:
             log.warning("broker refused the connection", extra={"reason": str(reason)})
+            self._broker_down(f"broker refused the connection: {reason}")
             return
         self._backoff.reset()
         self._connected_at = datetime.now(UTC)
+        self.capabilities.ok("broker")
         if isinstance(sock := client.socket(), socket.socket):  # small request/answer packets: no Nagle delays
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._next_report, self._catch_up = 0.0, True
@@ -323,6 +371,7 @@ class KioskSync:
     ) -> None:
         self._connected_at = None
         self._tried = True
+        self._broker_down(f"disconnected: {reason}")
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         route = self._routes.get(message.topic)

@@ -14,13 +14,14 @@ import shutil
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlite_utils import Database
 
 from firmware_app.events import Event, Reply, SessionEnded, Transcribed, UserSaid
+from firmware_app.health import Degraded
 from firmware_app.inference.manifest import ModelIntegrityError, load_manifest
 from firmware_app.sync.outbox import Outbox
 from kiosk_link import wire
@@ -120,10 +121,13 @@ def telemetry(
     rejected: Mapping[str, int],
     data_dir: Path,
     config_revision: int,
-) -> wire.TelemetryV1:
-    """One telemetry report; ``rejected`` (messages the kiosk refused, by reason) join the error counts."""
+    degraded: Sequence[Degraded] = (),
+) -> wire.TelemetryV1 | wire.TelemetryV2:
+    """One telemetry report; ``rejected`` (messages the kiosk refused, by reason) join the error counts. With a
+    capability ``degraded`` it is a ``TelemetryV2`` that lists them, else a ``TelemetryV1`` (which every backend
+    reads)."""
     errors = health.errors() | {f"rejected.{reason}": n for reason, n in rejected.items()}
-    return wire.TelemetryV1(
+    fields = dict(
         sent_at=datetime.now(UTC),
         uptime_s=health.uptime_s(),
         versions=wire_versions(versions),
@@ -134,3 +138,9 @@ def telemetry(
         free_disk_bytes=free_disk_bytes(data_dir),
         config_revision=config_revision,
     )
+    if not degraded:
+        return wire.TelemetryV1.model_validate(fields)
+    listed = [
+        wire.DegradedV1(capability=d.capability, reason=d.reason, fallback=d.fallback, since=d.since) for d in degraded
+    ]
+    return wire.TelemetryV2.model_validate(fields | {"degraded": listed})

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from firmware_app.health import Health
 from kiosk_link.durable import write_bytes_atomically
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -132,16 +133,27 @@ def quiet_opencv() -> Iterator[None]:
 class CameraSource:
     """A camera through OpenCV (``/dev/videoN`` by index, or a device path / URL)."""
 
-    def __init__(self, device: int | str = 0) -> None:
+    def __init__(self, device: int | str = 0, health: Health | None = None) -> None:
         self.device = device
+        self.health = health  # told a camera that does not open or gives no picture, and one that works again
         with quiet_opencv():  # every backend OpenCV tries on a missing camera prints its own warning
             self._capture = cv2.VideoCapture(device)
         if not self._capture.isOpened():
             self._capture.release()
-            raise OSError(f"no camera at {device!r}: check that it is plugged in and that the kiosk user is in 'video'")
+            error = f"no camera at {device!r}: check that it is plugged in and that the kiosk user is in 'video'"
+            if health is not None:
+                health.degraded("camera", error, "no_photos")
+            raise OSError(error)
+        if health is not None:
+            health.ok("camera")
 
     def frame(self) -> np.ndarray | None:
         ok, image = self._capture.read()
+        if self.health is not None:
+            if ok:
+                self.health.ok("camera")
+            else:
+                self.health.degraded("camera", f"the camera at {self.device!r} gives no picture", "no_photos")
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if ok else None
 
     def close(self) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 
 from firmware_app.config import PCB_PROFILE, VisionConfig
 from firmware_app.events import DefectBox, Inspection
+from firmware_app.health import Health
 from firmware_app.inference.manifest import ModelEntry, ModelIntegrityError, load_manifest
 from firmware_app.vision.capture import ImageError, decode_image
 from firmware_app.vision.defects import NOT_RECOGNISED, annotate, draw_rectangles
@@ -127,8 +128,13 @@ class _ClassifierProfile:
 class Recognizer:
     """The active profiles' models, loaded lazily and cached; ``recognise`` is the one entry point."""
 
-    def __init__(self, config: VisionConfig, models_dir: Path, data_dir: Path | None = None) -> None:
+    def __init__(
+        self, config: VisionConfig, models_dir: Path, data_dir: Path | None = None, health: Health | None = None
+    ) -> None:
         self.config = config
+        # Told which profiles' models cannot run (photos are then filed without a verdict) and when they run again.
+        self.health = health
+        self._unavailable: dict[str, str] = {}  # profile -> why its model cannot run
         self.models_dir = models_dir
         self.data_dir = data_dir
         self._loaded: dict[str, _ClassifierProfile | _PcbProfile] = {}
@@ -154,8 +160,24 @@ class Recognizer:
     def _model(self, profile: str) -> _ClassifierProfile | _PcbProfile:
         model = self._loaded.get(profile)
         if model is None:
-            model = self._loaded[profile] = self._load(profile)
+            try:
+                model = self._loaded[profile] = self._load(profile)
+            except RecognitionUnavailable as unavailable:
+                self._unavailable[profile] = str(unavailable)
+                self._report()
+                raise
+            if self._unavailable.pop(profile, None) is not None:
+                self._report()
         return model
+
+    def _report(self) -> None:
+        """The profiles whose models cannot run, as one degraded ``defect_models`` (or ok when none is left)."""
+        if self.health is None:
+            return
+        if self._unavailable:
+            self.health.degraded("defect_models", "; ".join(self._unavailable.values()), "no_verdict")
+        else:
+            self.health.ok("defect_models")
 
     def _load(self, profile: str) -> _ClassifierProfile | _PcbProfile:
         try:

@@ -19,6 +19,7 @@ from firmware_app.asr.policy import AsrPolicy, with_engine_seconds
 from firmware_app.asr.types import AsrAudioError, Grammar, StreamingRecognizer, Transcript
 from firmware_app.audio.frames import SAMPLE_RATE_HZ, Frame
 from firmware_app.events import Event, PartialTranscript, SpeechToTextError, Transcribed
+from firmware_app.health import Health
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class SpeechToText:
         self.publish = publish
         self.streaming: StreamingRecognizer | None = None  # the fast engine, once load_engines() has it
         self._load_error: str | None = None
+        self.health: Health | None = None  # told whether the recognizers loaded (``voice_for`` sets it)
         self._grammar: Grammar | None = None
         self._streaming_active = False
         self._last_partial = ""
@@ -48,6 +50,11 @@ class SpeechToText:
         except Exception as error:
             log.exception("speech recognition could not be loaded; voice questions will not be understood")
             self._load_error = f"{type(error).__name__}: {error}"
+            if self.health is not None:
+                self.health.degraded("speech_recognition", self._load_error, "touch_only")
+            return
+        if self.health is not None:
+            self.health.ok("speech_recognition")
 
     def start(self, grammar: Grammar | None) -> None:
         """A capture began: stream it to the fast engine, with the grammar the conversation expects."""

@@ -32,10 +32,12 @@ from kiosk_link.wire.status import (
     AnalyticsV1,
     ConfigReportV1,
     CountedV1,
+    DegradedV1,
     LatencyV1,
     PackV1,
     StatusV1,
     TelemetryV1,
+    TelemetryV2,
 )
 from kiosk_link.wire.tickets import (
     MAX_ATTACHMENT_BYTES,
@@ -76,6 +78,7 @@ __all__ = [
     "AttachmentV1",
     "ConfigReportV1",
     "CountedV1",
+    "DegradedV1",
     "DeviceTopic",
     "HandoffState",
     "HandoffUpdateV1",
@@ -88,6 +91,7 @@ __all__ = [
     "SignedReleaseV1",
     "StatusV1",
     "TelemetryV1",
+    "TelemetryV2",
     "TicketStatus",
     "TicketV1",
     "UpdateChunkV1",

@@ -135,6 +135,9 @@ class WireModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     SCHEMA: ClassVar[str]
+    # Earlier versions of the same payload that a reader of this one also takes (``parse`` validates one as its
+    # own model, then upgrades it to this one): an end that reads version 2 still reads a kiosk that sends 1.
+    READS: ClassVar[tuple[type[WireModel], ...]] = ()
 
     schema_id: str = Field(alias="schema")
 
@@ -202,12 +205,20 @@ def parse(payload: bytes | bytearray, model: type[M]) -> M:
     if not isinstance(data, dict):
         raise WireError("malformed", f"a JSON {type(data).__name__}, not an object")
     schema = data.get("schema")
+    older = next((m for m in model.READS if schema == m.SCHEMA), None)
+    if older is not None:
+        earlier = _validate(data, older)
+        return _validate(earlier.model_dump(by_alias=True) | {"schema": model.SCHEMA}, model)
     if schema != model.SCHEMA:
         kind = model.SCHEMA.partition("/")[0]
         if isinstance(schema, str) and schema.partition("/")[0] == kind:
             raise WireError("unsupported_version", f"{schema[:40]!r}; this end reads {model.SCHEMA!r}")
         shown = repr(schema[:40]) if isinstance(schema, str) else type(schema).__name__
         raise WireError("wrong_schema", f"schema {shown}, expected {model.SCHEMA!r}")
+    return _validate(data, model)
+
+
+def _validate(data: dict[str, object], model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:

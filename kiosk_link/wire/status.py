@@ -54,12 +54,9 @@ class LatencyV1(WirePart):
     max_ms: float = Field(ge=0)
 
 
-class TelemetryV1(WireModel):
-    """Periodic health on ``telemetry``: the backend keeps each row (one per ``sent_at``) and the latest per device."""
+class _Telemetry(WireModel):
+    """What every version of the telemetry carries."""
 
-    SCHEMA: ClassVar[str] = "kiosk.telemetry/1"
-
-    schema_id: Literal["kiosk.telemetry/1"] = Field(default="kiosk.telemetry/1", alias="schema")
     sent_at: datetime
     uptime_s: float = Field(ge=0)
     versions: dict[str, str] = Field(default_factory=dict, max_length=32)
@@ -69,6 +66,36 @@ class TelemetryV1(WireModel):
     errors: dict[Label, Count] = Field(default_factory=dict, max_length=32)
     free_disk_bytes: Count | None = None
     config_revision: Count = 0
+
+
+class TelemetryV1(_Telemetry):
+    """Periodic health on ``telemetry``: the backend keeps each row (one per ``sent_at``) and the latest per device."""
+
+    SCHEMA: ClassVar[str] = "kiosk.telemetry/1"
+
+    schema_id: Literal["kiosk.telemetry/1"] = Field(default="kiosk.telemetry/1", alias="schema")
+
+
+class DegradedV1(WirePart):
+    """A capability of the kiosk running on its fallback (``firmware_app.health``): which, why, what serves
+    instead, and since when."""
+
+    capability: Label
+    reason: str = Field(default="", max_length=300)
+    fallback: Label
+    since: datetime
+
+
+class TelemetryV2(_Telemetry):
+    """``TelemetryV1`` and the capabilities running ``degraded``. A kiosk sends it only while something is degraded
+    (``TelemetryV1`` otherwise), so a backend that reads only version 1 misses nothing of a healthy kiosk; a
+    backend that reads version 2 reads version 1 as a version 2 with nothing degraded (``READS``)."""
+
+    SCHEMA: ClassVar[str] = "kiosk.telemetry/2"
+    READS: ClassVar[tuple[type[WireModel], ...]] = (TelemetryV1,)
+
+    schema_id: Literal["kiosk.telemetry/2"] = Field(default="kiosk.telemetry/2", alias="schema")
+    degraded: list[DegradedV1] = Field(default_factory=list, max_length=16)
 
 
 class CountedV1(WirePart):
