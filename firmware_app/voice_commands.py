@@ -16,6 +16,7 @@ from firmware_app.screen.actions import (
     SetLanguage,
     ShowConversation,
     SkipRating,
+    ToggleElderly,
     ToggleLargeText,
 )
 
@@ -30,6 +31,7 @@ _COMMANDS: tuple[tuple[re.Pattern[str], Action], ...] = (
         ),
         ToggleLargeText(),
     ),
+    (re.compile(r"(senior|elderly|elder) (mode|view)|长辈模式|老年模式|适老模式|关怀模式"), ToggleElderly()),
     (re.compile(r"(go )?(home|back to the start|start over|main menu)|首页|回到首页|重新开始"), GoHome()),
     (re.compile(r"(take a )?(photo|picture)( of a part)?|camera|拍照|拍摄部件"), OpenCamera()),
     (re.compile(r"(show )?(the )?conversation|对话记录"), ShowConversation()),

@@ -25,7 +25,7 @@ import pygame
 from firmware_app.screen.actions import Action, Backspace, Submit, TypeText
 from firmware_app.screen.controller import KioskController
 from kiosk_ui.render import Renderer, RenderReport
-from kiosk_ui.screens import build_screen, load_screens
+from kiosk_ui.screens import CUSTOMER_SCREENS, build_screen, load_screens
 from kiosk_ui.theme import Theme
 from kiosk_ui.widgets import Page, SwitchKeyboard, Widget, hit, walk_all
 
@@ -128,7 +128,10 @@ class KioskUI:
 
     @property
     def theme(self) -> Theme:
-        return Theme.for_screen(*self.size, large_text=self.controller.state.large_text)
+        state = self.controller.state
+        # Elderly mode is the customer's; the technician's and the staff's screens keep their own sizes.
+        elderly = state.elderly and state.screen in CUSTOMER_SCREENS
+        return Theme.for_screen(*self.size, large_text=state.large_text, elderly=elderly)
 
     # --- building and drawing ----------------------------------------------------------------------------
 

@@ -1,12 +1,21 @@
 """Draws a widget tree with the theme, and reports every line of text it drew and where.
 
-The report is what tests and the layout checker read: the text actually on screen, each line's rectangle,
-and any widget whose text did not fit its box (which a finished screen must not have).
+The report is what tests and the layout checker read: the text actually on screen, each line's rectangle, size,
+weight, colour and the colour it was drawn on (read back from the surface under the line just before it is drawn,
+so whatever panel, button or card is behind it counts), and any widget whose text did not fit its box (which a
+finished screen must not have).
+
+A selected choice (style "selected") is never shown by colour alone: its label starts with ``SELECTED_MARK`` and
+it gets a thick border in its text colour (WCAG 1.4.1, MIIT 适老化).
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -19,6 +28,11 @@ from kiosk_ui.theme import Color, Theme
 from kiosk_ui.widgets import Widget
 
 LINE_SPACING = 1.25
+ELDERLY_LINE_SPACING = 1.3  # >= theme.ELDERLY_MIN_LINE_SPACING
+# The spacing ``line_height`` uses: the theme's, while a screen is built (``build_screen``) and drawn (``draw``), so
+# builders and the renderer agree without passing the theme to every measurement.
+_spacing: ContextVar[float] = ContextVar("line_spacing", default=LINE_SPACING)
+SELECTED_MARK = "✓ "
 
 
 @dataclass(frozen=True)
@@ -26,12 +40,18 @@ class TextRun:
     widget_id: str
     text: str
     rect: pygame.Rect
+    size_px: int = 0  # the font size it was drawn in
+    bold: bool = False
+    color: Color = (0, 0, 0)
+    background: Color = (255, 255, 255)  # the colour under the line before it was drawn
 
 
 @dataclass
 class RenderReport:
     runs: list[TextRun] = field(default_factory=list)
     overflowing: list[str] = field(default_factory=list)  # ids of widgets whose text was cut
+    elderly: bool = False  # drawn in elderly mode: the checker applies its minimum sizes
+    line_spacing: float = LINE_SPACING
 
     def text(self) -> str:
         return "\n".join(run.text for run in self.runs)
@@ -56,7 +76,21 @@ def text_size(theme: Theme, widget: Widget) -> int:
 
 
 def line_height(size_px: int) -> int:
-    return round(size_px * LINE_SPACING)
+    return round(size_px * _spacing.get())
+
+
+def theme_line_spacing(theme: Theme) -> float:
+    return ELDERLY_LINE_SPACING if theme.elderly else LINE_SPACING
+
+
+@contextmanager
+def line_spacing_of(theme: Theme) -> Iterator[None]:
+    """Measure and draw lines with ``theme``'s spacing inside the block."""
+    token = _spacing.set(theme_line_spacing(theme))
+    try:
+        yield
+    finally:
+        _spacing.reset(token)
 
 
 def measure_lines(theme: Theme, text: str, size_px: int, width_px: int, bold: bool = False) -> list[str]:
@@ -70,15 +104,17 @@ class Renderer:
         self.report = RenderReport()
 
     def draw(self, surface: pygame.Surface, widgets: list[Widget], pressed: Widget | None = None) -> RenderReport:
-        self.report = RenderReport()
+        self.report = RenderReport(elderly=self.theme.elderly, line_spacing=theme_line_spacing(self.theme))
         surface.fill(self.theme.palette.background)
-        for widget in widgets:
-            self._draw(surface, widget, pressed)
+        with line_spacing_of(self.theme):
+            for widget in widgets:
+                self._draw(surface, widget, pressed)
         return self.report
 
     def draw_pressed(self, surface: pygame.Surface, widget: Widget) -> None:
         """Touch feedback: redraw just the pressed widget in its pressed colours."""
-        self._draw(surface, widget, widget, record=False)
+        with line_spacing_of(self.theme):
+            self._draw(surface, widget, widget, record=False)
 
     def _draw(self, surface: pygame.Surface, widget: Widget, pressed: Widget | None, record: bool = True) -> None:
         palette, theme = self.theme.palette, self.theme
@@ -138,6 +174,8 @@ class Renderer:
         if pressed:
             fill, ink = palette.pressed, (0, 0, 0)
         pygame.draw.rect(surface, fill, widget.rect, border_radius=radius)
+        if widget.style == "selected" and not pressed:  # not colour alone: a border and a check mark too
+            pygame.draw.rect(surface, ink, widget.rect.inflate(-4, -4), width=4, border_radius=radius)
         if widget.style in ("tile", "key", "plain") or self.theme.large_text or pressed:
             pygame.draw.rect(
                 surface, palette.outline if not pressed else ink, widget.rect, width=2, border_radius=radius
@@ -164,6 +202,8 @@ class Renderer:
     ) -> None:
         if not widget.text:
             return
+        if widget.style == "selected" and not widget.text.startswith(SELECTED_MARK):
+            widget = dataclasses.replace(widget, text=SELECTED_MARK + widget.text)
         theme = self.theme
         # Keys are narrow (ten across a portrait screen): a smaller margin keeps every letter the same size.
         pad = (theme.gap // 2 if widget.style == "key" else theme.pad) if (button or field_text) else 0
@@ -182,9 +222,10 @@ class Renderer:
             image = _text_surface(theme.font_path, size, bold, line, color)
             x = box.centerx - image.get_width() // 2 if widget.align == "center" else box.x
             where = pygame.Rect(x, y + (step - image.get_height()) // 2, image.get_width(), image.get_height())
-            surface.blit(image, where)
             if record:
-                self.report.runs.append(TextRun(widget.id, line, where))
+                under = _background_under(surface, where)
+                self.report.runs.append(TextRun(widget.id, line, where, size, bold, color, under))
+            surface.blit(image, where)
             y += step
         if cut and record:
             self.report.overflowing.append(widget.id or widget.text[:40])
@@ -233,6 +274,19 @@ class Renderer:
                 if dark:
                     cell_rect = (box.x + (col_index + 4) * cell, box.y + (row_index + 4) * cell, cell, cell)
                     pygame.draw.rect(surface, (0, 0, 0), cell_rect)
+
+
+def _background_under(surface: pygame.Surface, rect: pygame.Rect) -> Color:
+    """The commonest colour in ``rect`` (what a line of text is about to be drawn on), from every other pixel
+    each way (a few hundred microseconds a line)."""
+    area = rect.clip(surface.get_rect())
+    if area.width == 0 or area.height == 0:
+        return (0, 0, 0)
+    pixels = pygame.surfarray.array3d(surface.subsurface(area))[::2, ::2].reshape(-1, 3).astype(np.int32)
+    packed = (pixels[:, 0] << 16) | (pixels[:, 1] << 8) | pixels[:, 2]
+    values, counts = np.unique(packed, return_counts=True)
+    common = int(values[counts.argmax()])
+    return (common >> 16) & 255, (common >> 8) & 255, common & 255
 
 
 @lru_cache(maxsize=32)

@@ -156,8 +156,8 @@ def _a_topic(controller: KioskController) -> str:
 
 def _idle_warning(controller: KioskController) -> None:
     """Let the idle timer see a customer who has not touched anything for a while (without waiting for it)."""
-    settings = controller.kiosk.settings
-    silent_s = settings.dialogue.idle_timeout_s - settings.ui.idle_warning_s / 2
+    timeout, warning = controller.idle_limits()
+    silent_s = timeout - warning / 2
     real_clock = controller._clock
     controller._clock = lambda: real_clock() + silent_s
     try:

@@ -15,6 +15,7 @@ from firmware_app.events import (
     ListeningStarted,
     NothingHeard,
     PartialTranscript,
+    Reply,
     SessionEnded,
     SessionRated,
     SpeechToTextError,
@@ -23,7 +24,8 @@ from firmware_app.events import (
     WakeWordDetected,
 )
 from firmware_app.screen.actions import OpenAdmin, Submit, TypeText
-from firmware_app.screen.controller import KioskController
+from firmware_app.screen.controller import ELDERLY_TIMEOUT_FACTOR, MIN_IDLE_WARNING_S, KioskController
+from firmware_app.screen.strings import t
 from tests.conftest import fixed_today
 from tests.fakes import FakeClock
 
@@ -72,6 +74,73 @@ def test_still_here_keeps_the_visit(desk: KioskController, clock: FakeClock) -> 
     clock.now += 5
     desk.tick()
     assert desk.state.screen == "home" and desk.state.notice is None
+
+
+def _warnings_said(events: list[Event]) -> list[Reply]:
+    """The idle warning, said aloud: a reply outside any turn, which the voice pipeline speaks."""
+    said = t("idle_warning", "en")
+    return [e for e in events if isinstance(e, Reply) and e.kind == "info" and e.text.startswith(said)]
+
+
+def _wait_for_warning(desk: KioskController, clock: FakeClock) -> float:
+    """Stay silent until the warning comes; how long the customer then has to answer."""
+    timeout, warning = desk.idle_limits()
+    clock.now += timeout - warning - 0.5
+    desk.tick()
+    assert desk.state.notice is None
+    clock.now += 0.5
+    desk.tick()
+    assert desk.state.notice == "idle_warning"
+    return warning
+
+
+def test_idle_warning_is_shown_and_said_gives_20_s_and_extends_ten_times(
+    desk: KioskController, clock: FakeClock, events: list[Event]
+) -> None:
+    """WCAG 2.2.1: the warning is on screen and heard, leaves >= 20 s, and the customer may extend again and again
+    (by a touch, or by saying anything), at least ten times."""
+    desk.touch_start()
+    for extension in range(12):
+        warning = _wait_for_warning(desk, clock)
+        assert warning >= MIN_IDLE_WARNING_S >= 20
+        assert len(_warnings_said(events)) == extension + 1
+        clock.now += warning - 0.5  # almost all of the time given, and still there
+        desk.tick()
+        assert desk.state.screen == "home" and desk.state.notice == "idle_warning"
+        if extension % 2:
+            desk.still_here()  # the overlay's button (any touch calls the same _touched)
+        else:
+            desk.kiosk.bus.publish(PartialTranscript(text="yes"))  # a spoken word
+        assert desk.state.notice is None
+    assert not [e for e in events if isinstance(e, SessionEnded)]
+    _wait_for_warning(desk, clock)
+    clock.now += desk.idle_limits()[1]
+    desk.tick()
+    assert desk.state.screen == "attract"
+
+
+def test_a_configured_short_warning_still_gives_20_s(kiosk: Kiosk, clock: FakeClock) -> None:
+    ui = kiosk.settings.ui.model_copy(update={"idle_warning_s": 5.0})
+    settings = kiosk.settings.model_copy(update={"ui": ui})
+    desk = KioskController(lambda: kiosk, clock=clock, today=fixed_today)
+    try:
+        kiosk.settings = settings
+        assert desk.idle_limits()[1] == MIN_IDLE_WARNING_S
+    finally:
+        desk.detach()
+
+
+def test_elderly_mode_doubles_the_idle_timeouts(desk: KioskController, clock: FakeClock) -> None:
+    desk.touch_start()
+    timeout, warning = desk.idle_limits()
+    desk.toggle_elderly()
+    assert desk.state.elderly
+    assert desk.idle_limits() == (timeout * ELDERLY_TIMEOUT_FACTOR, warning * ELDERLY_TIMEOUT_FACTOR)
+    clock.now += timeout + 1  # the normal timeout has passed: in elderly mode the visit goes on
+    desk.tick()
+    assert desk.state.screen == "home" and desk.state.notice is None
+    desk.still_here()  # a touch: the timer starts again
+    assert _wait_for_warning(desk, clock) >= 2 * MIN_IDLE_WARNING_S
 
 
 def test_customer_words_on_screen_are_masked(desk: KioskController) -> None:
@@ -200,6 +269,8 @@ def test_staff_hand_off_by_touch_files_a_ticket_with_the_transcript(desk: KioskC
         ("切换到中文", lambda s: s.language == "zh"),
         ("bigger text", lambda s: s.large_text),
         ("放大", lambda s: s.large_text),
+        ("senior mode please", lambda s: s.elderly),
+        ("长辈模式", lambda s: s.elderly),
     ],
 )
 def test_short_spoken_commands_work_the_screen(desk: KioskController, words: str, check) -> None:  # type: ignore[no-untyped-def]

@@ -98,8 +98,22 @@ class ToggleLargeText:
     pass
 
 
+@dataclass(frozen=True)
+class ToggleElderly:
+    """Elderly mode (适老化): bigger type and targets, longer timeouts."""
+
+
 NavigationAction = (
-    GoHome | Back | ShowConversation | OpenTopic | ChooseEntry | Ask | RequestStaff | SetLanguage | ToggleLargeText
+    GoHome
+    | Back
+    | ShowConversation
+    | OpenTopic
+    | ChooseEntry
+    | Ask
+    | RequestStaff
+    | SetLanguage
+    | ToggleLargeText
+    | ToggleElderly
 )
 
 # --- typing ----------------------------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ from firmware_app.screen.actions import (
     TeachCapture,
     TeachMore,
     TeachPart,
+    ToggleElderly,
     ToggleLargeText,
     TouchStart,
     TypeKey,
@@ -71,6 +72,7 @@ from firmware_app.screen.core import KioskFactory
 from firmware_app.screen.forms import TypingScreens
 from firmware_app.screen.staff import StaffScreens
 from firmware_app.screen.state import HandoffView, ScreenState
+from firmware_app.screen.strings import t
 from firmware_app.screen.teach import TeachScreens
 from firmware_app.screen.voice_hooks import VoiceHooks
 from firmware_app.vision.capture import PhotoSource
@@ -81,6 +83,8 @@ log = logging.getLogger(__name__)
 
 # Bytes (UTF-8) in a take-away QR code: 240 keeps the code at version 11, coarse enough to scan off the screen.
 QR_MAX_BYTES = 240
+MIN_IDLE_WARNING_S = 20.0  # WCAG 2.2.1: at least 20 s to ask for more time
+ELDERLY_TIMEOUT_FACTOR = 2.0  # elderly mode: idle timeout and warning doubled
 
 
 class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
@@ -101,7 +105,9 @@ class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
         self.kiosk.bus.subscribe(self.on_event)
         self.camera = camera
         settings = self.kiosk.settings
-        self.recognizer = recognizer or Recognizer(settings.vision, settings.models_dir, settings.data_dir)
+        self.recognizer = recognizer or Recognizer(
+            settings.vision, settings.models_dir, settings.data_dir, self.kiosk.capabilities
+        )
         self._profile = None
         self._technician = False
         self._clock = clock
@@ -114,7 +120,9 @@ class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
         self._current_topic = ""
         self._rated_session = ""
         self._init_staff()
-        self._state = ScreenState(language=settings.language, large_text=settings.ui.large_text)
+        self._state = ScreenState(
+            language=settings.language, large_text=settings.ui.large_text, elderly=settings.ui.elderly
+        )
         self._set(**self._pack_texts(self._state.language))
 
     # --- actions as values -----------------------------------------------------------------------------------
@@ -172,6 +180,8 @@ class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
                 self.set_language(language)
             case ToggleLargeText():
                 self.toggle_large_text()
+            case ToggleElderly():
+                self.toggle_elderly()
             case _:
                 assert_never(action)
 
@@ -232,12 +242,23 @@ class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
 
     # --- timers ------------------------------------------------------------------------------------------------
 
+    def idle_limits(self) -> tuple[float, float]:
+        """The idle timeout and how long before it the warning comes, in seconds (WCAG 2.2.1, "timing
+        adjustable"): the warning gives at least ``MIN_IDLE_WARNING_S`` to answer, and both are doubled
+        (``ELDERLY_TIMEOUT_FACTOR``) in elderly mode. Any touch or spoken word restarts the timer
+        (``_touched``), as often as the customer likes: nothing counts the extensions."""
+        factor = ELDERLY_TIMEOUT_FACTOR if self._state.elderly else 1.0
+        timeout = self.kiosk.settings.dialogue.idle_timeout_s * factor
+        warning = max(self.kiosk.settings.ui.idle_warning_s, MIN_IDLE_WARNING_S) * factor
+        return timeout, min(warning, timeout)
+
     def tick(self) -> None:
-        """Called by the UI loop a few times a second: idle warning, idle timeout, thank-you screen timeout."""
+        """Called by the UI loop a few times a second: idle warning (on screen and said aloud), idle timeout,
+        thank-you screen timeout."""
         with self._lock:
             now = self._clock()
             ui = self.kiosk.settings.ui
-            timeout = self.kiosk.settings.dialogue.idle_timeout_s
+            timeout, warning = self.idle_limits()
             idle = now - self._last_touch
             screen = self._state.screen
             if screen == "thanks" and now - self._screen_since >= ui.thanks_s:
@@ -248,10 +269,12 @@ class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
                 self._reset_to_attract()
             elif (
                 screen not in ("attract", "thanks")
-                and idle >= timeout - ui.idle_warning_s
+                and idle >= timeout - warning
                 and self._state.notice != "idle_warning"
             ):
                 self._set(notice="idle_warning")
+                language = self._state.language
+                self._say(f"{t('idle_warning', language)} {t('idle_warning_body', language)}")
             self._follow_updates()
             self._follow_handoff()
 
@@ -269,7 +292,14 @@ class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
     def toggle_large_text(self) -> None:
         with self._lock:
             self._touched()
-            self._set(large_text=not self._state.large_text)
+            self._set(large_text=not self._state.large_text, elderly=False)
+
+    def toggle_elderly(self) -> None:
+        """Elderly mode (适老化) on or off: bigger type and targets, doubled idle timeouts. It and large text are
+        the two bigger sizes, one at a time: turning either on turns the other off."""
+        with self._lock:
+            self._touched()
+            self._set(elderly=not self._state.elderly, large_text=False)
 
     # --- navigation and questions ------------------------------------------------------------------------------
 
@@ -450,7 +480,9 @@ class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
         self.kiosk = self._factory()
         self.kiosk.bus.subscribe(self.on_event)
         models_dir = self.kiosk.settings.models_dir if followed else self.recognizer.models_dir
-        self.recognizer = Recognizer(self.recognizer.config, models_dir, self.recognizer.data_dir)
+        self.recognizer = Recognizer(
+            self.recognizer.config, models_dir, self.recognizer.data_dir, self.kiosk.capabilities
+        )
         self._set(**self._pack_texts(self._state.language))
 
     def detach(self) -> None:

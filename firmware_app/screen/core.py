@@ -167,6 +167,7 @@ class ScreenCore(ABC):
             notice=None,
             language=language,
             large_text=self.kiosk.settings.ui.large_text,
+            elderly=self.kiosk.settings.ui.elderly,
             **self._pack_texts(language),
         )
 

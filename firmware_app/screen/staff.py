@@ -13,10 +13,11 @@ from typing import Literal
 
 from firmware_app import audit
 from firmware_app.events import UpdateProgress
+from firmware_app.health import Health
 from firmware_app.inference.manifest import load_manifest
 from firmware_app.logs import RecentErrors
 from firmware_app.screen.core import ScreenCore
-from firmware_app.screen.state import AdminState, FormState, UpdateView
+from firmware_app.screen.state import AdminState, DegradedView, FormState, UpdateView
 from firmware_app.screen.strings import t
 from firmware_app.staff_pin import LockoutPolicy, PinLock
 from firmware_app.sync.install import installed_releases
@@ -26,6 +27,13 @@ log = logging.getLogger(__name__)
 
 # What the right staff PIN opens: the staff screen, or teaching a new part (asked for on the camera screen).
 PinFor = Literal["admin", "teach"]
+
+
+def degraded_views(health: Health) -> tuple[DegradedView, ...]:
+    return tuple(
+        DegradedView(d.capability, d.fallback, d.reason, d.since.astimezone().strftime("%H:%M"))
+        for d in health.snapshot()
+    )
 
 
 class StaffScreens(ScreenCore):
@@ -116,6 +124,7 @@ class StaffScreens(ScreenCore):
     def _admin_state(self) -> AdminState:
         kiosk = self.kiosk
         manifest = load_manifest(kiosk.settings.models_dir)
+        kiosk.check_health()  # free space now, and the intent models again when a try is due
         return AdminState(
             device_id=kiosk.settings.device_id,
             pack=f"{kiosk.pack.manifest.id} {kiosk.pack.manifest.version}",
@@ -126,6 +135,7 @@ class StaffScreens(ScreenCore):
             queue_depth=kiosk.tickets.outbox_depth(),
             recent_errors=self.recent_errors.lines(),
             tickets_today=kiosk.tickets.count_since(self._today().isoformat()),
+            degraded=degraded_views(kiosk.capabilities),
         )
 
     def _note_update(self, event: UpdateProgress) -> None:
@@ -140,6 +150,11 @@ class StaffScreens(ScreenCore):
         admin = self._state.admin
         if admin is not None and admin.update != self._update:
             self._set(admin=replace(admin, update=self._update, releases=installed_releases(self._data_dir)))
+            admin = self._state.admin
+        if admin is not None:  # a part that failed or came back while the screen is open
+            degraded = degraded_views(self.kiosk.capabilities)
+            if admin.degraded != degraded:
+                self._set(admin=replace(admin, degraded=degraded))
         if self._reload_due and self._state.screen == "attract" and self._session is None:
             self._reload_due = False
             log.info("loading the installed update", extra={"release": self._update and self._update.release_id})

@@ -191,6 +191,17 @@ class HandoffView:
 
 
 @dataclass(frozen=True)
+class DegradedView:
+    """A capability running on its fallback, as the staff screen shows it (``health_<capability>`` and
+    ``health_fallback_<fallback>`` in plain words, and since when, local HH:MM)."""
+
+    capability: str
+    fallback: str
+    reason: str
+    since: str
+
+
+@dataclass(frozen=True)
 class AdminState:
     device_id: str = ""
     pack: str = ""
@@ -202,6 +213,7 @@ class AdminState:
     recent_errors: tuple[str, ...] = ()
     tickets_today: int = 0
     parts: tuple[PartView, ...] = ()  # the parts taught on this kiosk (the "parts" screen)
+    degraded: tuple[DegradedView, ...] = ()  # capabilities on their fallback (firmware_app.health)
 
 
 @dataclass(frozen=True)
@@ -209,6 +221,7 @@ class ScreenState:
     screen: Screen = "attract"
     language: Language = "en"
     large_text: bool = False
+    elderly: bool = False  # elderly mode (适老化): kiosk_ui.theme's sizes, doubled idle timeouts
     activity: Activity = "idle"
     partial_transcript: str = ""
     brand: str = ""

@@ -20,6 +20,7 @@ STRINGS: dict[str, dict[Language, str]] = {
     "ai_assistant": {"en": "AI assistant", "zh": "AI 助手"},
     "language_switch": {"en": "中文", "zh": "English"},
     "large_text": {"en": "Aa Large text", "zh": "Aa 大字"},
+    "elderly": {"en": "Senior mode", "zh": "长辈模式"},
     "home": {"en": "Home", "zh": "首页"},
     "back": {"en": "Back", "zh": "返回"},
     "how_can_i_help": {"en": "How can I help?", "zh": "有什么可以帮您？"},
@@ -73,8 +74,8 @@ STRINGS: dict[str, dict[Language, str]] = {
     },
     "idle_warning": {"en": "Are you still there?", "zh": "您还在吗？"},
     "idle_warning_body": {
-        "en": "For your privacy this conversation will be cleared soon.",
-        "zh": "为保护您的隐私，本次对话即将清除。",
+        "en": "For your privacy this conversation will be cleared soon. Touch the screen or say anything to go on.",
+        "zh": "为保护您的隐私，本次对话即将清除。轻触屏幕或说句话即可继续。",
     },
     "still_here": {"en": "I'm still here", "zh": "我还在"},
     "end_now": {"en": "End now", "zh": "立即结束"},
@@ -283,3 +284,32 @@ def t(key: str, language: Language, **values: str) -> str:
     """The screen text ``key`` in ``language``, with ``{placeholders}`` filled."""
     text = STRINGS[key][language]
     return text.format(**values) if values else text
+
+
+# The staff screen's "Service" row (issue 20): what runs degraded and what serves instead, in plain words.
+STRINGS.update(
+    {
+        "health": {"en": "Service", "zh": "服务状态"},
+        "health_ok": {"en": "Full service", "zh": "全部功能正常"},
+        "health_degraded": {
+            "en": "{capability}: {fallback} (since {since})",
+            "zh": "{capability}：{fallback}（自 {since}）",
+        },
+        "health_intent_model": {"en": "Understanding questions", "zh": "问题理解"},
+        "health_speech_recognition": {"en": "Speech recognition", "zh": "语音识别"},
+        "health_speech_output": {"en": "Kiosk voice", "zh": "语音播报"},
+        "health_wake_word": {"en": "Wake word", "zh": "唤醒词"},
+        "health_camera": {"en": "Camera", "zh": "摄像头"},
+        "health_defect_models": {"en": "Defect recognition", "zh": "缺陷识别"},
+        "health_storage": {"en": "Storage", "zh": "存储空间"},
+        "health_broker": {"en": "Link to the office", "zh": "与后台的连接"},
+        "health_fallback_keywords": {"en": "answering by keyword search", "zh": "改用关键词查找回答"},
+        "health_fallback_touch_only": {"en": "customers type and tap instead", "zh": "顾客改用输入和点按"},
+        "health_fallback_text_only": {"en": "replies shown, not spoken", "zh": "回答只显示，不播报"},
+        "health_fallback_tap_to_talk": {"en": "tap the microphone to talk", "zh": "请点麦克风按钮说话"},
+        "health_fallback_no_photos": {"en": "tickets filed without a photo", "zh": "工单不附照片"},
+        "health_fallback_no_verdict": {"en": "photos filed without a verdict", "zh": "照片不附识别结果"},
+        "health_fallback_photos_refused": {"en": "new photos refused", "zh": "暂不接收新照片"},
+        "health_fallback_outbox": {"en": "tickets wait on the kiosk", "zh": "工单暂存本机，连接后发送"},
+    }
+)

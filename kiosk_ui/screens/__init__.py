@@ -17,14 +17,23 @@ from dataclasses import dataclass
 import pygame
 
 from firmware_app.events import Language
-from firmware_app.screen.actions import Action, Finish, GoHome, SetLanguage, StillHere, ToggleLargeText
+from firmware_app.screen.actions import (
+    Action,
+    Finish,
+    GoHome,
+    RequestStaff,
+    SetLanguage,
+    StillHere,
+    ToggleElderly,
+    ToggleLargeText,
+)
 from firmware_app.screen.state import ScreenState
 from firmware_app.screen.strings import t
 from kiosk_ui.layout import inset, split_bottom, split_top
-from kiosk_ui.render import line_height, measure_lines
+from kiosk_ui.render import SELECTED_MARK, line_height, line_spacing_of, measure_lines
 from kiosk_ui.text import font
 from kiosk_ui.theme import Theme
-from kiosk_ui.widgets import Widget
+from kiosk_ui.widgets import Style, Widget
 
 
 @dataclass
@@ -49,6 +58,23 @@ class BuildContext:
 
 
 Builder = Callable[[BuildContext], list[Widget]]
+
+# The screens a customer sees. "Talk to a person" is reachable from each: in the screen's own body (home, topic
+# answers, conversation, answer) or in the header (these). The hand-off screen is where it leads (a colleague is
+# being fetched), so it offers nothing more.
+CUSTOMER_SCREENS: tuple[str, ...] = (
+    "attract",
+    "home",
+    "topic",
+    "conversation",
+    "answer",
+    "form",
+    "ticket",
+    "handoff",
+    "rating",
+    "thanks",
+)
+HEADER_TALK_TO_PERSON: tuple[str, ...] = ("attract", "topic", "form", "ticket", "rating", "thanks")
 
 
 @dataclass(frozen=True)
@@ -76,6 +102,11 @@ def load_screens() -> None:
 
 
 def build_screen(state: ScreenState, theme: Theme, page: int = 0, keyboard_symbols: bool = False) -> list[Widget]:
+    with line_spacing_of(theme):
+        return _build_screen(state, theme, page, keyboard_symbols)
+
+
+def _build_screen(state: ScreenState, theme: Theme, page: int, keyboard_symbols: bool) -> list[Widget]:
     spec = SCREENS.get(state.screen)
     if spec is None:
         raise KeyError(f"no screen registered for {state.screen!r}")
@@ -103,49 +134,95 @@ def build_screen(state: ScreenState, theme: Theme, page: int = 0, keyboard_symbo
 
 
 def _header(state: ScreenState, theme: Theme, top: pygame.Rect) -> Widget:
-    """Brand and the "AI assistant" disclosure on the left; home, language and large text on the right. When
-    they do not fit on one band (a portrait screen in large text), the buttons move to a second band."""
+    """Brand and the "AI assistant" disclosure on the left; home, language, large text, elderly mode (customer
+    screens) and "Talk to a person" (``HEADER_TALK_TO_PERSON``) on the right. When they do not fit on one band (a
+    portrait screen in large text), the buttons move to bands of their own below it."""
     language = state.language
     pad, gap = theme.pad, theme.gap
     face = font(theme.font_path, theme.text_px)
-    entries: list[tuple[str, Action]] = [
-        ("large_text", ToggleLargeText()),
-        ("language_switch", SetLanguage(_other(language))),
-    ]
+    # Large text and elderly mode are the two bigger sizes, one at a time: both switches while neither is on, else
+    # the one that is on (which goes back to the normal size). Elderly mode is the customer's: the staff's screens
+    # keep their sizes and offer large text only.
+    customer = state.screen in CUSTOMER_SCREENS
+    entries: list[tuple[str, Action]] = []
+    if not (customer and state.elderly):
+        entries.append(("large_text", ToggleLargeText()))
+    if customer and not state.large_text:
+        entries.append(("elderly", ToggleElderly()))
+    entries.append(("language_switch", SetLanguage(_other(language))))
     if state.screen not in ("attract", "home", "rating", "thanks", "admin", "admin_pin", "parts"):
         entries.append(("home", GoHome()))
-    labels = [(key, t(key, language), action) for key, action in entries]
+    if state.screen in HEADER_TALK_TO_PERSON:
+        entries.append(("talk_to_person", RequestStaff()))
+    switched_on = {"large_text": state.large_text, "elderly": state.elderly}
+    # A switch that is on says so with a check mark and its "selected" look, not by colour alone.
+    labels = [(key, _switch_label(key, language, switched_on.get(key, False)), action) for key, action in entries]
     widths = [max(theme.touch, face.size(text)[0] + 2 * pad) for _, text, _ in labels]
     badge_text = t("ai_assistant", language)
     badge_w = font(theme.font_path, theme.small_px, True).size(badge_text)[0] + 2 * pad
     brand_w = font(theme.font_path, theme.heading_px).size(state.brand)[0]
-    buttons_w = sum(widths) + gap * len(widths)
-    one_band = 2 * pad + brand_w + gap + badge_w + gap + buttons_w <= top.width
     band = pygame.Rect(top.x, top.y, top.width, theme.header_h)
-    button_band = band if one_band else band.move(0, theme.header_h - gap)
-    rect = band.union(button_band)
-    x = button_band.right - pad
+    # Buttons beside the brand as far as they fit, right to left; the rest on bands of their own below it.
+    # A crowded header (a small screen in large type) drops the brand's name before it takes a second band; the
+    # "AI assistant" disclosure always stays. Not in elderly mode, where the name is the screen's largest text
+    # (>= 30 dp, kiosk_ui.inspect) on screens without a heading.
+    buttons_w = sum(widths) + gap * (len(widths) - 1)
+    beside_badge = top.width - 2 * pad - badge_w - gap
+    if not theme.elderly and beside_badge - brand_w - gap < buttons_w <= beside_badge:
+        brand_w = 0
+    rows: list[list[int]] = [[]]
+    room = top.width - 2 * pad - brand_w - gap - badge_w - gap
+    used = 0
+    for index, width in enumerate(widths):
+        need = width + (gap if rows[-1] else 0)
+        if used + need > room:
+            rows.append([])
+            room, used, need = top.width - 2 * pad, 0, width
+        rows[-1].append(index)
+        used += need
+    bands = [band.move(0, (theme.header_h - gap) * row) for row in range(len(rows))]
+    rect = band.unionall(bands)
     buttons: list[Widget] = []
-    for (key, text, action), width in zip(labels, widths, strict=True):
-        x -= width
-        button_rect = pygame.Rect(x, button_band.y + gap, width, button_band.height - 2 * gap)
-        buttons.append(
-            Widget("button", button_rect, text, id=f"header:{key}", style="header", action=action, align="center")
-        )
-        x -= gap
-    brand_room = (x if one_band else band.right - pad) - band.x - 2 * pad - badge_w - gap
+    brand_right = band.right - pad
+    for row, (button_band, row_indices) in enumerate(zip(bands, rows, strict=True)):
+        x = button_band.right - pad
+        for index in row_indices:
+            key, text, action = labels[index]
+            x -= widths[index]
+            button_rect = pygame.Rect(x, button_band.y + gap, widths[index], button_band.height - 2 * gap)
+            style: Style = "selected" if switched_on.get(key) else "header"
+            buttons.append(
+                Widget("button", button_rect, text, id=f"header:{key}", style=style, action=action, align="center")
+            )
+            x -= gap
+        if row == 0 and row_indices:
+            brand_right = x
+    brand_room = brand_right - band.x - 2 * pad - badge_w - gap
     brand_rect = pygame.Rect(band.x + pad, 0, max(0, min(brand_w, brand_room)), line_height(theme.heading_px))
     brand_rect.centery = band.centery
     brand = Widget(
-        "label", brand_rect, state.brand, id="header:brand", style="header", size_px=theme.heading_px, max_lines=1
+        "label",
+        brand_rect,
+        state.brand if brand_w else "",
+        id="header:brand",
+        style="header",
+        size_px=theme.heading_px,
+        max_lines=1,
     )
     badge_h = line_height(theme.small_px) + pad // 2
-    badge_rect = pygame.Rect(brand_rect.right + gap, band.centery - badge_h // 2, badge_w, badge_h)
+    badge_rect = pygame.Rect(brand_rect.right + (gap if brand_w else 0), band.centery - badge_h // 2, badge_w, badge_h)
     label_rect = pygame.Rect(badge_rect.x, 0, badge_w, line_height(theme.small_px))
     label_rect.centery = badge_rect.centery
     label = Widget("label", label_rect, badge_text, id="header:ai", style="badge", align="center", max_lines=1)
     badge = Widget("panel", badge_rect, style="badge", children=[label])
     return Widget("panel", rect, id="header", style="header", children=[brand, badge, *buttons])
+
+
+def _switch_label(key: str, language: Language, on: bool) -> str:
+    """A header button's label; a switch that is on starts with the check mark (in place of large text's "Aa",
+    so that the header does not grow when it is on)."""
+    label = t(key, language)
+    return SELECTED_MARK + label.removeprefix("Aa ") if on else label
 
 
 def _other(language: Language) -> Language:

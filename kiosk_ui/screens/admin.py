@@ -113,11 +113,7 @@ def build_admin(ctx: BuildContext) -> list[Widget]:
         restart_w = button_width(ctx, restart)
         title_rect, top = split_left(top, top.width - restart_w - close_w - gap * 4, gap * 2)
         restart_rect, close_rect = split_left(top, restart_w, gap * 2)
-        for share in (0.56, 0.64, 0.72):  # the errors give way where the status would not fit
-            table_w = round(rest.width * share)
-            inner_w, inner_h = table_w - 2 * theme.pad, rest.height - 2 * theme.pad
-            if _table_height(ctx, admin, inner_w, theme.small_px) <= inner_h:
-                break
+        table_w = _landscape_table_width(ctx, admin, rest)
         table_rect, errors_rect = split_left(rest, table_w, gap * 2)
         errors_rect, parts_rect = split_bottom(errors_rect, theme.touch, gap * 2)
         errors_rect, camera_rect = split_bottom(errors_rect, theme.touch, gap * 2)
@@ -133,6 +129,18 @@ def build_admin(ctx: BuildContext) -> list[Widget]:
     return widgets
 
 
+def _landscape_table_width(ctx: BuildContext, admin: AdminState, rest: pygame.Rect) -> int:
+    """The status's width beside the recent problems: the narrowest share where it fits in the small size, else
+    (a long list, a degraded part or two, large text) in the smallest size; the widest share if neither does."""
+    pad = ctx.theme.pad
+    for size in _table_sizes(ctx)[1:]:
+        for share in (0.56, 0.64, 0.72):  # the errors give way (no further: the buttons below them need room)
+            table_w = round(rest.width * share)
+            if _table_height(ctx, admin, table_w - 2 * pad, size) <= rest.height - 2 * pad:
+                return table_w
+    return table_w
+
+
 def _update_text(ctx: BuildContext, update: UpdateView | None) -> str:
     """ "downloading r-12: 45%", "r-12 rolled back: self-test failed", "refused a release: bad signature"..."""
     if update is None:
@@ -142,10 +150,29 @@ def _update_text(ctx: BuildContext, update: UpdateView | None) -> str:
     return ctx.t(f"update_{update.state}", release=release, percent=str(update.percent or 0), reason=reason)
 
 
+def _degraded_rows(ctx: BuildContext, admin: AdminState) -> list[tuple[str, str, str]]:
+    """ "Service", only while a part runs on its fallback: "Understanding questions: answering by keyword search
+    (since 10:42); Link to the office: tickets wait on the kiosk (since 10:40)"."""
+    degraded = admin.degraded
+    if not degraded:
+        return []
+    text = "; ".join(
+        ctx.t(
+            "health_degraded",
+            capability=ctx.t(f"health_{d.capability}"),
+            fallback=ctx.t(f"health_fallback_{d.fallback}"),
+            since=d.since,
+        )
+        for d in degraded
+    )
+    return [("degraded", ctx.t("health"), text)]
+
+
 def _rows(ctx: BuildContext, admin: AdminState) -> list[tuple[str, str, str]]:
     sync = ctx.t(f"sync_{admin.sync}")
     return [
         ("device_id", ctx.t("device_id"), admin.device_id or "—"),
+        *_degraded_rows(ctx, admin),  # near the top: what staff must act on
         ("pack", ctx.t("pack"), admin.pack or "—"),
         # one run of text, wrapped where it must: a line per model pushed the last rows off an 800x480 screen
         ("models", ctx.t("models"), ", ".join(admin.models) or "—"),
@@ -166,11 +193,11 @@ def _row_gap(ctx: BuildContext) -> int:
     return ctx.theme.gap // 2
 
 
-def _table_sizes(ctx: BuildContext) -> tuple[int, int, int]:
+def _table_sizes(ctx: BuildContext) -> tuple[int, ...]:
     """The status's type sizes, largest first: body, small, and smaller still for large text on a small screen
-    (staff read it at arm's length, and every row must show)."""
+    (staff read it at arm's length, and every row must show, a degraded part's row above all)."""
     theme = ctx.theme
-    return theme.text_px, theme.small_px, max(16, round(theme.small_px * 0.8))
+    return theme.text_px, theme.small_px, max(16, round(theme.small_px * 0.8)), max(14, round(theme.small_px * 0.7))
 
 
 def _table_height(ctx: BuildContext, admin: AdminState, width: int, size: int) -> int:

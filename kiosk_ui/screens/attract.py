@@ -25,11 +25,15 @@ def build(ctx: BuildContext) -> list[Widget]:
     offer_h = ctx.text_height(offer, theme.heading_px, width)
     invite_h = line_height(theme.text_px)  # the wake-word invitation, or the pulsing dots
     button_h = round(theme.touch * 1.4)
-    total = title_h + offer_h + button_h + invite_h + 3 * theme.gap * 2
+    space = theme.gap * 2
+    if title_h + offer_h + button_h + invite_h + 3 * space > column.height:  # a short screen in large type
+        button_h = theme.touch
+        space = max(0, min(space, (column.height - title_h - offer_h - button_h - invite_h) // 3))
+    total = title_h + offer_h + button_h + invite_h + 3 * space
     top = pygame.Rect(column.x, column.y + max(0, (column.height - total) // 2), width, total)
-    title_rect, rest = split_top(top, title_h, theme.gap * 2)
-    offer_rect, rest = split_top(rest, offer_h, theme.gap * 2)
-    button_rect, rest = split_top(rest, button_h, theme.gap * 2)
+    title_rect, rest = split_top(top, title_h, space)
+    offer_rect, rest = split_top(rest, offer_h, space)
+    button_rect, rest = split_top(rest, button_h, space)
     widgets = [
         # The whole screen is the button: a touch anywhere starts.
         Widget("panel", ctx.screen.copy(), id="attract:anywhere", action=TouchStart()),

@@ -31,6 +31,9 @@ def build(ctx: BuildContext) -> list[Widget]:
         mic_rect, others = split_top(actions_rect, theme.touch, gap)
         cells = [mic_rect, *grid(others, others_n, others_n, theme.touch, gap)]
         cols = 2
+        if tiles_rect.height < theme.touch:  # no room left for a row of topics: the ways in go side by side
+            actions_rect, tiles_rect = split_top(rest, theme.touch, gap * 2)
+            cells = grid(actions_rect, len(actions), len(actions), theme.touch, gap)
     else:
         actions_rect, tiles_rect = split_left(rest, round(rest.width * 0.34), gap * 2)
         mic_h = max(theme.touch, min(actions_rect.height - others_n * (theme.touch + gap), round(theme.touch * 2.2)))

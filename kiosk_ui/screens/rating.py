@@ -25,11 +25,14 @@ def build_rating(ctx: BuildContext) -> list[Widget]:
     question_h = ctx.text_height(question, theme.heading_px, width)
     hint_h = ctx.text_height(hint, theme.text_px, width)
     side = min(round(theme.touch * 1.6), (width - 4 * gap) // 5)
+    if question_h + side + hint_h + theme.touch + gap * 9 > body.height:  # a short screen in large type
+        gap = max(0, min(gap, (body.height - question_h - side - hint_h - theme.touch) // 9))
     total = question_h + side + hint_h + theme.touch + gap * 9
     column = pygame.Rect(body.centerx - width // 2, body.y + max(0, (body.height - total) // 2), width, total)
     question_rect, rest = split_top(column, question_h, gap * 3)
     stars_rect, rest = split_top(rest, side, gap * 2)
     hint_rect, rest = split_top(rest, hint_h, gap * 4)
+    gap = theme.gap
     widgets = [
         Widget("label", question_rect, question, id="rating:question", style="heading", align="center"),
         Widget("label", hint_rect, hint, id="rating:hint", style="muted", size_px=theme.text_px, align="center"),
