@@ -47,6 +47,7 @@ def test_a_ticket_is_stored_once_and_the_schema_survives_reopening(tmp_path: Pat
         "queue_depth": None,
         "config": None,
         "config_revision_set": None,
+        "degraded": [],  # no telemetry yet: nothing known to be degraded
     }
     reopened.close()
 
