@@ -34,6 +34,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bench.bench_vision_robustness import CORRUPTIONS
 from bench.worker import harness_command, run_worker
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,15 +51,11 @@ OTHERS_PER_SET = 30
 ONE_THREAD = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return np.asarray(cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)) if ok else image
-
-
+# The robustness bench's own photo changes, under this report's names.
 CHANGES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "turned_90": lambda image: np.ascontiguousarray(np.rot90(image)),
-    "jpeg_20": lambda image: _jpeg(image, 20),
-    "brightness_40pc": lambda image: (image.astype(np.float32) * 0.4).astype(np.uint8),
+    "turned_90": CORRUPTIONS["rot90"],
+    "jpeg_20": CORRUPTIONS["jpeg20"],
+    "brightness_40pc": CORRUPTIONS["bright0.4"],
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 MANIFEST_NAME = "manifest.json"
+ENROLLED_KIND = "anomaly"  # the ``kind`` of a part enrolled at a kiosk (``firmware_app.vision.anomaly``)
 
 
 class ModelIntegrityError(RuntimeError):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_app.inference.manifest import verified_model_path
+from firmware_app.inference.manifest import ENROLLED_KIND, verified_model_path
 
 
 class ProbeFailed(RuntimeError):
@@ -25,7 +25,7 @@ class ProbeFailed(RuntimeError):
 def probe_model(models_dir: Path, name: str) -> None:
     """Raise ``ProbeFailed`` (or ``ModelIntegrityError`` for a hash mismatch) unless model ``name`` works."""
     entry, path = verified_model_path(models_dir, name)
-    if (entry.model_extra or {}).get("kind") == "anomaly":
+    if (entry.model_extra or {}).get("kind") == ENROLLED_KIND:
         _probe_enrolled_part(models_dir, name)
         return
     runner = _RUNNERS.get(path.suffix)

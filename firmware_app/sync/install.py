@@ -31,7 +31,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from firmware_app.config import installed_link
-from firmware_app.inference.manifest import MANIFEST_NAME, ModelIntegrityError, load_manifest, verified_model_path
+from firmware_app.inference.manifest import (
+    ENROLLED_KIND,
+    MANIFEST_NAME,
+    ModelIntegrityError,
+    load_manifest,
+    verified_model_path,
+)
 from firmware_app.inference.probe import ProbeFailed, probe_model
 from firmware_app.packs import PackError, load_pack
 from firmware_app.sync.unpack import Limits, UnpackRefused, unpack
@@ -41,7 +47,6 @@ from kiosk_link.trust import UpdateRefused
 
 Kind = Literal["models", "packs"]
 PENDING = "pending.json"
-ENROLLED = "anomaly"  # the manifest ``kind`` of a part enrolled at a kiosk (``firmware_app.vision.anomaly.KIND``)
 
 
 def _place(source: Path, target: Path) -> None:
@@ -64,11 +69,14 @@ def _check_replaces(installed: dict[str, Any] | None, released: dict[str, Any]) 
     """A released model may replace an installed one of its name only if both are enrolled parts or neither is:
     a part enrolled as ``amelia`` (or ``patch-features``) must not silently take the place of the wake word (or
     of the backbone every part needs), and would pass its own self-test while doing so."""
-    if installed is not None and (installed.get("kind") == ENROLLED) != (released.get("kind") == ENROLLED):
+    installed_part, released_part = (
+        entry is not None and entry.get("kind") == ENROLLED_KIND for entry in (installed, released)
+    )
+    if installed is not None and installed_part != released_part:
         what = {True: "an enrolled part", False: "a trained model"}
         raise ValueError(
-            f"model {released['name']!r} is {what[released.get('kind') == ENROLLED]}, and the kiosk's model of"
-            f" that name is {what[installed.get('kind') == ENROLLED]}: release it under another name"
+            f"model {released['name']!r} is {what[released_part]}, and the kiosk's model of"
+            f" that name is {what[installed_part]}: release it under another name"
         )
 
 

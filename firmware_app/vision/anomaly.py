@@ -32,7 +32,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from firmware_app.inference.manifest import MANIFEST_NAME, ModelEntry, sha256_file, verified_model_path
+from firmware_app.inference.manifest import ENROLLED_KIND, MANIFEST_NAME, ModelEntry, sha256_file, verified_model_path
 from firmware_app.vision.defects import IMAGENET_MEAN, IMAGENET_STD, DefectResult, hot_box
 from kiosk_link.durable import write_bytes_atomically
 
@@ -42,7 +42,7 @@ Detail = Literal["fine", "standard"]
 # Which backbone maps a part uses. "standard" is PatchCore's choice (the middle layers); "fine" keeps the
 # stride-4 map for thin structures (a circuit board's tracks), at four times the patches.
 DETAIL_LAYERS: dict[str, tuple[str, str]] = {"fine": ("stride4", "stride8"), "standard": ("stride8", "stride16")}
-KIND = "anomaly"
+KIND = ENROLLED_KIND
 OK, DEFECT = "ok", "defect"
 MIN_PHOTOS = 4  # fewer cannot calibrate a threshold (leave-one-out needs a spread)
 MAX_PHOTOS = 64
@@ -105,8 +105,10 @@ class PatchFeatureExtractor:
         results = self._request.infer({0: to_tensor(image, self.side_px)})
         fine, coarse = (np.asarray(results[output])[0] for output in self._outputs)
         rows, cols = fine.shape[1:]
-        upsampled = [cv2.resize(channel, (cols, rows), interpolation=cv2.INTER_LINEAR) for channel in coarse]
-        return np.concatenate([fine.transpose(1, 2, 0), np.stack(upsampled, axis=2)], axis=2)
+        upsampled = cv2.resize(
+            np.ascontiguousarray(coarse.transpose(1, 2, 0)), (cols, rows), interpolation=cv2.INTER_LINEAR
+        )
+        return np.concatenate([fine.transpose(1, 2, 0), upsampled], axis=2)
 
 
 def enrolment_views(image: np.ndarray) -> list[np.ndarray]:

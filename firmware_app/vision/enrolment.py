@@ -23,7 +23,6 @@ from firmware_app.config import PCB_PROFILE
 from firmware_app.inference.manifest import ModelIntegrityError, load_manifest
 from firmware_app.vision.anomaly import (
     MIN_PHOTOS,
-    Calibration,
     Detail,
     EnrolmentError,
     PatchFeatureExtractor,
@@ -167,10 +166,9 @@ class ThresholdEffect:
 
 
 def threshold_effect(entry: dict[str, Any], threshold: float | None = None) -> ThresholdEffect:
-    calibration = entry["calibration"]
+    good_scores = entry["calibration"]["good_scores"]
     chosen = float(entry["thresholds"]["score"] if threshold is None else threshold)
-    scores = Calibration(tuple(calibration["good_scores"]), 0.0, 0.0, 1.0)
-    return ThresholdEffect(chosen, len(scores.good_scores), scores.flagged(chosen))
+    return ThresholdEffect(chosen, len(good_scores), sum(score >= chosen for score in good_scores))
 
 
 def set_threshold(name: str, data_dir: Path, factor: float) -> tuple[ThresholdEffect, ThresholdEffect]:
