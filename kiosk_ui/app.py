@@ -5,6 +5,9 @@ a frame is redrawn only when something changed, and animations repaint only thei
 a touch is answered at once by repainting the pressed widget, while the action itself (which may run the
 intent model) runs on a worker thread. Taps that arrive while an action is running are ignored, which is
 what makes rapid repeated taps harmless.
+
+Speech mode (``kiosk_ui.speech_mode``) rides on the same loop: each screen built is handed to it to read, its
+commands arrive as the controller's ``reader`` requests, and a long press anywhere turns it on or off.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import pygame
 
-from firmware_app.screen.actions import Action, Backspace, Submit, TypeText
+from firmware_app.screen.actions import Action, Backspace, ReadScreen, Submit, TypeText
 from firmware_app.screen.controller import KioskController
 from kiosk_ui.render import Renderer, RenderReport
+from kiosk_ui.screen_reader import reading_order
 from kiosk_ui.screens import CUSTOMER_SCREENS, build_screen, load_screens
+from kiosk_ui.speech_mode import READER_KEYS, SPEECH_MODE_KEYS, ReaderVoice, SpeechMode
 from kiosk_ui.theme import Theme
-from kiosk_ui.widgets import Page, SwitchKeyboard, Widget, hit, walk_all
+from kiosk_ui.widgets import Page, SwitchKeyboard, TapAction, Widget, hit, walk_all
 
 log = logging.getLogger(__name__)
 FPS = 60
@@ -35,6 +40,7 @@ TICK_INTERVAL_S = 0.25  # idle timers
 ATTRACT_ANIMATION_FPS = 3
 ACTIVITY_ANIMATION_FPS = 20
 PREVIEW_INTERVAL_S = 0.1  # camera preview: 10 frames a second is plenty to aim a part
+LONG_PRESS_S = 2.0  # a touch held this long anywhere turns speech mode on (or off): no need to find a button
 
 
 class ActionRunner:
@@ -89,6 +95,7 @@ class KioskUI:
         fullscreen: bool = False,
         synchronous: bool = False,
         new_screen_guard_s: float | None = None,
+        voice: ReaderVoice | None = None,
     ) -> None:
         pygame.display.init()
         pygame.font.init()
@@ -103,6 +110,9 @@ class KioskUI:
         self.widgets: list[Widget] = []
         self.report = RenderReport()
         self.pressed: Widget | None = None
+        self.speech = SpeechMode(voice)  # speech mode reads on ``voice``, the kiosk's (None: no loudspeaker)
+        self._reader_serial = 0  # the last speech-mode request carried out
+        self._held_since: float | None = None  # when the finger now down went down (a long press)
         self.page = 0
         self.keyboard_symbols = False
         self.last_feedback_s = 0.0  # how long the last touch took to show on screen
@@ -150,7 +160,26 @@ class KioskUI:
         self.report = renderer.draw(self._static, self.widgets)
         self._built_for = key
         self._dirty = True
+        if state.speech_mode:
+            self.speech.show(state.screen, reading_order(self.widgets, state.language), state.language)
         return True
+
+    def follow_speech_mode(self) -> None:
+        """Carry out the controller's latest speech-mode request, and leave speech mode when the controller did
+        (the visit ended)."""
+        state = self.controller.state
+        if not state.speech_mode and self.speech.active:
+            self.speech.active = False
+            self._dirty = True
+        request = state.reader
+        if request is None or request.serial == self._reader_serial:
+            return
+        self._reader_serial = request.serial
+        chosen = self.speech.command(request.command)
+        self._dirty = True
+        if chosen is not None:
+            self.activate(chosen)
+            self.rebuild_if_needed()  # the screen it leads to is read at once, not a frame later
 
     def frame(self) -> None:
         """One pass of the loop: timers, a rebuild if the state moved, and the repaint that needs doing."""
@@ -165,11 +194,14 @@ class KioskUI:
             self._last_preview = now
             self.runner.submit(self.controller.refresh_preview)
         self.rebuild_if_needed()
+        self.follow_speech_mode()
+        self._check_long_press(now)
         spinners = [w for w in walk_all(self.widgets) if w.kind == "spinner" and w.text != "idle"]
         if self._dirty:
             self.surface.blit(self._static, (0, 0))
             if self.pressed is not None:
                 Renderer(self.theme).draw_pressed(self.surface, self.pressed)
+            self._draw_focus()
             for spinner in spinners:
                 self._draw_spinner(spinner, now)
             pygame.display.flip()
@@ -180,6 +212,14 @@ class KioskUI:
                 self.surface.blit(self._static, spinner.rect, spinner.rect)
                 self._draw_spinner(spinner, now)
             pygame.display.update([s.rect for s in spinners])
+
+    def _draw_focus(self) -> None:
+        focused = self.speech.focused if self.speech.active else None
+        if focused is not None and focused.widget is not None:
+            Renderer(self.theme).draw_focus(self.surface, focused.widget.rect)
+        elif focused is not None and focused.keys:  # the keyboard as a whole
+            rects = [key.widget.rect for key in focused.keys if key.widget is not None]
+            Renderer(self.theme).draw_focus(self.surface, rects[0].unionall(rects[1:]))
 
     @staticmethod
     def _animation_fps(spinners: list[Widget]) -> float:
@@ -222,8 +262,16 @@ class KioskUI:
         return event.pos
 
     def _key(self, event: pygame.event.Event) -> None:
-        """A physical keyboard on a desktop or a technician's USB keyboard: Enter sends, Backspace deletes."""
-        if event.key == pygame.K_ESCAPE and not self.surface.get_flags() & pygame.FULLSCREEN:
+        """A physical keyboard on a desktop or a technician's USB keyboard: Enter sends, Backspace deletes. The
+        navigation keys work speech mode (and start it); in speech mode Enter chooses and Escape goes back."""
+        command = READER_KEYS.get(event.key)
+        if event.key == pygame.K_TAB and event.mod & pygame.KMOD_SHIFT:
+            command = "previous"
+        if command is None and self.controller.state.speech_mode:
+            command = SPEECH_MODE_KEYS.get(event.key)
+        if command is not None:
+            self.perform(ReadScreen(command if self.controller.state.speech_mode else "start"))
+        elif event.key == pygame.K_ESCAPE and not self.surface.get_flags() & pygame.FULLSCREEN:
             self._running = False
         elif event.key == pygame.K_RETURN:
             self.perform(Submit())
@@ -234,6 +282,7 @@ class KioskUI:
         """Show the touch at once: the pressed widget is repainted and only its rectangle is updated."""
         started = time.perf_counter()
         self.rebuild_if_needed()
+        self._held_since = time.monotonic()
         if time.monotonic() - self._screen_shown_at < self.new_screen_guard_s:
             self.pressed = None
             return
@@ -246,17 +295,32 @@ class KioskUI:
     def release(self, position: tuple[int, int]) -> None:
         """A tap counts when the finger lifts on the widget it went down on (so a slide-off cancels it)."""
         pressed, self.pressed = self.pressed, None
+        self._held_since = None
         self._dirty = True
-        if pressed is None or hit(self.widgets, position) is not pressed:
+        if pressed is None or hit(self.widgets, position) is not pressed or pressed.action is None:
             return
-        match pressed.action:
-            case None:
-                return
+        if self.speech.active and not self.speech.touched(pressed):
+            return  # speech mode: the first tap says what it is, a second one chooses it
+        self.activate(pressed.action)
+
+    def _check_long_press(self, now: float) -> None:
+        """A finger held still for ``LONG_PRESS_S`` anywhere turns speech mode on, or off when it is on; the touch
+        then chooses nothing."""
+        if self._held_since is None or now - self._held_since < LONG_PRESS_S:
+            return
+        self._held_since = None
+        self.pressed = None
+        self.perform(ReadScreen("exit" if self.controller.state.speech_mode else "start"))
+
+    def activate(self, action: TapAction) -> None:
+        """What a tap on a widget (or speech mode's "select") does: the UI's own paging and keyboard mode, or
+        the controller's action."""
+        match action:
             case Page(step):
                 self.page = max(0, self.page + step)
             case SwitchKeyboard():
                 self.keyboard_symbols = not self.keyboard_symbols
-            case action:
+            case _:
                 self.perform(action)
 
     def perform(self, action: Action) -> None:

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware_app.app import Kiosk
+from firmware_app.audio.headphones import HeadphoneJack, JackWatcher
 from firmware_app.audio.sinks import Speaker
 from firmware_app.audio.sources import AudioDeviceError, AudioSource, MicrophoneSource, WavSource
+from firmware_app.audio.tts import SpeechSynthesizer, SpokenReplies
 from firmware_app.config import KioskSettings
 from firmware_app.kiosk_voice import voice_for
 from firmware_app.retention import Housekeeper
@@ -86,22 +88,40 @@ def build_ui(
     )
     fullscreen = window is None and settings.ui.fullscreen
     size = window or settings.ui.window_size
-    ui = KioskUI(controller, size, fullscreen=fullscreen, synchronous=synchronous)
+    speaker = open_speaker(settings)
+    source = open_microphone(settings, audio) if listen or audio is not None else None
+    voice = voice_for(controller.kiosk, source, speaker, controller) if source is not None else None
+    # Speech mode reads the screen with the kiosk's one voice: the pipeline's when it listens (so reading and
+    # replies never talk over each other), else a voice of its own on the loudspeaker.
+    replies = voice.voice.replies if voice is not None else screen_voice(settings, speaker)
+    ui = KioskUI(controller, size, fullscreen=fullscreen, synchronous=synchronous, voice=replies)
     housekeeper = Housekeeper(settings)  # retention and the disk guard, at start and then periodically
     housekeeper.start()
     ui.on_close.append(housekeeper.stop)
-    source = open_microphone(settings, audio) if listen or audio is not None else None
-    if source is not None:
-        voice = voice_for(controller.kiosk, source, open_speaker(settings), controller)
+    if voice is not None:
         controller.connect_voice(voice)
         voice.start()
         ui.on_close.append(voice.close)
         if watchdog is not None:
             watchdog.watch("listening", voice.progress)
+    elif replies is not None:
+        ui.on_close.append(replies.close)
+    jack = HeadphoneJack.find()
+    if jack is not None:
+        watcher = JackWatcher(jack, controller.headphones_changed)
+        watcher.start()
+        ui.on_close.append(watcher.stop)
     if watchdog is not None:
         ui.on_loop.append(watchdog.tick)
         ui.on_close.insert(0, watchdog.notifier.stopping)
     return ui
+
+
+def screen_voice(settings: KioskSettings, speaker: Speaker | None) -> SpokenReplies | None:
+    """A voice for speech mode on a kiosk that does not listen (None without a loudspeaker or with speech off)."""
+    if speaker is None or settings.speech.tts_engine == "none":
+        return None
+    return SpokenReplies(SpeechSynthesizer.from_config(settings.speech), speaker)
 
 
 def open_speaker(settings: KioskSettings) -> Speaker | None:

@@ -33,6 +33,8 @@ ELDERLY_LINE_SPACING = 1.3  # >= theme.ELDERLY_MIN_LINE_SPACING
 # builders and the renderer agree without passing the theme to every measurement.
 _spacing: ContextVar[float] = ContextVar("line_spacing", default=LINE_SPACING)
 SELECTED_MARK = "✓ "
+FOCUS_RING_PX = 4
+FOCUS_GAP_PX = 2
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,14 @@ class Renderer:
         """Touch feedback: redraw just the pressed widget in its pressed colours."""
         with line_spacing_of(self.theme):
             self._draw(surface, widget, widget, record=False)
+
+    def draw_focus(self, surface: pygame.Surface, rect: pygame.Rect) -> None:
+        """Speech mode's focus: a thick outline in the accent colour, with a gap, around what is being read (for
+        those who can see a little; the colour of the widget under it is left as it is)."""
+        ring = rect.inflate(2 * FOCUS_GAP_PX + 2 * FOCUS_RING_PX, 2 * FOCUS_GAP_PX + 2 * FOCUS_RING_PX)
+        ring.clamp_ip(surface.get_rect())
+        radius = self.theme.radius + FOCUS_GAP_PX
+        pygame.draw.rect(surface, self.theme.palette.accent, ring, width=FOCUS_RING_PX, border_radius=radius)
 
     def _draw(self, surface: pygame.Surface, widget: Widget, pressed: Widget | None, record: bool = True) -> None:
         palette, theme = self.theme.palette, self.theme

@@ -13,8 +13,9 @@ cd "$(dirname "$0")/.."
 
 extras="${1:-}"
 # fonts-wqy-microhei: one font with Latin and Chinese glyphs for the touchscreen.
-# portaudio19-dev: PyAudio builds against it (microphone and loudspeaker); espeak-ng, flite: speech synthesis.
-apt_packages=(python3 python3-venv python3-pip sqlite3 fonts-wqy-microhei portaudio19-dev espeak-ng flite)
+# portaudio19-dev: PyAudio builds against it (microphone and loudspeaker); espeak-ng, flite: speech synthesis;
+# alsa-utils: amixer, which reads the headphone jack (speech mode starts when headphones are plugged in).
+apt_packages=(python3 python3-venv python3-pip sqlite3 fonts-wqy-microhei portaudio19-dev espeak-ng flite alsa-utils)
 # xvfb: the UI benchmark also times frames really presented on an X server.
 [ "${1:-}" = "train" ] && apt_packages+=(xvfb)
 # mosquitto: the MQTT broker the sync tests start on a loopback port of their own (a kiosk itself needs none);

@@ -26,6 +26,7 @@ import time
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -110,14 +111,18 @@ _WORDS_ZH = [(re.compile(r"24/7"), "全天候"), (re.compile(r"\s*>\s*"), "，")
 _TYPOGRAPHY = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "•": " "})
 
 
-def prepare_text(text: str, language: Language) -> str:
-    """The part of a reply worth saying, rewritten so the engines read it well; "" when nothing is left."""
+def prepare_text(text: str, language: Language, *, whole: bool = False) -> str:
+    """The part of a reply worth saying, rewritten so the engines read it well; "" when nothing is left. With
+    ``whole`` every sentence is kept: speech mode reads everything shown, to a customer who cannot see it."""
     plain = _plain_sentences(text, language)
     sentences = [s for s in _SENTENCE_END[language].split(plain) if s.strip()]
     if not sentences:
         return ""
     kept = sentences[:1]
-    for sentence in sentences[1:MAX_SPOKEN_SENTENCES]:
+    for sentence in sentences[1 : len(sentences) if whole else MAX_SPOKEN_SENTENCES]:
+        if whole:
+            kept.append(sentence)
+            continue
         if len(" ".join([*kept, sentence])) > MAX_SPOKEN_CHARS[language]:
             break
         kept.append(sentence)
@@ -251,10 +256,11 @@ class SpeechSynthesizer:
         """False for a silent kiosk: ``synthesize`` then returns no samples."""
         return self.engine != "none"
 
-    def synthesize(self, text: str, language: Language) -> np.ndarray:
+    def synthesize(self, text: str, language: Language, *, whole: bool = False) -> np.ndarray:
         """Speech for ``text`` as 16 kHz mono int16 (read-only: it may be shared through the cache); empty when
-        the kiosk is silent or the text has nothing to say. Raises ``TtsError``."""
-        spoken = prepare_text(text, language) if self.enabled else ""
+        the kiosk is silent or the text has nothing to say. ``whole``: all of it (``prepare_text``). Raises
+        ``TtsError``."""
+        spoken = prepare_text(text, language, whole=whole) if self.enabled else ""
         if not spoken:
             return _SILENCE
         voice = (
@@ -407,9 +413,20 @@ CUT_TIMEOUT_S = 0.5  # an output that is still playing after this is broken; giv
 
 @dataclass(frozen=True)
 class _Utterance:
+    """One ``say`` or ``say_all``: its parts are played in turn, each whole when ``whole``."""
+
     generation: int
-    text: str
+    parts: tuple[str, ...]
     language: Language
+    whole: bool = False
+
+
+def with_gain(samples: np.ndarray, gain_db: float) -> np.ndarray:
+    """``samples`` made louder (or quieter) by ``gain_db``, clipped to int16 rather than wrapped."""
+    if gain_db == 0:
+        return samples
+    louder = samples.astype(np.float32) * 10 ** (gain_db / 20)
+    return np.clip(louder, -32768, 32767).astype(np.int16)
 
 
 class SpokenReplies:
@@ -428,12 +445,15 @@ class SpokenReplies:
         self.output = output
         self.on_state = on_state
         self.health: Health | None = None  # told a reply that cannot be synthesized, and the next one that can
+        self.gain_db = 0.0  # speech mode's volume control, applied to everything said from then on
         self._changed = threading.Condition()
         self._generation = 0  # bumped by say(), stop() and close(): an utterance from an older one is obsolete
         self._pending: _Utterance | None = None
         self._playing: int | None = None  # the generation inside output.play(), if any
-        self._synthesizing = False
+        self._working = False  # the worker is on an utterance (synthesizing or playing one of its parts)
         self._closed = False
+        # Synthesizes the next part of an utterance while one plays (``say_all``'s sentences).
+        self._prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spoken-replies-next")
         self._worker = threading.Thread(target=self._run, name="spoken-replies", daemon=True)
         self._worker.start()
 
@@ -445,11 +465,21 @@ class SpokenReplies:
     def say(self, text: str, language: Language = "en") -> None:
         """Speak ``text`` as soon as it is synthesized, instead of anything said or queued before. Returns at
         once, or after the few milliseconds it takes to cut the utterance playing now."""
+        self._replace_with((text,), language, whole=False)
+
+    def say_all(self, parts: tuple[str, ...], language: Language) -> None:
+        """Speak each of ``parts`` whole, one after the other, instead of anything said before (speech mode
+        reading a screen item by item). Each sentence is synthesized on its own, while the one before plays, so
+        that a long answer starts sounding as soon as its first sentence is ready."""
+        sentences = tuple(s for part in parts for s in _SENTENCE_END[language].split(part.strip()) if s.strip())
+        self._replace_with(sentences, language, whole=True)
+
+    def _replace_with(self, parts: tuple[str, ...], language: Language, *, whole: bool) -> None:
         with self._changed:
             if self._closed:
                 raise RuntimeError("SpokenReplies is closed")
             self._generation += 1
-            self._pending = _Utterance(self._generation, text, language)
+            self._pending = _Utterance(self._generation, parts, language, whole)
             self._changed.notify_all()
         self._cut_obsolete()
 
@@ -482,7 +512,7 @@ class SpokenReplies:
         False when ``timeout_s`` passed first."""
         deadline = time.monotonic() + timeout_s
         with self._changed:
-            while self._pending is not None or self._playing is not None or self._synthesizing:
+            while self._pending is not None or self._playing is not None or self._working:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -496,6 +526,7 @@ class SpokenReplies:
             self._changed.notify_all()
         self.stop()
         self._worker.join(timeout=CUT_TIMEOUT_S + self.synthesizer.timeout_s)
+        self._prefetch.shutdown(wait=False, cancel_futures=True)
 
     def _cut_obsolete(self) -> None:
         # One output.stop() is not enough: Speaker.play() clears its stop flag as it starts, so a stop that lands
@@ -517,35 +548,62 @@ class SpokenReplies:
                 if self._pending is None:
                     return
                 utterance, self._pending = self._pending, None
-                self._synthesizing = True
+                self._working = True
             try:
-                samples = self.synthesizer.synthesize(utterance.text, utterance.language)
-            except TtsError as error:
-                log.error("cannot speak the reply: %s", error)
-                samples = _SILENCE
-                if self.health is not None:
-                    self.health.degraded("speech_output", f"cannot synthesize: {error}", "text_only")
-            else:
-                if self.health is not None:
-                    self.health.ok("speech_output")
-            with self._changed:
-                self._synthesizing = False
-                self._changed.notify_all()
-                if utterance.generation != self._generation or not len(samples):
-                    continue  # superseded while it was being synthesized, nothing to say, or it failed
-                self._playing = utterance.generation
-            self._notify(SpeechState.STARTED, utterance.text)
-            try:
-                # interrupt() may have come while the news was handed on: then nothing is played
-                finished = self._still_current(utterance) and self.output.play(samples)
-            except Exception:
-                log.exception("the audio output failed")
-                finished = False
+                self._speak(utterance)
             finally:
                 with self._changed:
-                    self._playing = None
+                    self._working = False
                     self._changed.notify_all()
-            self._notify(SpeechState.FINISHED if finished else SpeechState.INTERRUPTED, utterance.text)
+
+    def _speak(self, utterance: _Utterance) -> None:
+        """Play ``utterance``'s parts in turn, the next one synthesized while one plays, until one is superseded
+        or cut."""
+        parts = utterance.parts
+        upcoming = self._prefetch.submit(self._synthesize, parts[0], utterance)
+        for index, part in enumerate(parts):
+            samples = upcoming.result()
+            if index + 1 < len(parts):
+                upcoming = self._prefetch.submit(self._synthesize, parts[index + 1], utterance)
+            if not self._play(utterance, part, samples):
+                return
+
+    def _synthesize(self, text: str, utterance: _Utterance) -> np.ndarray:
+        """Speech for one part (nothing when it was superseded before its turn, or cannot be synthesized)."""
+        if not self._still_current(utterance):
+            return _SILENCE
+        try:
+            samples = self.synthesizer.synthesize(text, utterance.language, whole=utterance.whole)
+        except TtsError as error:
+            log.error("cannot speak the reply: %s", error)
+            if self.health is not None:
+                self.health.degraded("speech_output", f"cannot synthesize: {error}", "text_only")
+            return _SILENCE
+        if self.health is not None:
+            self.health.ok("speech_output")
+        return samples
+
+    def _play(self, utterance: _Utterance, text: str, samples: np.ndarray) -> bool:
+        """Play one part; False when it was superseded or cut."""
+        with self._changed:
+            if utterance.generation != self._generation:
+                return False  # superseded while it was being synthesized
+            if not len(samples):
+                return True  # nothing to say (or it failed): on to the next part
+            self._playing = utterance.generation
+        self._notify(SpeechState.STARTED, text)
+        try:
+            # interrupt() may have come while the news was handed on: then nothing is played
+            finished = self._still_current(utterance) and self.output.play(with_gain(samples, self.gain_db))
+        except Exception:
+            log.exception("the audio output failed")
+            finished = False
+        finally:
+            with self._changed:
+                self._playing = None
+                self._changed.notify_all()
+        self._notify(SpeechState.FINISHED if finished else SpeechState.INTERRUPTED, text)
+        return finished
 
     def _notify(self, state: SpeechState, text: str) -> None:
         if self.on_state is None:

@@ -12,6 +12,7 @@ Each action is plain, frozen data: it can be compared (tests, the UI's widget tr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from firmware_app.events import InputSource, Language
 
@@ -256,4 +257,22 @@ class PushToTalk:
 
 VoiceAction = PushToTalk
 
-Action = VisitAction | NavigationAction | TypingAction | CameraAction | StaffAction | VoiceAction
+# --- speech mode (the screen read aloud) -------------------------------------------------------------------------
+
+# What a customer who cannot see the screen asks of it, by the navigation keys or in words (kiosk_ui.speech_mode):
+# "start" turns speech mode on (headphones plugged in, a long press, "read the screen"), "exit" turns it off.
+ReaderCommand = Literal[
+    "start", "next", "previous", "select", "repeat", "back", "help", "stop", "louder", "quieter", "exit"
+]
+
+
+@dataclass(frozen=True)
+class ReadScreen:
+    """A speech-mode command; the UI, which knows what is on the screen, carries it out."""
+
+    command: ReaderCommand
+
+
+ReaderAction = ReadScreen
+
+Action = VisitAction | NavigationAction | TypingAction | CameraAction | StaffAction | VoiceAction | ReaderAction

@@ -45,6 +45,8 @@ from firmware_app.screen.actions import (
     PickCandidate,
     PushToTalk,
     Rate,
+    ReaderCommand,
+    ReadScreen,
     RequestStaff,
     RestartPipeline,
     Retake,
@@ -71,7 +73,7 @@ from firmware_app.screen.choices import Choice
 from firmware_app.screen.core import KioskFactory
 from firmware_app.screen.forms import TypingScreens
 from firmware_app.screen.staff import StaffScreens
-from firmware_app.screen.state import HandoffView, ScreenState
+from firmware_app.screen.state import HandoffView, ReaderRequest, ScreenState
 from firmware_app.screen.strings import t
 from firmware_app.screen.teach import TeachScreens
 from firmware_app.screen.voice_hooks import VoiceHooks
@@ -119,6 +121,7 @@ class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
         self._back = "home"
         self._current_topic = ""
         self._rated_session = ""
+        self.headphones = False  # plugged into the kiosk (firmware_app.audio.headphones): speech mode stays on
         self._init_staff()
         self._state = ScreenState(
             language=settings.language, large_text=settings.ui.large_text, elderly=settings.ui.elderly
@@ -142,6 +145,8 @@ class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
             self._perform_staff(action)
         elif isinstance(action, PushToTalk):
             self.push_to_talk()
+        elif isinstance(action, ReadScreen):
+            self.read_screen(action.command)
         else:
             assert_never(action)
 
@@ -301,6 +306,21 @@ class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
             self._touched()
             self._set(elderly=not self._state.elderly, large_text=False)
 
+    def headphones_changed(self, plugged: bool) -> None:
+        """Headphones plugged in (speech mode starts, and stays on for the next visitors while they stay in) or
+        taken out (it stops)."""
+        self.headphones = plugged
+        self.read_screen("start" if plugged else "exit")
+
+    def read_screen(self, command: ReaderCommand) -> None:
+        """A speech-mode command (a navigation key, a long press, headphones, or words such as "next"): speech mode
+        turns on (off for "exit") and the UI, which knows what the screen shows, reads or moves. It counts as the
+        customer being there, like a touch."""
+        with self._lock:
+            self._touched()
+            serial = self._state.reader.serial + 1 if self._state.reader else 1
+            self._set(speech_mode=command != "exit", reader=ReaderRequest(serial, command))
+
     # --- navigation and questions ------------------------------------------------------------------------------
 
     def go_home(self) -> None:
@@ -361,7 +381,7 @@ class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
         voice reaches everything a touch can ("camera" only in a technician's visit)."""
         with self._lock:
             self._touched()
-            command = screen_command(text, self._state.screen) if source == "voice" else None
+            command = screen_command(text, self._state.screen, self._state.speech_mode) if source == "voice" else None
             if isinstance(command, OpenCamera) and not self._camera_allowed():
                 command = None  # the camera is the technician's (behind the staff PIN): the words are a question
             if command is not None:

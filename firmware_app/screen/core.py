@@ -53,6 +53,7 @@ class ScreenCore(ABC):
     # The visit is a technician's: the camera was opened from the staff screen (behind the staff PIN). The
     # camera opens only from there or within such a visit, never in a customer's.
     _technician: bool
+    headphones: bool  # plugged into the kiosk: speech mode stays on from one visit to the next
 
     # A voice hook (the others are in ``voice_hooks``), here because ``_touched`` calls it: stops the kiosk's
     # voice, since a touch means the customer took the turn. Set by ``VoiceHooks.connect_voice``.
@@ -157,7 +158,8 @@ class ScreenCore(ABC):
         self._technician = False
 
     def _reset_to_attract(self) -> None:
-        """Back to the start for the next visitor, in the kiosk's default language and text size."""
+        """Back to the start for the next visitor, in the kiosk's default language and text size, and with the
+        screen read aloud only while headphones are plugged in."""
         language = self.kiosk.settings.language
         self._forget_visit()
         self._set(
@@ -168,6 +170,7 @@ class ScreenCore(ABC):
             language=language,
             large_text=self.kiosk.settings.ui.large_text,
             elderly=self.kiosk.settings.ui.elderly,
+            speech_mode=self.headphones,
             **self._pack_texts(language),
         )
 

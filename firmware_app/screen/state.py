@@ -13,6 +13,7 @@ import numpy as np
 
 from firmware_app.events import AnswerCard, InputSource, Language, Role
 from firmware_app.packs import GuidanceEntry, Text
+from firmware_app.screen.actions import ReaderCommand
 from firmware_app.screen.choices import Choice
 from firmware_app.screen.strings import t
 from firmware_app.vision.defects import NOT_RECOGNISED
@@ -217,11 +218,21 @@ class AdminState:
 
 
 @dataclass(frozen=True)
+class ReaderRequest:
+    """A speech-mode command for the UI to carry out; ``serial`` tells a repeated command from the last one."""
+
+    serial: int
+    command: ReaderCommand
+
+
+@dataclass(frozen=True)
 class ScreenState:
     screen: Screen = "attract"
     language: Language = "en"
     large_text: bool = False
     elderly: bool = False  # elderly mode (适老化): kiosk_ui.theme's sizes, doubled idle timeouts
+    speech_mode: bool = False  # everything shown is read aloud and worked by keys or words (kiosk_ui.speech_mode)
+    reader: ReaderRequest | None = None  # the latest speech-mode command
     activity: Activity = "idle"
     partial_transcript: str = ""
     brand: str = ""

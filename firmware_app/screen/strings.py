@@ -313,3 +313,37 @@ STRINGS.update(
         "health_fallback_outbox": {"en": "tickets wait on the kiosk", "zh": "工单暂存本机，连接后发送"},
     }
 )
+
+# Speech mode (kiosk_ui.speech_mode): the roles read after a widget's text, and what the reader says of itself.
+STRINGS.update(
+    {
+        "reader_on": {
+            "en": "Speech mode. Use the arrow keys or say next and previous to move, Enter or select to choose, "
+            "F1 or help for help.",
+            "zh": "语音模式。用方向键或说“下一个”“上一个”移动，按回车或说“选择”确认，按F1或说“帮助”听说明。",
+        },
+        "reader_off": {"en": "Speech mode off.", "zh": "语音模式已关闭。"},
+        "reader_help": {
+            "en": "Down arrow or next: the next item. Up arrow or previous: the item before. Enter or select: "
+            "choose it. Escape or back: go back. F2 or repeat: say it again. F3 or stop: stop talking. Plus and "
+            "minus, or louder and quieter: the volume. Talk to a person is on every screen.",
+            "zh": "下方向键或说“下一个”：下一项。上方向键或说“上一个”：上一项。回车或说“选择”：选中。"
+            "Esc键或说“返回”：返回。F2或说“重复”：再说一遍。F3或说“停”：停止朗读。加号和减号，"
+            "或说“大声点”“小声点”：调节音量。每个页面都可以请工作人员。",
+        },
+        "reader_button": {"en": "button", "zh": "按钮"},
+        "reader_selected": {"en": "selected", "zh": "已选中"},
+        "reader_field": {"en": "text box", "zh": "输入框"},
+        "reader_empty": {"en": "empty", "zh": "空"},
+        "reader_photo": {"en": "photo", "zh": "照片"},
+        "reader_qr": {"en": "QR code to scan with your phone", "zh": "可用手机扫描的二维码"},
+        "reader_keys": {
+            "en": "Keyboard, {count} keys. Select it to go key by key, or type on the keypad.",
+            "zh": "键盘，共{count}个键。选中后可逐个按键，也可以直接用按键输入。",
+        },
+        "reader_keys_left": {"en": "Left the keyboard.", "zh": "已离开键盘。"},
+        "reader_volume": {"en": "Volume {level} of {top}.", "zh": "音量{level}，最大{top}。"},
+        "reader_first": {"en": "First item.", "zh": "已是第一项。"},
+        "reader_last": {"en": "Last item.", "zh": "已是最后一项。"},
+    }
+)
