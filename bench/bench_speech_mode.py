@@ -140,7 +140,7 @@ def report_section(r: dict[str, Any]) -> list[str]:
         "## Speech mode (the screen read aloud)",
         "",
         f"`{r.get('command', 'python -m bench.bench_speech_mode')}`: the real UI in speech mode, one process pinned"
-        " to one core, walking the whole tour; on each state the \"next\" key is pressed"
+        ' to one core, walking the whole tour; on each state the "next" key is pressed'
         f" {PRESSES_PER_STATE} times, timed from the key event to the first samples handed to the audio output, with"
         " the synthesizer's cache off (every item synthesized afresh).",
         "",

@@ -77,6 +77,7 @@ class UiConfig(BaseModel):
     elderly: bool = False  # start in elderly mode (适老化: bigger type and targets, doubled idle timeouts)
     # The technician's camera: an OpenCV device index or path; None for a kiosk without one.
     camera_device: int | str | None = 0
+    camera_retry_s: float = Field(default=5.0, gt=0)  # a missing camera is tried again this often
     # Seconds before the idle timeout when the screen asks "Are you still there?" (and says it): at least 20
     # (WCAG 2.2.1), however low this is set; doubled, like the timeout, in elderly mode.
     idle_warning_s: float = Field(default=20.0, ge=0)
@@ -124,6 +125,9 @@ class ListeningConfig(BaseModel):
     max_utterance_s: float = Field(default=15.0, gt=0)
     pre_roll_ms: int = Field(default=300, ge=0)  # audio kept from before the speech started
     no_speech_s: float = Field(default=5.0, gt=0)  # after a wake word or tap, how long to wait for speech
+    # A microphone, wake word or recognizer that is missing or cannot load is tried again this often, so voice
+    # comes back by itself within 10 s of the repair (touch serves meanwhile).
+    retry_s: float = Field(default=5.0, gt=0)
 
 
 class SpeechConfig(BaseModel):

@@ -2,8 +2,9 @@
 
 Every part the kiosk leans on has a defined fallback, chosen where the part fails (at start or at run time):
 the intent model falls back to keyword search, the broker to the outbox, a missing camera to filing without a
-photo, a defect model to a photo filed without a verdict, a full or read-only disk to refusing new photos,
-speech recognition to touch, the kiosk's voice to text on the screen, the wake word to the microphone button.
+photo, a defect model to a photo filed without a verdict, a full or read-only disk to refusing new photos, a
+missing microphone and speech recognition to touch, the kiosk's voice to text on the screen, the wake word to the
+microphone button.
 The component that notices reports it here (``degraded``), and reports ``ok`` when the part works again, so
 full service returns without a restart.
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 Capability = Literal[
     "intent_model",
+    "microphone",
     "speech_recognition",
     "speech_output",
     "wake_word",
@@ -59,6 +61,7 @@ Fallback = Literal[
 FALLBACKS: tuple[Fallback, ...] = get_args(Fallback)
 DEFAULT_FALLBACK: dict[Capability, Fallback] = {
     "intent_model": "keywords",
+    "microphone": "touch_only",
     "speech_recognition": "touch_only",
     "speech_output": "text_only",
     "wake_word": "tap_to_talk",

@@ -41,6 +41,7 @@ def voice_for(
     # What works and what runs on its fallback: the recognizers as they load, the voice as it synthesizes (the
     # wake words report on the bus, which the kiosk's ``capabilities`` follow).
     pipeline.recognition.health = kiosk.capabilities
+    pipeline.health = kiosk.capabilities
     if pipeline.voice.replies is not None:
         pipeline.voice.replies.health = kiosk.capabilities
     pipeline.load_engines(wait=wait_for_engines)

@@ -16,14 +16,21 @@ from pathlib import Path
 from firmware_app.app import Kiosk
 from firmware_app.audio.headphones import HeadphoneJack, JackWatcher
 from firmware_app.audio.sinks import Speaker
-from firmware_app.audio.sources import AudioDeviceError, AudioSource, MicrophoneSource, WavSource
+from firmware_app.audio.sources import (
+    AudioDeviceError,
+    AudioSource,
+    MicrophoneSource,
+    ReconnectingMicrophone,
+    WavSource,
+)
 from firmware_app.audio.tts import SpeechSynthesizer, SpokenReplies
 from firmware_app.config import KioskSettings
+from firmware_app.health import Health
 from firmware_app.kiosk_voice import voice_for
 from firmware_app.retention import Housekeeper
 from firmware_app.screen.controller import KioskController
 from firmware_app.service_notify import Watchdog
-from firmware_app.vision.capture import CameraSource, ImageFileSource, PhotoSource
+from firmware_app.vision.capture import ImageFileSource, ReconnectingCamera
 from kiosk_link.pin_hash import DEMO_PIN
 from kiosk_ui.app import KioskUI
 
@@ -42,29 +49,29 @@ def choose_video_driver() -> bool:
     return False
 
 
-def open_camera(settings: KioskSettings, photos: Path | None) -> PhotoSource | None:
-    """Photos from a folder when asked, else the configured camera when one is plugged in."""
+def open_camera(
+    settings: KioskSettings, photos: Path | None, health_of: Callable[[], Health]
+) -> ImageFileSource | ReconnectingCamera | None:
+    """Photos from a folder when asked, else the configured camera, used whenever it is plugged in (the kiosk's
+    health says when it is not); None for a kiosk configured without one."""
     if photos is not None:
         return ImageFileSource([photos])
     if settings.ui.camera_device is None:
         return None
-    try:
-        return CameraSource(settings.ui.camera_device)
-    except OSError as error:
-        log.warning("technician camera unavailable: %s", error)
-        return None
+    camera = ReconnectingCamera(settings.ui.camera_device, health_of, settings.ui.camera_retry_s)
+    if not camera.connected:
+        log.warning("technician camera unavailable at %r: tried again every %.0f s", camera.device, camera.retry_s)
+    return camera
 
 
-def open_microphone(settings: KioskSettings, audio: Path | None) -> AudioSource | None:
-    """A WAV file played in real time when asked (demos, tests), else the configured microphone when there is
-    one; without either the kiosk works by touch and says so when the microphone button is tapped."""
+def open_microphone(settings: KioskSettings, audio: Path | None, health_of: Callable[[], Health]) -> AudioSource:
+    """A WAV file played in real time when asked (demos, tests), else the configured microphone, used whenever
+    it is plugged in: without one the kiosk works by touch (the kiosk's health says so, the microphone button
+    says voice is unavailable) and voice starts when one is plugged in."""
     if audio is not None:
         return WavSource(audio, realtime=True)
-    try:
-        return MicrophoneSource(settings.listening.input_device)
-    except AudioDeviceError as error:
-        log.warning("no microphone: %s", error)
-        return None
+    listening = settings.listening
+    return ReconnectingMicrophone(lambda: MicrophoneSource(listening.input_device), health_of, listening.retry_s)
 
 
 def build_ui(
@@ -83,13 +90,18 @@ def build_ui(
     spoken turns. A ``watchdog`` (systemd's, for ``kiosk run``) is ticked by the UI loop and also watches the
     listening loop."""
     choose_video_driver()  # SDL reads it when the display opens
-    controller = KioskController(
-        lambda: Kiosk(settings, today=today), camera=open_camera(settings, photos), today=today
-    )
+    controller = KioskController(lambda: Kiosk(settings, today=today), today=today)
+
+    def health_of() -> Health:
+        """The kiosk's health, where the camera and the microphone report (a reload makes a new kiosk)."""
+        return controller.kiosk.capabilities
+
+    camera = open_camera(settings, photos, health_of)
+    controller.camera = camera
     fullscreen = window is None and settings.ui.fullscreen
     size = window or settings.ui.window_size
     speaker = open_speaker(settings)
-    source = open_microphone(settings, audio) if listen or audio is not None else None
+    source = open_microphone(settings, audio, health_of) if listen or audio is not None else None
     voice = voice_for(controller.kiosk, source, speaker, controller) if source is not None else None
     # Speech mode reads the screen with the kiosk's one voice: the pipeline's when it listens (so reading and
     # replies never talk over each other), else a voice of its own on the loudspeaker.
@@ -111,6 +123,16 @@ def build_ui(
         watcher = JackWatcher(jack, controller.headphones_changed)
         watcher.start()
         ui.on_close.append(watcher.stop)
+    if isinstance(camera, ReconnectingCamera):
+        reconnecting = camera
+
+        def poll_camera() -> None:
+            """The camera tried (or checked) off the UI thread, on the action runner, when it is due."""
+            if reconnecting.due:
+                ui.runner.submit(reconnecting.poll)
+
+        ui.on_loop.append(poll_camera)
+        ui.on_close.append(camera.close)
     if watchdog is not None:
         ui.on_loop.append(watchdog.tick)
         ui.on_close.insert(0, watchdog.notifier.stopping)

@@ -25,21 +25,11 @@ def build_listener(
     capture: CaptureObserver | None = None,
 ) -> Listener:
     """The listener for ``source``; no wake words configured means push-to-talk only. ``capture`` hears each
-    utterance while it is captured (the streaming recognizer) and gets it whole at the end. Wake words that
-    cannot be loaded are published as a ``WakeWordError``: the kiosk still listens on a tap."""
+    utterance while it is captured (the streaming recognizer) and gets it whole at the end."""
     listening = settings.listening
-    wake_words: WakeWords | None = None
-    if listening.wake_words:
-        try:
-            wake_words = build_wake_words(
-                listening.wake_words, settings.models_dir, listening.thresholds, listening.refractory_s
-            )
-        except (ValueError, ModelIntegrityError) as error:  # the kiosk still listens when the button is tapped
-            log.error("wake words unavailable, push-to-talk only: %s", error)
-            publish(WakeWordError(code="unavailable", message=str(error)))
     return Listener(
         source,
-        wake_words,
+        load_wake_words(settings, publish) if listening.wake_words else None,
         SileroVad(),
         EndpointConfig.from_listening(listening),
         None,
@@ -47,3 +37,15 @@ def build_listener(
         capture,
         barge_in_on_speech=settings.speech.barge_in_on_speech,
     )
+
+
+def load_wake_words(settings: KioskSettings, publish: Callable[[Event], None], retry: bool = False) -> WakeWords | None:
+    """The configured wake words, or None when they cannot be loaded, published as a ``WakeWordError``: the
+    kiosk still listens on a tap (and the voice pipeline tries them again, a ``retry``, logged quietly)."""
+    listening = settings.listening
+    try:
+        return build_wake_words(listening.wake_words, settings.models_dir, listening.thresholds, listening.refractory_s)
+    except (ValueError, OSError, ModelIntegrityError) as error:
+        log.log(logging.DEBUG if retry else logging.ERROR, "wake words unavailable, push-to-talk only: %s", error)
+        publish(WakeWordError(code="unavailable", message=str(error)))
+        return None

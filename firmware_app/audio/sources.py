@@ -8,10 +8,11 @@ stream never sits in memory whole.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -22,12 +23,16 @@ import soundfile as sf
 import soxr
 
 from firmware_app.audio.frames import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE_HZ, AudioFormatError, Frame
+from firmware_app.health import Health
+
+log = logging.getLogger(__name__)
 
 # What the kiosk reads from a file. Other rates would resample just as well; these are the ones tested.
 FILE_FORMATS = ("WAV", "WAVEX", "FLAC")
 FILE_SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
 MIN_RATE_HZ, MAX_RATE_HZ = 8_000, 48_000
 MAX_CHANNELS = 2
+MICROPHONE_RETRY_S = 5.0  # a missing microphone is tried again this often: voice back within 10 s of plugging in
 BLOCK_S = 0.25  # how much of a file is decoded at a time: small enough for flat memory, large enough to be fast
 
 Direction = Literal["input", "output"]
@@ -370,3 +375,76 @@ class MicrophoneSource:
             self._closed.set()
             if not already and not self._streaming:
                 self._audio.terminate()
+
+
+class ReconnectingMicrophone:
+    """The configured microphone, whether or not it is there: missing at start or unplugged while listening, it
+    is opened again every ``retry_s`` and the frames go on from where it returns, so the listening loop never
+    ends and voice comes back without a restart. ``health_of()`` hears of it (the kiosk's ``microphone``
+    capability, "touch_only" meanwhile); ``connected`` tells the service watchdog that no frames is not a hang.
+    ``open_source`` makes one attempt (``MicrophoneSource`` by default; tests use recordings, as this machine has
+    no sound card)."""
+
+    def __init__(
+        self,
+        open_source: Callable[[], AudioSource],
+        health_of: Callable[[], Health | None] = lambda: None,
+        retry_s: float = MICROPHONE_RETRY_S,
+    ) -> None:
+        self.open_source = open_source
+        self.health_of = health_of
+        self.retry_s = retry_s
+        self.connected = False
+        self._source: AudioSource | None = None
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+
+    def frames(self) -> Iterator[Frame]:
+        while not self._closed.is_set():
+            source = self._open()
+            if source is None:
+                self._closed.wait(self.retry_s)
+                continue
+            try:
+                yield from source.frames()
+                if not self._closed.is_set():
+                    self._lost("the microphone stream ended")
+            except (AudioDeviceError, OSError) as error:
+                self._lost(f"the microphone stopped: {error}")
+            finally:
+                source.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed.set()
+            source = self._source
+        if source is not None:
+            source.close()
+
+    def _open(self) -> AudioSource | None:
+        try:
+            source = self.open_source()
+        except (AudioDeviceError, OSError) as error:
+            self._report(f"no microphone: {error}")
+            return None
+        with self._lock:
+            if self._closed.is_set():
+                source.close()
+                return None
+            self._source = source
+        self.connected = True
+        health = self.health_of()
+        if health is not None:
+            health.ok("microphone")
+        return source
+
+    def _lost(self, reason: str) -> None:
+        log.warning("%s; trying again every %.0f s", reason, self.retry_s)
+        self._report(reason)
+        self._closed.wait(self.retry_s)
+
+    def _report(self, reason: str) -> None:
+        self.connected = False
+        health = self.health_of()
+        if health is not None:
+            health.degraded("microphone", reason, "touch_only")

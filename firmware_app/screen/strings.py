@@ -296,6 +296,7 @@ STRINGS.update(
             "zh": "{capability}：{fallback}（自 {since}）",
         },
         "health_intent_model": {"en": "Understanding questions", "zh": "问题理解"},
+        "health_microphone": {"en": "Microphone", "zh": "麦克风"},
         "health_speech_recognition": {"en": "Speech recognition", "zh": "语音识别"},
         "health_speech_output": {"en": "Kiosk voice", "zh": "语音播报"},
         "health_wake_word": {"en": "Wake word", "zh": "唤醒词"},

@@ -118,8 +118,8 @@ class VoiceHooks(ScreenCore):
         with self._lock:
             self._touched()
             self._require_session()
-            if self.listen is None:
-                self._set(notice="no_microphone")
+            if self.listen is None or self.kiosk.capabilities.state("microphone") is not None:
+                self._set(notice="no_microphone")  # no voice pipeline, or its microphone is missing
                 return
             self._set(activity="listening", partial_transcript="")
         self.listen()

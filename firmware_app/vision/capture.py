@@ -11,7 +11,10 @@ decoded at 1/2, 1/4 or 1/8 scale (JPEG decoders do this without building the ful
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
@@ -23,11 +26,14 @@ from PIL import Image, UnidentifiedImageError
 from firmware_app.health import Health
 from kiosk_link.durable import write_bytes_atomically
 
+log = logging.getLogger(__name__)
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 MAX_PHOTO_SIDE_PX = 1024  # photos are kept downscaled: enough to inspect, small enough to sync
 JPEG_QUALITY = 88
 MAX_FILE_BYTES = 64 * 1024 * 1024  # larger than any camera's photo; refused before it is read into memory
 MAX_IMAGE_PIXELS = 50_000_000  # a 50-megapixel camera; a bigger claim is refused before decoding
+CAMERA_RETRY_S = 5.0  # a missing camera is tried again this often: back in service within 10 s of plugging in
 MIN_IMAGE_SIDE_PX = 16  # nothing can be recognised in fewer pixels (a 1 x 1 image is refused)
 DECODE_SIDE_PX = 4096  # bigger pictures are decoded at 1/2, 1/4 or 1/8 scale, to about this side
 # OpenCV's reduced-scale decoding flags by (full-scale flag, scale denominator).
@@ -158,6 +164,77 @@ class CameraSource:
 
     def close(self) -> None:
         self._capture.release()
+
+
+class ReconnectingCamera:
+    """The configured camera, whether or not it is there: missing at start, unplugged or giving no picture, it is
+    tried again every ``retry_s`` and used as soon as it opens, without a restart. ``poll()`` (the UI loop calls
+    it) also takes a picture now and then while nobody uses the camera, so that the fleet hears of a camera that
+    went away before a technician finds out. Health goes to ``health_of()``: the kiosk's, which a reload replaces.
+    """
+
+    def __init__(
+        self,
+        device: int | str,
+        health_of: Callable[[], Health | None] = lambda: None,
+        retry_s: float = CAMERA_RETRY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.device = device
+        self.health_of = health_of
+        self.retry_s = retry_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._camera: CameraSource | None = None
+        self._last_used = float("-inf")
+        with self._lock:
+            self._open()
+
+    @property
+    def connected(self) -> bool:
+        return self._camera is not None
+
+    @property
+    def due(self) -> bool:
+        """Whether ``poll()`` has something to do (cheap: the UI loop asks it every frame)."""
+        return self._clock() - self._last_used >= self.retry_s
+
+    def frame(self) -> np.ndarray | None:
+        with self._lock:
+            return self._frame()
+
+    def poll(self) -> None:
+        """Open a missing camera, or check an idle one, when ``retry_s`` has passed since the last try."""
+        with self._lock:
+            if self.due:
+                self._frame()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._camera is not None:
+                self._camera.close()
+                self._camera = None
+
+    def _frame(self) -> np.ndarray | None:
+        if self._camera is None and self.due:
+            self._open()
+        if self._camera is None:
+            return None
+        self._last_used = self._clock()
+        self._camera.health = self.health_of()
+        image = self._camera.frame()
+        if image is None:  # unplugged, or the driver lost it: open it afresh at the next try
+            self._camera.close()
+            self._camera = None
+        return image
+
+    def _open(self) -> None:
+        self._last_used = self._clock()
+        try:
+            self._camera = CameraSource(self.device, self.health_of())
+        except OSError as error:
+            log.info("camera not available: %s", error)
+            self._camera = None
 
 
 def downscale(image: np.ndarray, max_side_px: int = MAX_PHOTO_SIDE_PX) -> np.ndarray:

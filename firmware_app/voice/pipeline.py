@@ -5,6 +5,10 @@
 speech to text, the dialogue and the reply, and only then does the loop read on and wait for the next wake word.
 The speech stage goes on on the voice's own thread, so the customer can talk over it.
 
+Parts that fail are tried again every ``listening.retry_s`` on a thread of the pipeline's own (wake words and
+recognizers that could not load; the microphone retries itself, ``ReconnectingMicrophone``), so that voice comes
+back without a restart when the part is repaired or an update replaces it; touch serves meanwhile.
+
 Replies that do not come from a spoken turn (a tap, the greeting of a visit begun by touch) also run the reply
 and speech stages, since the kiosk says what it shows; those its own dialogue stage produces wait for the stage's
 end, so that a turn's events come in stage order.
@@ -24,8 +28,8 @@ from firmware_app.asr.policy import AsrPolicy
 from firmware_app.asr.types import Grammar
 from firmware_app.audio.endpoint import Utterance
 from firmware_app.audio.frames import SAMPLE_RATE_HZ, Frame
-from firmware_app.audio.pipeline import build_listener
-from firmware_app.audio.sources import AudioSource
+from firmware_app.audio.pipeline import build_listener, load_wake_words
+from firmware_app.audio.sources import AudioSource, ReconnectingMicrophone
 from firmware_app.audio.tts import AudioOutput
 from firmware_app.config import KioskSettings
 from firmware_app.events import (
@@ -41,6 +45,7 @@ from firmware_app.events import (
     TranscriptionStarted,
     WakeStarted,
 )
+from firmware_app.health import Health
 from firmware_app.voice.recognition import SpeechToText
 from firmware_app.voice.speaking import Voice
 
@@ -91,6 +96,7 @@ class VoicePipeline:
         policy: AsrPolicy,
         output: AudioOutput | None,
     ) -> None:
+        self.settings = settings
         self.bus = bus
         self.conversation = conversation
         self.wake_words = tuple(settings.listening.wake_words)
@@ -100,6 +106,9 @@ class VoicePipeline:
         self.thread: threading.Thread | None = None
         self._started = False
         self._answering: threading.Thread | None = None  # the thread inside the dialogue stage, if any
+        self._closing = threading.Event()
+        self._repairs: threading.Thread | None = None
+        self.health: Health | None = None  # told when wake words that failed load again (``voice_for`` sets it)
         bus.subscribe(self.on_event)
 
     def load_engines(self, wait: bool) -> None:
@@ -113,9 +122,31 @@ class VoicePipeline:
     # --- running it ------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Run the listening loop on its own thread."""
+        """Run the listening loop on its own thread, and the repairs on another."""
         self.thread = threading.Thread(target=self._run_logged, name="kiosk-listener", daemon=True)
         self.thread.start()
+        self._repairs = threading.Thread(target=self._repair_loop, name="voice-repairs", daemon=True)
+        self._repairs.start()
+
+    def repair(self) -> None:
+        """Try again what failed to load: the wake words (the listening loop picks them up at its next frame)
+        and the recognizers."""
+        if self.wake_words and self.listener.wake_words is None:
+            wake_words = load_wake_words(self.settings, self.bus.publish, retry=True)
+            if wake_words is not None:
+                self.listener.wake_words = wake_words
+                log.info("wake words loaded again: %s", ", ".join(self.wake_words))
+                if self.health is not None:
+                    self.health.ok("wake_word")
+        if self.recognition.unavailable:
+            self.recognition.load_engines(retry=True)
+
+    def _repair_loop(self) -> None:
+        while not self._closing.wait(self.settings.listening.retry_s):
+            try:
+                self.repair()
+            except Exception:
+                log.exception("repairing the voice failed")
 
     def step(self, frame: Frame) -> None:
         """One 10 ms frame through the loop (and the stages, when it ends an utterance)."""
@@ -139,7 +170,9 @@ class VoicePipeline:
         """Frames heard so far while the loop runs on its thread (the service watchdog checks it moves), None
         once it has ended (its source finished or was closed), which is not a hang."""
         alive = self.thread is not None and self.thread.is_alive()
-        return self.listener.frames_seen if alive else None
+        source = self.listener.source
+        waiting = isinstance(source, ReconnectingMicrophone) and not source.connected  # no microphone to hear
+        return self.listener.frames_seen if alive and not waiting else None
 
     def wait_until_quiet(self, timeout_s: float = 30.0) -> bool:
         """Wait until every reply has been spoken (True at once for a silent kiosk)."""
@@ -147,9 +180,12 @@ class VoicePipeline:
 
     def close(self) -> None:
         """Stop listening and speaking; waits for a turn in progress, so the kiosk can be closed after."""
+        self._closing.set()
         self.listener.stop()
         if self.thread is not None:
             self.thread.join(timeout=CLOSE_TIMEOUT_S)
+        if self._repairs is not None:
+            self._repairs.join(timeout=CLOSE_TIMEOUT_S)
         self.voice.close()
         self.bus.unsubscribe(self.on_event)
 

@@ -37,9 +37,10 @@ class SpeechToText:
         self._streaming_active = False
         self._last_partial = ""
 
-    def load_engines(self) -> None:
+    def load_engines(self, retry: bool = False) -> None:
         """Load the recognizers this mode uses (slow: language model, Whisper), and stream with the fast one.
-        An engine that cannot load makes every utterance a ``SpeechToTextError("unavailable")``."""
+        An engine that cannot load makes every utterance a ``SpeechToTextError("unavailable")`` until a later
+        try (a ``retry``, logged quietly) loads it."""
         try:
             if self.policy.mode != "accurate":
                 fast = self.policy.fast.get()
@@ -48,13 +49,22 @@ class SpeechToText:
             if self.policy.mode != "fast":
                 self.policy.accurate.get()
         except Exception as error:
-            log.exception("speech recognition could not be loaded; voice questions will not be understood")
+            if retry:
+                log.debug("speech recognition still cannot be loaded: %s", error)
+            else:
+                log.exception("speech recognition could not be loaded; voice questions will not be understood")
             self._load_error = f"{type(error).__name__}: {error}"
             if self.health is not None:
                 self.health.degraded("speech_recognition", self._load_error, "touch_only")
             return
+        self._load_error = None
         if self.health is not None:
             self.health.ok("speech_recognition")
+
+    @property
+    def unavailable(self) -> bool:
+        """The recognizers could not be loaded (the voice pipeline tries again)."""
+        return self._load_error is not None
 
     def start(self, grammar: Grammar | None) -> None:
         """A capture began: stream it to the fast engine, with the grammar the conversation expects."""

@@ -1,0 +1,231 @@
+"""Issue 20, degraded modes on the running kiosk: a microphone, a camera, the wake word and speech recognition
+that are missing or break are reported with their fallback, the customer is still served, and each comes back by
+itself within 10 s of the repair, without a restart.
+
+This machine has no sound card and no camera: the kiosk's own microphone (PortAudio) and camera (OpenCV) paths
+run for real where absence is what is tested; where a device must come and go, a recording stands in for the
+microphone and a video file for the camera, as the guide allows for hardware the machine lacks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from firmware_app.app import Kiosk
+from firmware_app.asr.types import SpeechRecognizer
+from firmware_app.audio.frames import FRAME_SAMPLES, Frame
+from firmware_app.audio.sources import AudioDeviceError, ReconnectingMicrophone
+from firmware_app.config import KioskSettings, load_settings
+from firmware_app.kiosk_voice import ScreenlessVisit, voice_for
+from firmware_app.vision.capture import ReconnectingCamera
+from kiosk_ui.app import KioskUI
+from kiosk_ui.main import build_ui
+from tests.conftest import fixed_today
+from tests.test_health import write_video
+from tests.test_recognition import MODELS
+from tests.test_sync_broker import wait_until
+from tests.test_voice_pipeline import HeardAs, fast_policy
+from tests.ui_driver import UiDriver
+
+REPAIR_S = 10.0  # the issue's target: full service within 10 s of the repair
+RETRY_S = 0.2
+
+
+def kiosk_settings(tmp_path: Path, wake_words: tuple[str, ...] = (), **overrides: object) -> KioskSettings:
+    return load_settings(
+        data_dir=tmp_path / "data",
+        listening={"wake_words": list(wake_words), "retry_s": RETRY_S},
+        speech={"tts_engine": "none", "asr_engine": "fast"},
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+def timed(condition: Callable[[], bool], what: str) -> float:
+    """Seconds until ``condition`` holds, failing after ``REPAIR_S``."""
+    started = time.monotonic()
+    wait_until(condition, what, timeout=REPAIR_S)
+    return time.monotonic() - started
+
+
+# --- the microphone ------------------------------------------------------------------------------------------
+
+
+def test_a_kiosk_without_a_microphone_is_served_by_touch_and_says_so(tmp_path: Path) -> None:
+    """The real PortAudio path on a machine with no sound card: the kiosk still starts, listens for nothing,
+    tells the staff and the fleet, and the microphone button says to type or tap."""
+    ui = build_ui(
+        kiosk_settings(tmp_path, ui={"camera_device": None}),
+        window=(800, 480),
+        listen=True,
+        synchronous=True,
+        today=fixed_today,
+    )
+    driver = UiDriver(ui, tmp_path / "shots")
+    try:
+        health = ui.controller.kiosk.capabilities
+        wait_until(lambda: health.state("microphone") is not None, "the missing microphone reported")
+        state = health.state("microphone")
+        assert state is not None and state.fallback == "touch_only" and "no microphone" in state.reason
+        driver.tap(id="touch_to_start")
+        driver.tap(id="home:speak")
+        assert ui.controller.state.notice == "no_microphone"
+        reply = ui.controller.ask("what are your opening hours")
+        assert reply is not None and reply.kind == "answer"
+    finally:
+        ui.close()
+
+
+class PluggableMicrophone:
+    """A microphone that can be unplugged and plugged back in (a recording of silence stands in for it): it opens
+    only while ``plugged`` is set, as PortAudio finds no device otherwise, and a read fails with ``OSError`` the
+    moment it is pulled out, as PortAudio's does."""
+
+    def __init__(self, plugged: threading.Event) -> None:
+        if not plugged.is_set():
+            raise AudioDeviceError("no input device matches 'USB'")
+        self.plugged = plugged
+        self._closed = threading.Event()
+
+    def frames(self) -> Iterator[Frame]:
+        silence = np.zeros(FRAME_SAMPLES, np.int16)
+        while not self._closed.is_set():
+            if not self.plugged.is_set():
+                raise OSError(-9988, "Stream closed")
+            time.sleep(0.01)  # a microphone delivers a frame every 10 ms
+            yield silence
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+def test_a_microphone_unplugged_and_plugged_back_in_listens_again_without_a_restart(tmp_path: Path) -> None:
+    kiosk = Kiosk(kiosk_settings(tmp_path), today=fixed_today)
+    plugged = threading.Event()
+    source = ReconnectingMicrophone(lambda: PluggableMicrophone(plugged), lambda: kiosk.capabilities, RETRY_S)
+    pipeline = voice_for(kiosk, source, None, ScreenlessVisit(kiosk), policy=fast_policy(lambda: silent_recognizer()))
+    pipeline.start()
+    health = kiosk.capabilities
+    try:
+        wait_until(lambda: health.state("microphone") is not None, "no microphone at start")
+        assert pipeline.progress() is None  # waiting for a microphone is not a hang for the watchdog
+        plugged.set()
+        timed(lambda: health.state("microphone") is None and bool(pipeline.progress()), "the microphone in use")
+        heard = pipeline.progress() or 0
+        plugged.clear()
+        timed(lambda: health.state("microphone") is not None, "the unplugged microphone reported")
+        assert "stopped" in (health.state("microphone") or object()).reason  # type: ignore[attr-defined]
+        plugged.set()
+        timed(lambda: health.state("microphone") is None and (pipeline.progress() or 0) > heard, "listening again")
+    finally:
+        pipeline.close()
+        kiosk.close()
+
+
+def silent_recognizer() -> SpeechRecognizer:
+    """The fast engine's stand-in (``tests.test_voice_pipeline``): no turn reaches it in these tests."""
+    return HeardAs("")
+
+
+# --- the wake word and speech recognition ----------------------------------------------------------------------
+
+
+def models_with_a_damaged(tmp_path: Path, file: str) -> Path:
+    """The shipped models folder (linked, not copied) with one file's bytes changed: its sha256 no longer
+    matches the manifest."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for path in MODELS.iterdir():
+        (folder / path.name).symlink_to(path)
+    (folder / file).unlink()
+    data = bytearray((MODELS / file).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / file).write_bytes(bytes(data))
+    return folder
+
+
+def test_a_damaged_wake_word_model_leaves_the_button_until_the_file_is_repaired(tmp_path: Path) -> None:
+    folder = models_with_a_damaged(tmp_path, "amelia.int8.onnx")
+    kiosk = Kiosk(kiosk_settings(tmp_path, ("amelia",), models_dir=folder), today=fixed_today)
+    plugged = threading.Event()
+    plugged.set()
+    source = ReconnectingMicrophone(lambda: PluggableMicrophone(plugged), lambda: kiosk.capabilities, RETRY_S)
+    pipeline = voice_for(kiosk, source, None, ScreenlessVisit(kiosk), policy=fast_policy(lambda: silent_recognizer()))
+    pipeline.start()
+    health = kiosk.capabilities
+    try:
+        state = health.state("wake_word")
+        assert state is not None and state.fallback == "tap_to_talk" and pipeline.listener.wake_words is None
+        (folder / "amelia.int8.onnx").unlink()
+        (folder / "amelia.int8.onnx").symlink_to(MODELS / "amelia.int8.onnx")  # the fleet restores the file
+        timed(lambda: health.state("wake_word") is None, "the wake word back")
+        assert pipeline.listener.wake_words is not None
+    finally:
+        pipeline.close()
+        kiosk.close()
+
+
+def test_a_recognizer_that_cannot_load_leaves_touch_until_it_can(tmp_path: Path) -> None:
+    kiosk = Kiosk(kiosk_settings(tmp_path), today=fixed_today)
+    installed = threading.Event()
+
+    def recognizer() -> SpeechRecognizer:
+        if not installed.is_set():
+            raise FileNotFoundError("no acoustic model at /usr/share/pocketsphinx/model/en-us")
+        return silent_recognizer()
+
+    plugged = threading.Event()
+    plugged.set()
+    source = ReconnectingMicrophone(lambda: PluggableMicrophone(plugged), lambda: kiosk.capabilities, RETRY_S)
+    pipeline = voice_for(kiosk, source, None, ScreenlessVisit(kiosk), policy=fast_policy(recognizer))
+    health = kiosk.capabilities
+    try:
+        wait_until(lambda: health.state("speech_recognition") is not None, "the recognizer reported")
+        pipeline.start()
+        installed.set()  # the package installed again, or an update brought the model
+        timed(lambda: health.state("speech_recognition") is None, "speech recognition back")
+        assert not pipeline.recognition.unavailable
+    finally:
+        pipeline.close()
+        kiosk.close()
+
+
+# --- the camera ----------------------------------------------------------------------------------------------
+
+
+def test_a_camera_missing_at_start_is_used_once_plugged_in_and_reported_when_it_goes(tmp_path: Path) -> None:
+    device = tmp_path / "video0.avi"  # OpenCV opens a video file as it opens a camera
+    ui = build_ui(
+        kiosk_settings(tmp_path, ui={"camera_device": str(device), "camera_retry_s": RETRY_S}),
+        window=(800, 480),
+        synchronous=True,
+        today=fixed_today,
+    )
+    try:
+        controller = ui.controller
+        health = controller.kiosk.capabilities
+        state = health.state("camera")
+        assert state is not None and state.fallback == "no_photos" and "no camera" in state.reason
+        controller.capture()  # a technician's photo without a camera: said plainly, nothing filed
+        assert controller.state.notice == "no_camera"
+        write_video(device, frames=20)  # plugged in
+        camera = controller.camera
+        assert isinstance(camera, ReconnectingCamera)
+        timed(lambda: running(ui) and health.state("camera") is None, "the camera in use")
+        assert camera.frame() is not None
+        device.unlink()  # unplugged: the picture stops, and the camera cannot be opened again
+        timed(lambda: camera.frame() is None and health.state("camera") is not None, "the lost camera reported")
+        state = health.state("camera")
+        assert state is not None and "gives no picture" in state.reason
+    finally:
+        ui.close()
+
+
+def running(ui: KioskUI) -> bool:
+    """Let the kiosk's loop run a moment (it polls the camera); True, for use in a condition."""
+    ui.run(seconds=0.05)
+    return True
