@@ -37,6 +37,7 @@ class _TimedOutput:
 
     def __init__(self) -> None:
         self.first_sound_at: float | None = None
+        self.connected = True
         self._stop = threading.Event()
 
     def play(self, samples: np.ndarray) -> bool:

@@ -3,8 +3,8 @@
 Every part the kiosk leans on has a defined fallback, chosen where the part fails (at start or at run time):
 the intent model falls back to keyword search, the broker to the outbox, a missing camera to filing without a
 photo, a defect model to a photo filed without a verdict, a full or read-only disk to refusing new photos, a
-missing microphone and speech recognition to touch, the kiosk's voice to text on the screen, the wake word to the
-microphone button.
+missing microphone and speech recognition to touch, the kiosk's voice and a missing loudspeaker to text on the
+screen, the wake word to the microphone button.
 The component that notices reports it here (``degraded``), and reports ``ok`` when the part works again, so
 full service returns without a restart.
 
@@ -39,6 +39,7 @@ Capability = Literal[
     "microphone",
     "speech_recognition",
     "speech_output",
+    "loudspeaker",
     "wake_word",
     "camera",
     "defect_models",
@@ -64,6 +65,7 @@ DEFAULT_FALLBACK: dict[Capability, Fallback] = {
     "microphone": "touch_only",
     "speech_recognition": "touch_only",
     "speech_output": "text_only",
+    "loudspeaker": "text_only",
     "wake_word": "tap_to_talk",
     "camera": "no_photos",
     "defect_models": "no_verdict",

@@ -15,15 +15,14 @@ from pathlib import Path
 
 from firmware_app.app import Kiosk
 from firmware_app.audio.headphones import HeadphoneJack, JackWatcher
-from firmware_app.audio.sinks import Speaker
+from firmware_app.audio.sinks import ReconnectingSpeaker, Speaker
 from firmware_app.audio.sources import (
-    AudioDeviceError,
     AudioSource,
     MicrophoneSource,
     ReconnectingMicrophone,
     WavSource,
 )
-from firmware_app.audio.tts import SpeechSynthesizer, SpokenReplies
+from firmware_app.audio.tts import AudioOutput, SpeechSynthesizer, SpokenReplies
 from firmware_app.config import KioskSettings
 from firmware_app.health import Health
 from firmware_app.kiosk_voice import voice_for
@@ -100,7 +99,7 @@ def build_ui(
     controller.camera = camera
     fullscreen = window is None and settings.ui.fullscreen
     size = window or settings.ui.window_size
-    speaker = open_speaker(settings)
+    speaker = open_speaker(settings, health_of)
     source = open_microphone(settings, audio, health_of) if listen or audio is not None else None
     voice = voice_for(controller.kiosk, source, speaker, controller) if source is not None else None
     # Speech mode reads the screen with the kiosk's one voice: the pipeline's when it listens (so reading and
@@ -123,36 +122,37 @@ def build_ui(
         watcher = JackWatcher(jack, controller.headphones_changed)
         watcher.start()
         ui.on_close.append(watcher.stop)
+    devices: list[ReconnectingCamera | ReconnectingSpeaker] = [speaker]
     if isinstance(camera, ReconnectingCamera):
-        reconnecting = camera
+        devices.append(camera)
 
-        def poll_camera() -> None:
-            """The camera tried (or checked) off the UI thread, on the action runner, when it is due."""
-            if reconnecting.due:
-                ui.runner.submit(reconnecting.poll)
+    def poll_devices() -> None:
+        """A missing camera or loudspeaker tried again (a camera also checked while idle) off the UI thread, on
+        the action runner, when it is due."""
+        for device in devices:
+            if device.due:
+                ui.runner.submit(device.poll)
 
-        ui.on_loop.append(poll_camera)
-        ui.on_close.append(camera.close)
+    ui.on_loop.append(poll_devices)
+    ui.on_close += [device.close for device in devices]
     if watchdog is not None:
         ui.on_loop.append(watchdog.tick)
         ui.on_close.insert(0, watchdog.notifier.stopping)
     return ui
 
 
-def screen_voice(settings: KioskSettings, speaker: Speaker | None) -> SpokenReplies | None:
-    """A voice for speech mode on a kiosk that does not listen (None without a loudspeaker or with speech off)."""
-    if speaker is None or settings.speech.tts_engine == "none":
+def screen_voice(settings: KioskSettings, speaker: AudioOutput) -> SpokenReplies | None:
+    """A voice for speech mode on a kiosk that does not listen (None with speech off)."""
+    if settings.speech.tts_engine == "none":
         return None
     return SpokenReplies(SpeechSynthesizer.from_config(settings.speech), speaker)
 
 
-def open_speaker(settings: KioskSettings) -> Speaker | None:
-    """The configured loudspeaker, or None (the kiosk answers on screen only, and says why in the log)."""
-    try:
-        return Speaker(settings.listening.output_device)
-    except AudioDeviceError as error:
-        log.warning("no loudspeaker, answers are shown but not spoken: %s", error)
-        return None
+def open_speaker(settings: KioskSettings, health_of: Callable[[], Health]) -> ReconnectingSpeaker:
+    """The configured loudspeaker, used whenever it is plugged in: without one the kiosk answers on screen only
+    (the kiosk's health says so) and speaks again when one is plugged in."""
+    device = settings.listening.output_device
+    return ReconnectingSpeaker(lambda: Speaker(device), health_of, settings.listening.retry_s)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,11 @@ import numpy as np
 from firmware_app.app import Kiosk
 from firmware_app.asr.types import SpeechRecognizer
 from firmware_app.audio.frames import FRAME_SAMPLES, Frame
+from firmware_app.audio.sinks import ReconnectingSpeaker, Speaker
 from firmware_app.audio.sources import AudioDeviceError, ReconnectingMicrophone
+from firmware_app.audio.tts import SpeechSynthesizer, SpokenReplies, WavFileOutput
 from firmware_app.config import KioskSettings, load_settings
+from firmware_app.health import Health
 from firmware_app.kiosk_voice import ScreenlessVisit, voice_for
 from firmware_app.vision.capture import ReconnectingCamera
 from kiosk_ui.app import KioskUI
@@ -229,3 +232,53 @@ def running(ui: KioskUI) -> bool:
     """Let the kiosk's loop run a moment (it polls the camera); True, for use in a condition."""
     ui.run(seconds=0.05)
     return True
+
+
+# --- the loudspeaker -------------------------------------------------------------------------------------------
+
+
+def test_a_loudspeaker_missing_or_unplugged_leaves_text_until_it_returns(tmp_path: Path) -> None:
+    """No sound card here: the real PortAudio path reports the missing loudspeaker; a WAV writer that can be
+    unplugged stands in for one that comes and goes."""
+    health = Health()
+    missing = ReconnectingSpeaker(lambda: Speaker("USB"), lambda: health, RETRY_S)
+    state = health.state("loudspeaker")
+    assert not missing.connected and state is not None and state.fallback == "text_only"
+    assert "no loudspeaker" in state.reason
+
+    plugged = threading.Event()
+    speaker = ReconnectingSpeaker(lambda: PluggableSpeaker(tmp_path, plugged), lambda: health, RETRY_S)
+    replies = SpokenReplies(SpeechSynthesizer("flite"), speaker)
+    try:
+        replies.say("Your card is blocked.")
+        assert replies.wait_until_quiet(10) and not (tmp_path / "reply-0001.wav").exists()  # shown, not spoken
+        plugged.set()
+        timed(lambda: speaker.connected and health.state("loudspeaker") is None, "the loudspeaker back")
+        replies.say("Your card is blocked.")
+        assert replies.wait_until_quiet(10) and (tmp_path / "reply-0001.wav").exists()
+        plugged.clear()  # pulled out while speaking
+        replies.say("Your card is blocked.")
+        assert replies.wait_until_quiet(10)
+        lost = health.state("loudspeaker")
+        assert lost is not None and "stopped" in lost.reason and not speaker.connected
+    finally:
+        replies.close()
+
+
+class PluggableSpeaker(WavFileOutput):
+    """A loudspeaker that can be unplugged (each utterance written to a WAV file while plugged in): it opens only
+    while ``plugged`` is set, and playing fails with ``OSError`` once it is pulled out, as PortAudio's does."""
+
+    def __init__(self, folder: Path, plugged: threading.Event) -> None:
+        if not plugged.is_set():
+            raise AudioDeviceError("no output device matches 'USB'")
+        super().__init__(folder)
+        self.plugged = plugged
+
+    def play(self, samples: np.ndarray) -> bool:
+        if not self.plugged.is_set():
+            raise OSError(-9999, "Unanticipated host error")
+        return super().play(samples)
+
+    def close(self) -> None:
+        self.stop()

@@ -358,6 +358,11 @@ class SpeechSynthesizer:
 class AudioOutput(Protocol):
     """Where speech is played: ``Speaker`` on a device, ``WavFileOutput`` in tests and demos."""
 
+    @property
+    def connected(self) -> bool:
+        """False while there is no device to play on (a loudspeaker unplugged): nothing is synthesized for it."""
+        ...
+
     def play(self, samples: np.ndarray) -> bool:
         """Play 16 kHz mono int16 samples, blocking; True when played to the end, False when ``stop()`` cut it."""
         ...
@@ -378,6 +383,7 @@ class WavFileOutput:
         self.folder = Path(folder)
         self.realtime = realtime
         self.paths: list[Path] = []  # the files written so far, oldest first
+        self.connected = True
         self._stop = threading.Event()
 
     def play(self, samples: np.ndarray) -> bool:
@@ -560,6 +566,8 @@ class SpokenReplies:
         """Play ``utterance``'s parts in turn, the next one synthesized while one plays, until one is superseded
         or cut."""
         parts = utterance.parts
+        if not self.output.connected:
+            return  # no loudspeaker: shown, not spoken (the output reports it to the kiosk's health)
         upcoming = self._prefetch.submit(self._synthesize, parts[0], utterance)
         for index, part in enumerate(parts):
             samples = upcoming.result()

@@ -299,6 +299,7 @@ STRINGS.update(
         "health_microphone": {"en": "Microphone", "zh": "麦克风"},
         "health_speech_recognition": {"en": "Speech recognition", "zh": "语音识别"},
         "health_speech_output": {"en": "Kiosk voice", "zh": "语音播报"},
+        "health_loudspeaker": {"en": "Loudspeaker", "zh": "扬声器"},
         "health_wake_word": {"en": "Wake word", "zh": "唤醒词"},
         "health_camera": {"en": "Camera", "zh": "摄像头"},
         "health_defect_models": {"en": "Defect recognition", "zh": "缺陷识别"},
