@@ -30,7 +30,7 @@ from firmware_app.events import (
     UpdateProgress,
     UserSaid,
 )
-from firmware_app.health import Health
+from firmware_app.health import Health, HealthReport
 from firmware_app.knowledge.base import KnowledgeBase
 from firmware_app.nlu.acts import ActMatcher
 from firmware_app.nlu.degraded import LANGUAGES, IntentModels, KeywordReader, KeywordSearch
@@ -162,6 +162,7 @@ class Kiosk:
         # What works and what runs on its fallback (``HealthChanged`` on the bus): the staff screen and the fleet.
         self.capabilities = Health(self.bus.publish)
         self.bus.subscribe(self.capabilities.on_event)  # the voice pipeline's news of its wake words and recognizers
+        self.health_report = HealthReport(self.capabilities, settings.health_report_path)  # for ``kiosk doctor``
         self.db = open_database(settings.database_path)
         # Health (latencies, error counts) for telemetry, and visit outcomes for the service analytics.
         self.health = HealthRecorder()
@@ -333,5 +334,6 @@ class Kiosk:
     def close(self) -> None:
         if self.sync is not None:
             self.sync.stop()
+        self.health_report.close()
         logging.getLogger().removeHandler(self.health)
         self.db.close()

@@ -309,6 +309,11 @@ class KioskSettings(BaseSettings):
     def database_path(self) -> Path:
         return self.data_dir / "kiosk.db"
 
+    @property
+    def health_report_path(self) -> Path:
+        """What runs degraded, as the running kiosk last wrote it (``firmware_app.health.HealthReport``)."""
+        return self.data_dir / "health.json"
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -62,6 +62,7 @@ def run_checks(settings: KioskSettings, min_free_mb: int = DEFAULT_MIN_FREE_MB) 
         *_clock(),
         _disk(settings.data_dir, min_free_mb),
         _staff_pin(settings.ui),
+        *_running_kiosk(settings.health_report_path),
     ]
 
 
@@ -305,6 +306,58 @@ def _disk(data_dir: Path, min_free_mb: int) -> Check:
             "free space: `journalctl --vacuum-size=100M`, remove old releases under updates/, or use a bigger card",
         )
     return Check("disk", "OK", f"{free_mb} MB free under {existing}")
+
+
+# What to do about each capability the running kiosk reports on its fallback (``firmware_app.health``); the kiosk
+# takes the repaired part by itself, without a restart.
+DEGRADED_FIXES: dict[str, str] = {
+    "intent_model": "see the models check: restore the intent model; the kiosk tries it every nlu.model_retry_s",
+    "microphone": "plug the microphone in ([listening] input_device, `kiosk audio devices`); used within "
+    "listening.retry_s",
+    "speech_recognition": "reinstall the speech recognizers (scripts/setup.sh); tried again every listening.retry_s",
+    "speech_output": "install the [speech] tts_engine and its voices (scripts/setup.sh); the next reply uses them",
+    "loudspeaker": "plug the loudspeaker in ([listening] output_device, `kiosk audio devices`); used within "
+    "listening.retry_s",
+    "wake_word": "see the models check: restore the wake word's model; tried again every listening.retry_s",
+    "camera": "plug the camera in ([ui] camera_device; the kiosk user must be in 'video'); used within "
+    "ui.camera_retry_s",
+    "defect_models": "see the models check: restore the defect model; the next photo uses it",
+    "storage": "see the disk check: free space or make the data folder writable; new photos are taken again then",
+    "broker": "see the broker check: the network or the broker; tickets wait in the outbox meanwhile",
+}
+
+
+def _running_kiosk(report_path: Path) -> Iterator[Check]:
+    """What the kiosk that runs (or ran last) on this data folder serves on its fallback, from the report it
+    keeps (``firmware_app.health.HealthReport``)."""
+    try:
+        report = json.loads(report_path.read_text())
+        degraded = [(d["capability"], d["fallback"], d["reason"], d["since"]) for d in report["degraded"]]
+        written, pid = str(report["written_at"]), int(report["pid"])
+    except FileNotFoundError:
+        yield Check("service", "OK", f"no report in {report_path}: the kiosk has not run on this data folder yet")
+        return
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        yield Check("service", "WARN", f"{report_path} unreadable: {error}", "the kiosk writes it again at start")
+        return
+    running = "running" if _process_alive(pid) else f"not running now; its last report, {written[:16]} UTC"
+    if not degraded:
+        yield Check("service", "OK", f"full service (the kiosk is {running})")
+        return
+    for capability, fallback, reason, since in degraded:
+        detail = f"{fallback.replace('_', ' ')} since {since[:16]} UTC: {reason} (the kiosk is {running})"
+        fix = DEGRADED_FIXES.get(capability, "see the checks above")
+        yield Check(f"service: {capability.replace('_', ' ')}", "WARN", detail, fix)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process (the kiosk's, seen from an operator's shell)
+    return True
 
 
 def _staff_pin(ui: UiConfig) -> Check:

@@ -16,11 +16,14 @@ state again and again) is published as a ``HealthChanged`` event on the kiosk's 
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal, get_args
 
 from firmware_app.events import (
@@ -31,6 +34,7 @@ from firmware_app.events import (
     WakeWordDetected,
     WakeWordError,
 )
+from kiosk_link.durable import write_bytes_atomically
 
 log = logging.getLogger(__name__)
 
@@ -173,3 +177,39 @@ class Health:
                 listener()
             except Exception:
                 log.exception("health listener failed")
+
+
+class HealthReport:
+    """The kiosk's capabilities kept in a file (``data_dir/health.json``) after every change, for ``kiosk
+    doctor``, which runs in its own process beside the kiosk. Written atomically (a reader never sees half of
+    it); a disk that refuses it is logged once and costs nothing else."""
+
+    def __init__(self, health: Health, path: Path) -> None:
+        self.health = health
+        self.path = path
+        self._lock = threading.Lock()
+        self._failing = False
+        health.listen(self.write)
+        self.write()
+
+    def write(self) -> None:
+        report = {
+            "written_at": datetime.now(UTC).isoformat(),
+            "pid": os.getpid(),
+            "degraded": [
+                {"capability": d.capability, "fallback": d.fallback, "reason": d.reason, "since": d.since.isoformat()}
+                for d in self.health.snapshot()
+            ],
+        }
+        with self._lock:
+            try:
+                write_bytes_atomically(self.path, json.dumps(report, indent=1).encode(), mode=0o644)
+            except OSError as error:
+                if not self._failing:
+                    log.warning("cannot keep the health report in %s: %s", self.path, error)
+                self._failing = True
+            else:
+                self._failing = False
+
+    def close(self) -> None:
+        self.health.unlisten(self.write)

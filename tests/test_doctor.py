@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from firmware_app import audit
+from firmware_app.app import Kiosk
 from firmware_app.cli import main
 from firmware_app.config import REPO_ROOT, load_settings
 from firmware_app.doctor import Check, _camera, _clock, format_table, run_checks
@@ -188,3 +189,29 @@ def test_a_taught_part_is_checked_against_its_bank_and_the_installed_backbone(tm
     (folder / "flange.bank.npz").write_bytes(b"damaged")
     check = _by_name(run_checks(settings))["taught part flange"]
     assert check.status == "WARN" and "sha256" in check.detail
+
+
+def test_what_the_running_kiosk_serves_on_its_fallback_is_reported_with_its_fix(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path / "data", ui={"admin_pin_hash": hash_pin("40731985")})
+    assert _by_name(run_checks(settings))["service"].detail.startswith("no report")
+    kiosk = Kiosk(settings)
+    try:
+        assert _by_name(run_checks(settings))["service"] == Check(
+            "service", "OK", "full service (the kiosk is running)"
+        )
+        kiosk.capabilities.degraded("camera", "no camera at '/dev/video0'", "no_photos")
+        kiosk.capabilities.degraded("loudspeaker", "no loudspeaker: no output device", "text_only")
+        checks = _by_name(run_checks(settings))
+        camera, loudspeaker = checks["service: camera"], checks["service: loudspeaker"]
+        assert camera.status == "WARN" and "no photos since" in camera.detail and "/dev/video0" in camera.detail
+        assert "camera_retry_s" in camera.fix and "output_device" in loudspeaker.fix
+        kiosk.capabilities.ok("camera")  # plugged back in
+        assert "service: camera" not in _by_name(run_checks(settings))
+    finally:
+        kiosk.close()
+    report = json.loads(settings.health_report_path.read_text())
+    report["pid"] = 2**22 + 1  # no such process: the kiosk has stopped since
+    settings.health_report_path.write_text(json.dumps(report))
+    assert "not running now" in _by_name(run_checks(settings))["service: loudspeaker"].detail
+    settings.health_report_path.write_text("{not json")
+    assert _by_name(run_checks(settings))["service"].status == "WARN"
