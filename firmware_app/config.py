@@ -45,7 +45,7 @@ class NluConfig(BaseModel):
     inference_threads: int = Field(default=0, ge=0, description="0 lets the runtime choose")
     # While an intent model cannot be loaded (damaged, missing), questions are read by keyword search and loading
     # is tried again at most this often (seconds), on the next question: a repaired model serves without a restart.
-    model_retry_s: float = Field(default=10.0, ge=0)
+    model_retry_s: float = Field(default=5.0, ge=0)
     # Semantic similarity above which an FAQ entry answers a question the intent model called out-of-scope.
     faq_answer_similarity: float = Field(default=0.55, ge=0, le=1)
     # The same for Chinese, on the multilingual model's scale: on our Chinese dev questions 0.70 lets 2 of 20

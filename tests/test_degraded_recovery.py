@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import numpy as np
 
 from firmware_app.app import Kiosk
 from firmware_app.asr.types import SpeechRecognizer
-from firmware_app.audio.frames import FRAME_SAMPLES, Frame
 from firmware_app.audio.sinks import ReconnectingSpeaker, Speaker
-from firmware_app.audio.sources import AudioDeviceError, ReconnectingMicrophone
-from firmware_app.audio.tts import SpeechSynthesizer, SpokenReplies, WavFileOutput
+from firmware_app.audio.sources import ReconnectingMicrophone
+from firmware_app.audio.tts import SpeechSynthesizer, SpokenReplies
 from firmware_app.config import KioskSettings, load_settings
 from firmware_app.health import Health
 from firmware_app.kiosk_voice import ScreenlessVisit, voice_for
@@ -29,6 +26,7 @@ from firmware_app.vision.capture import ReconnectingCamera
 from kiosk_ui.app import KioskUI
 from kiosk_ui.main import build_ui
 from tests.conftest import fixed_today
+from tests.fakes import PluggableMicrophone, PluggableSpeaker
 from tests.test_health import write_video
 from tests.test_recognition import MODELS
 from tests.test_sync_broker import wait_until
@@ -81,29 +79,6 @@ def test_a_kiosk_without_a_microphone_is_served_by_touch_and_says_so(tmp_path: P
         assert reply is not None and reply.kind == "answer"
     finally:
         ui.close()
-
-
-class PluggableMicrophone:
-    """A microphone that can be unplugged and plugged back in (a recording of silence stands in for it): it opens
-    only while ``plugged`` is set, as PortAudio finds no device otherwise, and a read fails with ``OSError`` the
-    moment it is pulled out, as PortAudio's does."""
-
-    def __init__(self, plugged: threading.Event) -> None:
-        if not plugged.is_set():
-            raise AudioDeviceError("no input device matches 'USB'")
-        self.plugged = plugged
-        self._closed = threading.Event()
-
-    def frames(self) -> Iterator[Frame]:
-        silence = np.zeros(FRAME_SAMPLES, np.int16)
-        while not self._closed.is_set():
-            if not self.plugged.is_set():
-                raise OSError(-9988, "Stream closed")
-            time.sleep(0.01)  # a microphone delivers a frame every 10 ms
-            yield silence
-
-    def close(self) -> None:
-        self._closed.set()
 
 
 def test_a_microphone_unplugged_and_plugged_back_in_listens_again_without_a_restart(tmp_path: Path) -> None:
@@ -263,22 +238,3 @@ def test_a_loudspeaker_missing_or_unplugged_leaves_text_until_it_returns(tmp_pat
         assert lost is not None and "stopped" in lost.reason and not speaker.connected
     finally:
         replies.close()
-
-
-class PluggableSpeaker(WavFileOutput):
-    """A loudspeaker that can be unplugged (each utterance written to a WAV file while plugged in): it opens only
-    while ``plugged`` is set, and playing fails with ``OSError`` once it is pulled out, as PortAudio's does."""
-
-    def __init__(self, folder: Path, plugged: threading.Event) -> None:
-        if not plugged.is_set():
-            raise AudioDeviceError("no output device matches 'USB'")
-        super().__init__(folder)
-        self.plugged = plugged
-
-    def play(self, samples: np.ndarray) -> bool:
-        if not self.plugged.is_set():
-            raise OSError(-9999, "Unanticipated host error")
-        return super().play(samples)
-
-    def close(self) -> None:
-        self.stop()

@@ -87,6 +87,7 @@ log = logging.getLogger(__name__)
 QR_MAX_BYTES = 240
 MIN_IDLE_WARNING_S = 20.0  # WCAG 2.2.1: at least 20 s to ask for more time
 ELDERLY_TIMEOUT_FACTOR = 2.0  # elderly mode: idle timeout and warning doubled
+HEALTH_CHECK_S = 2.0  # how often the idle kiosk looks at its disk and retries a failed intent model
 
 
 class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
@@ -121,6 +122,7 @@ class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
         self._back = "home"
         self._current_topic = ""
         self._rated_session = ""
+        self._health_checked_at = float("-inf")
         self.headphones = False  # plugged into the kiosk (firmware_app.audio.headphones): speech mode stays on
         self._init_staff()
         self._state = ScreenState(
@@ -259,7 +261,13 @@ class KioskController(TypingScreens, TeachScreens, StaffScreens, VoiceHooks):
 
     def tick(self) -> None:
         """Called by the UI loop a few times a second: idle warning (on screen and said aloud), idle timeout,
-        thank-you screen timeout."""
+        thank-you screen timeout; and every ``HEALTH_CHECK_S`` the kiosk's own look at its parts (room on the
+        disk, an intent model that failed), so that a fault and its repair reach the staff screen and the fleet
+        while nobody is at the counter."""
+        started = time.monotonic()
+        if started - self._health_checked_at >= HEALTH_CHECK_S:
+            self._health_checked_at = started
+            self.kiosk.check_health()
         with self._lock:
             now = self._clock()
             ui = self.kiosk.settings.ui

@@ -166,11 +166,20 @@ class CameraSource:
         self._capture.release()
 
 
+class Camera(Protocol):
+    """What ``ReconnectingCamera`` opens: a ``CameraSource`` (or, in the bench, a stand-in for a camera)."""
+
+    def frame(self) -> np.ndarray | None: ...
+
+    def close(self) -> None: ...
+
+
 class ReconnectingCamera:
     """The configured camera, whether or not it is there: missing at start, unplugged or giving no picture, it is
     tried again every ``retry_s`` and used as soon as it opens, without a restart. ``poll()`` (the UI loop calls
     it) also takes a picture now and then while nobody uses the camera, so that the fleet hears of a camera that
     went away before a technician finds out. Health goes to ``health_of()``: the kiosk's, which a reload replaces.
+    ``open_camera`` makes one attempt (``CameraSource(device)`` by default) and raises ``OSError`` when it fails.
     """
 
     def __init__(
@@ -179,13 +188,15 @@ class ReconnectingCamera:
         health_of: Callable[[], Health | None] = lambda: None,
         retry_s: float = CAMERA_RETRY_S,
         clock: Callable[[], float] = time.monotonic,
+        open_camera: Callable[[], Camera] | None = None,
     ) -> None:
         self.device = device
         self.health_of = health_of
         self.retry_s = retry_s
+        self.open_camera = open_camera or (lambda: CameraSource(device))
         self._clock = clock
         self._lock = threading.Lock()
-        self._camera: CameraSource | None = None
+        self._camera: Camera | None = None
         self._last_used = float("-inf")
         with self._lock:
             self._open()
@@ -221,20 +232,34 @@ class ReconnectingCamera:
         if self._camera is None:
             return None
         self._last_used = self._clock()
-        self._camera.health = self.health_of()
         image = self._camera.frame()
         if image is None:  # unplugged, or the driver lost it: open it afresh at the next try
             self._camera.close()
             self._camera = None
+            self._report(f"the camera at {self.device!r} gives no picture")
+        else:
+            self._report(None)
         return image
 
     def _open(self) -> None:
         self._last_used = self._clock()
         try:
-            self._camera = CameraSource(self.device, self.health_of())
+            self._camera = self.open_camera()
         except OSError as error:
             log.info("camera not available: %s", error)
             self._camera = None
+            self._report(str(error))
+        else:
+            self._report(None)
+
+    def _report(self, problem: str | None) -> None:
+        health = self.health_of()
+        if health is None:
+            return
+        if problem is None:
+            health.ok("camera")
+        else:
+            health.degraded("camera", problem, "no_photos")
 
 
 def downscale(image: np.ndarray, max_side_px: int = MAX_PHOTO_SIDE_PX) -> np.ndarray:
