@@ -414,7 +414,7 @@ def report_section(r: dict[str, Any]) -> list[str]:
     lines += [
         "",
         "The broker's own outage cannot reach the fleet while it lasts (tickets wait in the outbox); its"
-        " \"repair -> fleet\" is the kiosk's retained online status reaching the backend again. Known gap: a"
+        ' "repair -> fleet" is the kiosk\'s retained online status reaching the backend again. Known gap: a'
         " change made while the broker is down goes out in the telemetry sent as the kiosk reconnects, which a"
         " backend that reconnects later misses until the next periodic report (sync.telemetry_interval_s).",
     ]
