@@ -14,11 +14,9 @@ root (a tmpfs of twice the photo floor as the data folder), else that part is re
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.worker import harness_command, run_worker
+from bench.worker import bench_main, harness_command, run_worker
 from firmware_app.screen.controller import HEALTH_CHECK_S
 
 REPO = Path(__file__).resolve().parent.parent
@@ -423,12 +421,5 @@ def report_section(r: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def main() -> None:
-    if "--worker" in sys.argv:
-        print(json.dumps(worker()))
-    else:
-        print(json.dumps(run(), indent=1))
-
-
 if __name__ == "__main__":
-    main()
+    bench_main(worker, run)

@@ -12,11 +12,9 @@ served from the cache). It also counts the texts drawn on each state that speech
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -25,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.worker import harness_command, run_worker
+from bench.worker import bench_main, harness_command, run_worker
 
 FIRST_SOUND_TARGET_MS = 300.0
 PRESSES_PER_STATE = 3
@@ -158,12 +156,5 @@ def report_section(r: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def main() -> None:
-    if "--worker" in sys.argv:
-        print(json.dumps(worker()))
-    else:
-        print(json.dumps(run(), indent=1))
-
-
 if __name__ == "__main__":
-    main()
+    bench_main(worker, run)

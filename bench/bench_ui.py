@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import json
 import logging
 import os
 import random
@@ -27,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.worker import harness_command, run_worker
+from bench.worker import bench_main, harness_command, run_worker
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOTS = REPO / "bench" / "screenshots"
@@ -455,12 +454,5 @@ def report_section(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def main() -> None:
-    if "--worker" in sys.argv:
-        print(json.dumps(worker()))
-    else:
-        print(json.dumps(run(), indent=1))
-
-
 if __name__ == "__main__":
-    main()
+    bench_main(worker, run)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,3 +29,12 @@ def run_worker(module: str, args: list[str], env: dict[str, str] | None = None) 
 def harness_command() -> str:
     """The command line that is running now, as the report should quote it."""
     return " ".join(["python", "-m", f"bench.{Path(sys.argv[0]).stem}", *sys.argv[1:]])
+
+
+def bench_main(worker: Callable[[], dict[str, Any]], run: Callable[[], dict[str, Any]]) -> None:
+    """A benchmark module run as a script: ``--worker`` (the child process) prints its result as one JSON line
+    for ``run_worker``; otherwise the harness side runs and prints its result."""
+    if "--worker" in sys.argv:
+        print(json.dumps(worker()))
+    else:
+        print(json.dumps(run(), indent=1))
