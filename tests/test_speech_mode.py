@@ -186,10 +186,12 @@ def test_the_screen_is_heard_through_flite_soon_and_a_key_cuts_it(controller: Ki
         voice.close()
 
 
-def fake_amixer(folder: Path, jack: Path) -> None:
-    """alsa-utils' amixer for a card with a headphone jack (this machine has no sound card): ``controls`` and
-    ``cget`` answer as amixer 1.2 does, the jack's state read from the file ``jack``."""
+def fake_amixer(folder: Path, jack: Path) -> Path:
+    """alsa-utils' amixer for a card with a headphone jack and a loudspeaker control (this machine has no sound
+    card): ``controls``, ``cget`` and ``scontrols`` answer as amixer 1.2 does, the jack's state read from the file
+    ``jack``; each ``sset`` is written to the log file it returns."""
     script = folder / "amixer"
+    log = folder / "sset.log"
     script.write_text(
         "#!/bin/sh\n"
         'case "$3" in\n'
@@ -197,9 +199,12 @@ def fake_amixer(folder: Path, jack: Path) -> None:
         "echo \"numid=17,iface=CARD,name='Headphone Jack'\";;\n"
         "cget) echo \"numid=17,iface=CARD,name='Headphone Jack'\"; "
         'echo "  ; type=BOOLEAN,access=r-------,values=1"; echo "  : values=$(cat ' + str(jack) + ')";;\n'
+        "scontrols) echo \"Simple mixer control 'Master',0\"; echo \"Simple mixer control 'Speaker',0\";;\n"
+        f'sset) echo "$4 $5" >> {log};;\n'
         "esac\n"
     )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return log
 
 
 def test_headphones_plugged_in_start_speech_mode_for_every_visit_until_taken_out(
@@ -207,7 +212,7 @@ def test_headphones_plugged_in_start_speech_mode_for_every_visit_until_taken_out
 ) -> None:
     jack_state = tmp_path / "jack"
     jack_state.write_text("off")
-    fake_amixer(tmp_path, jack_state)
+    sset_log = fake_amixer(tmp_path, jack_state)
     monkeypatch.setenv("PATH", f"{tmp_path}:{Path('/usr/bin')}:{Path('/bin')}")
     cards = tmp_path / "cards"
     cards.write_text(" 0 [PCH            ]: HDA-Intel - HDA Intel PCH\n")
@@ -218,11 +223,13 @@ def test_headphones_plugged_in_start_speech_mode_for_every_visit_until_taken_out
     try:
         jack_state.write_text("on")
         _wait_for(lambda: controller.state.speech_mode)
+        assert sset_log.read_text() == "Speaker off\n"  # what is said stays in the headphones
         controller.touch_start()
         _end_visit(controller)
         assert controller.state.speech_mode
         jack_state.write_text("off")
         _wait_for(lambda: not controller.state.speech_mode)
+        assert sset_log.read_text() == "Speaker off\nSpeaker on\n"
     finally:
         watcher.stop()
 

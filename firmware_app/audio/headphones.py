@@ -51,6 +51,16 @@ class HeadphoneJack:
         log.info("no headphone detection: no sound card reports a headphone jack")
         return None
 
+    def keep_private(self, private: bool) -> None:
+        """Switch the card's loudspeaker off while headphones are in (``private``) and on again after, so that
+        what speech mode says stays in the headphones. Most HDA codecs do it themselves ("Auto-Mute Mode"); a
+        card without a "Speaker" control is left alone."""
+        controls = _amixer(self.amixer, "-c", str(self.card), "scontrols") or ""
+        if "'Speaker'" not in controls:
+            return
+        _amixer(self.amixer, "-c", str(self.card), "sset", "Speaker", "off" if private else "on")
+        log.info("loudspeaker %s while headphones are %s", "off" if private else "on", "in" if private else "out")
+
     def plugged(self) -> bool | None:
         output = _amixer(self.amixer, "-c", str(self.card), "cget", f"numid={self.numid}")
         match = _VALUE.search(output or "")
@@ -69,8 +79,8 @@ def _amixer(amixer: str, *arguments: str) -> str | None:
 
 
 class JackWatcher:
-    """Polls ``jack`` on its own thread and calls ``on_change(plugged)`` when it changes (and once at start when
-    headphones are already in)."""
+    """Polls ``jack`` on its own thread; when it changes (and once at start when headphones are already in) it
+    keeps the speech private (``keep_private``) and calls ``on_change(plugged)``."""
 
     def __init__(
         self, jack: HeadphoneJack, on_change: Callable[[bool], None], interval_s: float = POLL_INTERVAL_S
@@ -95,6 +105,7 @@ class JackWatcher:
             if plugged is not None and plugged != self.plugged:
                 self.plugged = plugged
                 log.info("headphones %s", "plugged in" if plugged else "unplugged")
+                self.jack.keep_private(plugged)
                 try:
                     self.on_change(plugged)
                 except Exception:
