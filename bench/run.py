@@ -29,6 +29,7 @@ from bench import (
     bench_knowledge,
     bench_photo_quality,
     bench_sentiment,
+    bench_soak,
     bench_speech_mode,
     bench_sync,
     bench_systemd,
@@ -156,6 +157,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str
     "ui": (bench_ui.run, bench_ui.report_section),
     "speech_mode": (bench_speech_mode.run, bench_speech_mode.report_section),
     "degraded": (bench_degraded.run, bench_degraded.report_section),
+    "soak": (bench_soak.run, bench_soak.report_section),  # about 25 minutes: 1,000 fault cycles
     "photo_quality": (bench_photo_quality.run, bench_photo_quality.report_section),
     "wakeword": (bench_wakeword.run, bench_wakeword.report_section),
     "asr": (bench_asr.run, bench_asr.report_section),

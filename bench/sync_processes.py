@@ -82,10 +82,12 @@ class FleetServe:
 class KioskSyncProcess:
     """``kiosk sync run`` on its own data folder."""
 
-    def __init__(self, broker: Mosquitto, data_dir: Path, device_id: str, **env: str) -> None:
+    def __init__(
+        self, broker: Mosquitto, data_dir: Path, device_id: str, log: Path | None = None, **env: str
+    ) -> None:
         base = {name: value for name, value in os.environ.items() if not name.startswith("KIOSK_")}
         base |= FAST_SYNC | {"KIOSK_DEVICE_ID": device_id, "KIOSK_SYNC__BROKER_PORT": str(broker.port)} | env
-        self.log = data_dir.parent / f"{data_dir.name}.log"
+        self.log = log or data_dir.parent / f"{data_dir.name}.log"
         with open(self.log, "ab") as log:
             command = [str(KIOSK), "--data-dir", str(data_dir), "sync", "run"]
             self.process = subprocess.Popen(command, env=base, stdout=log, stderr=log)

@@ -72,6 +72,13 @@ class Mosquitto:
                 time.sleep(0.02)
         raise TimeoutError(f"mosquitto did not listen on {self.port} within {timeout} s")
 
+    def kill(self) -> None:
+        """SIGKILL: a crash; what the broker had not saved to its persistence file is gone."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait(timeout=10)
+        self._process = None
+
     def stop(self) -> None:
         """SIGTERM: the broker saves its persistence file and closes every connection."""
         if self._process is not None and self._process.poll() is None:
