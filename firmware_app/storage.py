@@ -1,4 +1,5 @@
-"""Free space in the data dir, and telling a full disk apart from other write failures.
+"""Free space in the data dir (and whether it can be written at all), and telling a full disk apart from other
+write failures.
 
 A kiosk on an SD card can fill up (photos waiting for a broker that is down for weeks). The retention pass
 frees what it may (``firmware_app.retention``); below a hard floor a new photo is refused up front with
@@ -8,6 +9,7 @@ frees what it may (``firmware_app.retention``); below a hard floor a new photo i
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -37,6 +39,14 @@ def free_bytes(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
+def mounted_read_only(path: Path) -> bool:
+    """Whether the file system holding ``path`` (or its nearest existing parent) is mounted read-only, as an SD
+    card is remounted after I/O errors: writes there would fail whatever the free space."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+
+
 def ensure_room(path: Path, floor_bytes: int, free_space: FreeSpace = free_bytes) -> None:
     """Raise ``StorageFull`` when less than ``floor_bytes`` are free where ``path`` lives."""
     free = free_space(path)
@@ -62,6 +72,9 @@ def report_room(health: Health, path: Path, floor_bytes: int, free_space: FreeSp
     """Tell ``health`` whether there is room where ``path`` lives (``floor_bytes`` free: new photos are taken) or
     not (storage degraded: new photos are refused); returns whether there is."""
     try:
+        if mounted_read_only(path):
+            health.degraded("storage", f"{path} is on a read-only file system", "photos_refused")
+            return False
         ensure_room(path, floor_bytes, free_space)
     except StorageFull as full:
         health.degraded("storage", str(full), "photos_refused")

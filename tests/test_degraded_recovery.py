@@ -9,10 +9,14 @@ microphone and a video file for the camera, as the guide allows for hardware the
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from firmware_app.app import Kiosk
 from firmware_app.asr.types import SpeechRecognizer
@@ -22,6 +26,7 @@ from firmware_app.audio.tts import SpeechSynthesizer, SpokenReplies
 from firmware_app.config import KioskSettings, load_settings
 from firmware_app.health import Health
 from firmware_app.kiosk_voice import ScreenlessVisit, voice_for
+from firmware_app.storage import MB, report_room
 from firmware_app.vision.capture import ReconnectingCamera
 from kiosk_ui.app import KioskUI
 from kiosk_ui.main import build_ui
@@ -238,3 +243,34 @@ def test_a_loudspeaker_missing_or_unplugged_leaves_text_until_it_returns(tmp_pat
         assert lost is not None and "stopped" in lost.reason and not speaker.connected
     finally:
         replies.close()
+
+
+# --- the data folder -----------------------------------------------------------------------------------------
+
+
+def mount_tmpfs(folder: Path) -> bool:
+    """A small tmpfs at ``folder`` (root only; False where it cannot be mounted)."""
+    folder.mkdir(parents=True)
+    command = ["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", str(folder)]
+    return os.geteuid() == 0 and subprocess.run(command, capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="remounting a file system read-only needs root")
+def test_a_data_disk_remounted_read_only_is_reported_until_it_is_writable_again(tmp_path: Path) -> None:
+    """An SD card that the kernel remounts read-only after I/O errors: the kiosk's look at its disk (the screen's
+    tick, every 2 s) reports it whatever the free space, and clears when the card is writable again. (A busy mount
+    cannot be remounted read-only from user space, so the disk here has no file open, as after the kernel's own
+    emergency remount the kiosk's writes would simply fail.)"""
+    disk = tmp_path / "disk"
+    if not mount_tmpfs(disk):
+        pytest.skip("tmpfs cannot be mounted here")
+    health = Health()
+    try:
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        assert not report_room(health, disk / "data", 64 * MB)
+        state = health.state("storage")
+        assert state is not None and state.fallback == "photos_refused" and "read-only" in state.reason
+        subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
+        assert report_room(health, disk / "data", 64 * MB) and health.state("storage") is None
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
