@@ -33,7 +33,6 @@ import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.sync_processes import FleetServe, KioskSyncProcess, wait_until
+from bench.worker import harness_command
 from firmware_app.events import TicketRequested
 from firmware_app.store import open_database
 from firmware_app.tickets.store import TicketStore
@@ -359,10 +359,7 @@ def soak(cycles: int, seed: int) -> dict[str, Any]:
 
 
 def run(_data_dir: Path | None = None, cycles: int = 1000, seed: int = 7) -> dict[str, Any]:
-    command = (
-        " ".join(["python", "-m", "bench.bench_soak", *sys.argv[1:]]) if sys.argv else "python -m bench.bench_soak"
-    )
-    return {"command": command, **soak(cycles, seed)}
+    return {"command": harness_command(), **soak(cycles, seed)}
 
 
 def report_section(r: dict[str, Any]) -> list[str]:
