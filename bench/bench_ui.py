@@ -33,7 +33,13 @@ SCREENSHOTS = REPO / "bench" / "screenshots"
 PHOTO = REPO / "tests" / "fixtures" / "photos" / "magnetic_tile_crack_exp4_num_3234.jpg"  # a real part, cracked
 SIZE = (1280, 800)
 OTHER_SIZES = ((800, 480), (1080, 1920))
-VARIANTS: dict[str, tuple[str, bool]] = {"en": ("en", False), "zh": ("zh", False), "large-text": ("en", True)}
+# Each variant's language and display mode ("large" is the large-text / high-contrast switch; "elderly" is 适老化).
+VARIANTS: dict[str, tuple[str, str]] = {
+    "en": ("en", "normal"),
+    "zh": ("zh", "normal"),
+    "large-text": ("en", "large"),
+    "elderly": ("zh", "elderly"),
+}
 REBUILD_REPEATS = 15
 STEADY_FRAMES = 2000
 TAPS = 200
@@ -85,11 +91,13 @@ class _Bench:
         """The whole tour in one variant; ``visit`` is called on every state; leaves the kiosk on attract."""
         from kiosk_ui.tour import tour
 
-        language, large_text = VARIANTS[variant]
+        language, mode = VARIANTS[variant]
         controller = self.controller
         controller.set_language(language)  # type: ignore[arg-type]
-        if controller.state.large_text != large_text:
+        if controller.state.large_text != (mode == "large"):
             controller.toggle_large_text()
+        if controller.state.elderly != (mode == "elderly"):
+            controller.toggle_elderly()
         try:
             for name in tour(controller, self.photo):
                 visit(name)
@@ -385,7 +393,8 @@ def report_section(r: dict[str, Any]) -> list[str]:
         "",
         "| measure | p50 ms | p95 ms | max ms | target |",
         "|---|---|---|---|---|",
-        f"| full rebuild + draw, every tour state in en, zh, large text ({f['repeats_per_state']} times each) |"
+        "| full rebuild + draw, every tour state in en, zh, large text, elderly"
+        f" ({f['repeats_per_state']} times each) |"
         f" {f['rebuild_draw_ms_p50']} | {f['rebuild_draw_ms_p95']} | {f['rebuild_draw_ms_max']} |"
         f" < {FRAME_TARGET_MS:.1f} |",
         f"| idle frame (home, nothing changed) | {f['idle_frame_ms_p50']} | {f['idle_frame_ms_p95']} |"
@@ -439,7 +448,12 @@ def report_section(r: dict[str, Any]) -> list[str]:
     if switched:
         lines += ["", f"Shown in the other language than the tour's: {', '.join(switched)}."]
     lines += ["", "### Screenshots", ""]
-    titles = {"en": "English", "zh": "Chinese (简体中文)", "large-text": "Large text (high contrast)"}
+    titles = {
+        "en": "English",
+        "zh": "Chinese (简体中文)",
+        "large-text": "Large text (high contrast)",
+        "elderly": "Elderly mode (长辈模式, in Chinese)",
+    }
     for variant, shots in r["gallery"].items():
         lines += [f"#### {titles.get(variant, variant)}", "", "| | | |", "|---|---|---|"]
         cells = [
