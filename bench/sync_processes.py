@@ -82,9 +82,7 @@ class FleetServe:
 class KioskSyncProcess:
     """``kiosk sync run`` on its own data folder."""
 
-    def __init__(
-        self, broker: Mosquitto, data_dir: Path, device_id: str, log: Path | None = None, **env: str
-    ) -> None:
+    def __init__(self, broker: Mosquitto, data_dir: Path, device_id: str, log: Path | None = None, **env: str) -> None:
         base = {name: value for name, value in os.environ.items() if not name.startswith("KIOSK_")}
         base |= FAST_SYNC | {"KIOSK_DEVICE_ID": device_id, "KIOSK_SYNC__BROKER_PORT": str(broker.port)} | env
         self.log = log or data_dir.parent / f"{data_dir.name}.log"
