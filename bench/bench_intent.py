@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.stats import percentile
 from firmware_app.config import load_settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,11 +38,6 @@ def _rss_mb() -> float:
     """Resident memory now (the peak would count the repeated loads of the load-time measurement)."""
     line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmRSS"))
     return round(int(line.split()[1]) / 1024, 1)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _latencies_ms(call: Callable[[str], object], texts: list[str]) -> list[float]:
@@ -89,7 +85,7 @@ def worker(threads: int, data_dir: Path) -> dict[str, Any]:
         "pinned_to_one_core": threads == 1,
         "utterances": len(latencies),
         "latency_ms_p50": round(statistics.median(latencies), 3),
-        "latency_ms_p95": round(_percentile(latencies, 0.95), 3),
+        "latency_ms_p95": round(percentile(latencies, 0.95), 3),
         "load_ms_median": round(statistics.median(load_ms), 1),
         "model_mb": round(path.stat().st_size / 1e6, 2),
         "rss_mb_after": _rss_mb(),
@@ -117,7 +113,7 @@ def understanding_worker(data_dir: Path) -> dict[str, Any]:
         result[language] = {
             "utterances": len(latencies),
             "ms_p50": round(statistics.median(latencies), 2),
-            "ms_p95": round(_percentile(latencies, 0.95), 2),
+            "ms_p95": round(percentile(latencies, 0.95), 2),
         }
     return {"understanding_one_core": result}
 

@@ -42,6 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.stats import percentile
 from bench.sync_processes import FleetServe, KioskSyncProcess, wait_until
 from bench.worker import harness_command
 from firmware_app.events import TicketRequested
@@ -301,11 +302,6 @@ class Soak:
         self.backend_disk.unmount()
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def soak(cycles: int, seed: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         run = Soak(Path(tmp), seed)
@@ -327,7 +323,7 @@ def soak(cycles: int, seed: int) -> dict[str, Any]:
             fault: {
                 "cycles": len(times),
                 "resume_s_p50": round(statistics.median(times), 2),
-                "resume_s_p95": round(_percentile(times, 0.95), 2),
+                "resume_s_p95": round(percentile(times, 0.95), 2),
                 "resume_s_max": round(max(times), 2),
             }
             for fault in FAULTS
@@ -352,7 +348,7 @@ def soak(cycles: int, seed: int) -> dict[str, Any]:
             "crashes": dict(+run.crashes),
             "crash_lines": run.crash_lines[:20],
             "resume_s_p50": round(statistics.median(resume), 2),
-            "resume_s_p95": round(_percentile(resume, 0.95), 2),
+            "resume_s_p95": round(percentile(resume, 0.95), 2),
             "resume_s_max": round(max(resume), 2),
             "by_fault": by_fault,
         }

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.stats import percentile
 from bench.worker import bench_main, harness_command, run_worker
 
 FIRST_SOUND_TARGET_MS = 300.0
@@ -49,11 +50,6 @@ class _TimedOutput:
 
     def stop(self) -> None:
         self._stop.set()
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def worker() -> dict[str, Any]:
@@ -124,7 +120,7 @@ def worker() -> dict[str, Any]:
                 "spoken_share": round(1 - unsaid / shown, 4) if shown else None,
                 "key_presses": len(ms),
                 "first_sound_ms_p50": round(statistics.median(ms), 1),
-                "first_sound_ms_p95": round(_percentile(ms, 0.95), 1),
+                "first_sound_ms_p95": round(percentile(ms, 0.95), 1),
                 "first_sound_ms_max": round(max(ms), 1),
             }
     return result

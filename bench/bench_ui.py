@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.stats import percentile
 from bench.worker import bench_main, harness_command, run_worker
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,16 +51,11 @@ LATENCY_TARGET_MS = 50.0
 IDLE_CPU_TARGET_PERCENT = 5.0
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def _summary(name: str, values_s: list[float]) -> dict[str, float]:
     ms = [v * 1000 for v in values_s]
     return {
         f"{name}_ms_p50": round(statistics.median(ms), 3),
-        f"{name}_ms_p95": round(_percentile(ms, 0.95), 3),
+        f"{name}_ms_p95": round(percentile(ms, 0.95), 3),
         f"{name}_ms_max": round(max(ms), 3),
     }
 
