@@ -34,17 +34,20 @@ class StorageFull(OSError):
 def free_bytes(path: Path) -> int:
     """Free bytes for an unprivileged writer (``disk_usage`` reports ``f_bavail``, not the root reserve), measured
     at ``path`` or, before it exists, its nearest existing parent."""
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return shutil.disk_usage(path).free
+    return shutil.disk_usage(_existing(path)).free
 
 
 def mounted_read_only(path: Path) -> bool:
     """Whether the file system holding ``path`` (or its nearest existing parent) is mounted read-only, as an SD
     card is remounted after I/O errors: writes there would fail whatever the free space."""
+    return bool(os.statvfs(_existing(path)).f_flag & os.ST_RDONLY)
+
+
+def _existing(path: Path) -> Path:
+    """``path``, or before it exists (a data dir before the first start) its nearest existing parent."""
     while not path.exists() and path != path.parent:
         path = path.parent
-    return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    return path
 
 
 def ensure_room(path: Path, floor_bytes: int, free_space: FreeSpace = free_bytes) -> None:

@@ -82,12 +82,18 @@ def test_a_missing_intent_model_reads_chinese_by_keywords_too(models: Path, tmp_
     assert reply["degraded"] == [INTENT_MODEL] and reply["intent"] == "opening_hours"
 
 
-def test_a_repaired_model_serves_again_without_a_restart(models: Path, tmp_path: Path) -> None:
+def kiosk_on_a_damaged_model(models: Path, tmp_path: Path) -> tuple[Kiosk, Path, bytes]:
+    """A kiosk started with its intent model damaged and tried again at every chance (``model_retry_s`` 0);
+    also the model's path and its original bytes, to repair it with."""
     path = intent_model_file(models)
     original = damage(path)
     settings = load_settings(data_dir=tmp_path / "data", models_dir=models)
     settings.nlu = settings.nlu.model_copy(update={"model_retry_s": 0.0})
-    kiosk = Kiosk(settings, today=fixed_today)
+    return Kiosk(settings, today=fixed_today), path, original
+
+
+def test_a_repaired_model_serves_again_without_a_restart(models: Path, tmp_path: Path) -> None:
+    kiosk, path, original = kiosk_on_a_damaged_model(models, tmp_path)
     try:
         assert kiosk.nlu.degraded == (INTENT_MODEL,)
         assert kiosk.nlu.classifiers["en"].model_id == KEYWORD_MODEL_ID
@@ -111,7 +117,7 @@ def test_a_repaired_model_serves_again_without_a_restart(models: Path, tmp_path:
 def test_the_model_is_not_retried_before_its_interval(models: Path, tmp_path: Path) -> None:
     path = intent_model_file(models)
     original = damage(path)
-    settings = load_settings(data_dir=tmp_path / "data", models_dir=models)  # default: a retry every 10 s
+    settings = load_settings(data_dir=tmp_path / "data", models_dir=models)  # default: a retry every 5 s
     kiosk = Kiosk(settings, today=fixed_today)
     try:
         path.write_bytes(original)

@@ -27,7 +27,6 @@ from firmware_app.events import Event, HealthChanged, event_from_dict
 from firmware_app.health import CAPABILITIES, DEFAULT_FALLBACK, FALLBACKS, Health
 from firmware_app.kiosk_voice import ScreenlessVisit, voice_for
 from firmware_app.screen.controller import KioskController
-from firmware_app.screen.state import AdminState
 from firmware_app.screen.strings import t
 from firmware_app.storage import MB, report_room
 from firmware_app.store import open_database
@@ -43,9 +42,10 @@ from tests import test_sync_broker as broker_tests
 from tests.audio_samples import silence
 from tests.conftest import fixed_today
 from tests.mosquitto import MOSQUITTO, Mosquitto
-from tests.test_degraded_intent import damage, intent_model_file
+from tests.test_degraded_intent import damage, intent_model_file, kiosk_on_a_damaged_model
 from tests.test_recognition import MODELS, corrupted_models, noise_photo
 from tests.test_sync_broker import DEVICE, fast_sync, ready, wait_until
+from tests.test_sync_health import admin_state
 from tests.test_ui_camera_admin import RIGHT_PIN, enter_pin, screen_problems
 from tests.test_voice_pipeline import fast_policy
 from tests.ui_driver import UiDriver
@@ -186,11 +186,7 @@ def test_bad_telemetry_is_refused_by_the_reader_of_version_2(payload: dict[str, 
 
 
 def test_a_damaged_intent_model_is_degraded_until_repaired(models: Path, tmp_path: Path) -> None:
-    path = intent_model_file(models)
-    original = damage(path)
-    settings = load_settings(data_dir=tmp_path / "data", models_dir=models)
-    settings.nlu = settings.nlu.model_copy(update={"model_retry_s": 0.0})
-    kiosk = Kiosk(settings, today=fixed_today)
+    kiosk, path, original = kiosk_on_a_damaged_model(models, tmp_path)
     try:
         state = kiosk.capabilities.state("intent_model")
         assert state is not None and state.fallback == "keywords" and "sha256" in state.reason
@@ -279,19 +275,6 @@ def test_a_ticket_the_disk_refuses_is_degraded_storage(tmp_path: Path, monkeypat
 
 
 # --- end to end: a real broker and the fleet backend ---------------------------------------------------------
-
-
-def admin_state(kiosk: Kiosk) -> AdminState:
-    """The staff screen's status, reached as staff reach it (PIN), then closed again."""
-    controller = KioskController(lambda: kiosk, today=fixed_today)
-    try:
-        controller.open_admin()
-        controller.type_text(PIN)
-        controller.submit()
-        assert controller.state.admin is not None
-        return controller.state.admin
-    finally:
-        controller.detach()
 
 
 def device_row(ingestor: Ingestor) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from firmware_app.app import Kiosk
 from firmware_app.config import KioskSettings, load_settings
 from firmware_app.screen.controller import KioskController
+from firmware_app.screen.state import AdminState
 from fleet.cli import main
 from fleet.ingest import Ingestor
 from kiosk_link import wire
@@ -44,15 +45,15 @@ def kiosk_settings(tmp_path: Path, broker: Mosquitto) -> KioskSettings:
     return load_settings(data_dir=tmp_path / "kiosk", device_id=DEVICE, log_format="text", sync=sync)
 
 
-def admin_sync(kiosk: Kiosk) -> str:
-    """What the staff screen shows for the link, reached as staff reach it (PIN), then closed again."""
+def admin_state(kiosk: Kiosk) -> AdminState:
+    """The staff screen's status, reached as staff reach it (PIN), then closed again."""
     controller = KioskController(lambda: kiosk, today=fixed_today)
     try:
         controller.open_admin()
         controller.type_text(PIN)
         controller.submit()
         assert controller.state.admin is not None
-        return controller.state.admin.sync
+        return controller.state.admin
     finally:
         controller.detach()
 
@@ -67,9 +68,9 @@ def test_status_telemetry_and_analytics_reach_the_backend(
     kiosk = Kiosk(kiosk_settings(tmp_path, mosquitto), today=fixed_today)
     try:
         assert kiosk.sync is not None
-        wait_until(lambda: admin_sync(kiosk) == "offline", "the staff screen to show the broker unreachable")
+        wait_until(lambda: admin_state(kiosk).sync == "offline", "the staff screen to show the broker unreachable")
         mosquitto.start()
-        wait_until(lambda: admin_sync(kiosk) == "online", "the staff screen to show the link online")
+        wait_until(lambda: admin_state(kiosk).sync == "online", "the staff screen to show the link online")
         ingestor = start_ingestor(mosquitto)
         session, _ = kiosk.start_session()
         assert kiosk.handle_text(session, "How do I change my PIN?").kind == "answer"
