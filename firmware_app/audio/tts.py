@@ -119,11 +119,8 @@ def prepare_text(text: str, language: Language, *, whole: bool = False) -> str:
     if not sentences:
         return ""
     kept = sentences[:1]
-    for sentence in sentences[1 : len(sentences) if whole else MAX_SPOKEN_SENTENCES]:
-        if whole:
-            kept.append(sentence)
-            continue
-        if len(" ".join([*kept, sentence])) > MAX_SPOKEN_CHARS[language]:
+    for sentence in sentences[1:] if whole else sentences[1:MAX_SPOKEN_SENTENCES]:
+        if not whole and len(" ".join([*kept, sentence])) > MAX_SPOKEN_CHARS[language]:
             break
         kept.append(sentence)
     if len(kept) < len(sentences):
