@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,23 +123,42 @@ def build_ui(
         watcher = JackWatcher(jack, controller.headphones_changed)
         watcher.start()
         ui.on_close.append(watcher.stop)
-    devices: list[ReconnectingCamera | ReconnectingSpeaker] = [speaker]
-    if isinstance(camera, ReconnectingCamera):
-        devices.append(camera)
-
-    def poll_devices() -> None:
-        """A missing camera or loudspeaker tried again (a camera also checked while idle) off the UI thread, on
-        the action runner, when it is due."""
-        for device in devices:
-            if device.due:
-                ui.runner.submit(device.poll)
-
-    ui.on_loop.append(poll_devices)
-    ui.on_close += [device.close for device in devices]
+    poller = DevicePoller([speaker, camera] if isinstance(camera, ReconnectingCamera) else [speaker])
+    poller.start()
+    ui.on_close.append(poller.stop)
     if watchdog is not None:
         ui.on_loop.append(watchdog.tick)
         ui.on_close.insert(0, watchdog.notifier.stopping)
     return ui
+
+
+class DevicePoller:
+    """Tries a missing camera or loudspeaker again (and checks an idle camera) when it is due, on a thread of its
+    own: not on the drawing thread, and not on the action runner, which ignores a tap while it is busy."""
+
+    def __init__(self, devices: list[ReconnectingSpeaker | ReconnectingCamera], interval_s: float = 0.5) -> None:
+        self.devices = devices
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="device-poller", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+        for device in self.devices:
+            device.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            for device in self.devices:
+                try:
+                    if device.due:
+                        device.poll()
+                except Exception:  # a driver's surprise: the next round tries again
+                    log.exception("polling %s failed", type(device).__name__)
 
 
 def screen_voice(settings: KioskSettings, speaker: AudioOutput) -> SpokenReplies | None:
