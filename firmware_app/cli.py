@@ -22,6 +22,7 @@ from firmware_app.config import KioskSettings, load_settings
 from firmware_app.doctor import doctor
 from firmware_app.events import Language
 from firmware_app.inference.manifest import ModelIntegrityError
+from firmware_app.inference.runtime import use_runtime
 from firmware_app.logs import configure_logging
 from firmware_app.packs import PackError, load_pack
 from firmware_app.privacy_cli import audit_command, privacy
@@ -60,6 +61,7 @@ def main(ctx: click.Context, data_dir: Path | None, log_level: str | None) -> No
         overrides["log_level"] = log_level
     settings = load_settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)
+    use_runtime(settings.inference.runtime)
     ctx.obj = {"settings": settings}
 
 

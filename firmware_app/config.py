@@ -28,6 +28,15 @@ def _default_data_dir() -> Path:
     return Path(base) / "kestrel-kiosk"
 
 
+class InferenceConfig(BaseModel):
+    """Which runtime runs the kiosk's models (``firmware_app.inference.runtime``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # auto: LiteRT on ARM boards (Raspberry Pi, Jetson), OpenVINO on x86; openvino / litert: that one everywhere.
+    runtime: Literal["auto", "openvino", "litert"] = "auto"
+
+
 class NluConfig(BaseModel):
     """Intent model and text understanding."""
 
@@ -278,6 +287,7 @@ class KioskSettings(BaseSettings):
     currency: str = "GBP"
     log_level: str = "WARNING"  # the device service runs with KIOSK_LOG_LEVEL=INFO
     log_format: Literal["json", "text"] = "json"
+    inference: InferenceConfig = InferenceConfig()
     nlu: NluConfig = NluConfig()
     dialogue: DialogueConfig = DialogueConfig()
     ui: UiConfig = UiConfig()

@@ -18,6 +18,7 @@ AMELIA_SHORT = AUDIO / "amelia-128b0bc7-0952-4634-a1ff-354ef50b4d8a.wav"
 WINE_GLASS = AUDIO / "notwakeword-en-113240c4-b6e8-4efe-93d1-f7613a569aa9.wav"
 CHEDDAR_BLOCK = AUDIO / "notwakeword-en-2472aebf-4c6e-4f0a-88e7-0eb1d258e26f.wav"
 BACKGROUND_NOISE = AUDIO / "bg_noise7.wav"
+ATHENA = AUDIO / "athena-en-053dfcef-2e6b-491c-8846-69e3cf2ac487.wav"
 SPEECH_CLIPS = (AMELIA_LOUD, AMELIA, AMELIA_QUIET, AMELIA_SHORT, WINE_GLASS, CHEDDAR_BLOCK)
 
 
@@ -84,3 +85,22 @@ def voiced(samples: np.ndarray) -> np.ndarray:
     """The part of a clip between its first and last loud frame."""
     start_s, end_s = speech_span(samples)
     return samples[round(start_s * SAMPLE_RATE_HZ) : round(end_s * SAMPLE_RATE_HZ)]
+
+
+def room_tone(seconds: float) -> np.ndarray:
+    return white_noise(seconds, -66, seed=9)
+
+
+def as_heard(clip: np.ndarray) -> np.ndarray:
+    """A clip as the kiosk hears it: room tone before and after."""
+    return np.concatenate([room_tone(1.0), clip, room_tone(1.0)])
+
+
+def amelia_windows() -> np.ndarray:
+    """Windows the "Amelia" detector scores on real recordings (Amelia, other words, noise), every 20th frame."""
+    from firmware_app.audio.amelia import evaluation_ends, stream_features
+
+    audio = np.concatenate([as_heard(read(p)) for p in (AMELIA, WINE_GLASS, AMELIA_SHORT, ATHENA, BACKGROUND_NOISE)])
+    feats = stream_features(audio)
+    ends = evaluation_ends(len(feats), 120, 4)[::5]
+    return feats[ends[:, None] + np.arange(-119, 1)[None, :]]

@@ -15,7 +15,6 @@ from firmware_app.audio.amelia import (
     MODEL_NAME,
     AmeliaWakeWord,
     compile_model,
-    evaluation_ends,
     load_amelia,
     score_stream,
     sigmoid,
@@ -29,34 +28,28 @@ from tests.audio_samples import (
     AMELIA_LOUD,
     AMELIA_QUIET,
     AMELIA_SHORT,
+    ATHENA,
     AUDIO,
     BACKGROUND_NOISE,
     CHEDDAR_BLOCK,
     WINE_GLASS,
+    amelia_windows,
+    as_heard,
     pink_noise,
     read,
+    room_tone,
     silence,
     to_int16,
     white_noise,
 )
 
 MODELS = Path(__file__).resolve().parents[1] / "models" / "int8"
-ATHENA = AUDIO / "athena-en-053dfcef-2e6b-491c-8846-69e3cf2ac487.wav"
 COMPUTER = AUDIO / "computer-en-0c10e10f-ffed-4c14-994b-41c71d452e85.wav"
 
 
 @pytest.fixture(scope="module")
 def detector() -> AmeliaWakeWord:
     return load_amelia(MODELS)
-
-
-def room_tone(seconds: float) -> np.ndarray:
-    return white_noise(seconds, -66, seed=9)
-
-
-def as_heard(clip: np.ndarray) -> np.ndarray:
-    """A clip as the kiosk hears it: room tone before and after."""
-    return np.concatenate([room_tone(1.0), clip, room_tone(1.0)])
 
 
 def detections(detector: AmeliaWakeWord, audio: np.ndarray) -> list[float]:
@@ -188,17 +181,9 @@ def test_frames_of_another_format_are_refused(detector: AmeliaWakeWord) -> None:
         detector.process(np.zeros(320, dtype=np.int16))
 
 
-def _windows() -> np.ndarray:
-    """Windows the detector scores on real recordings: Amelia, other words, noise."""
-    audio = np.concatenate([as_heard(read(p)) for p in (AMELIA, WINE_GLASS, AMELIA_SHORT, ATHENA, BACKGROUND_NOISE)])
-    feats = stream_features(audio)
-    ends = evaluation_ends(len(feats), 120, 4)[::5]
-    return feats[ends[:, None] + np.arange(-119, 1)[None, :]]
-
-
 @pytest.mark.parametrize("threads", [1, 2, 0])
 def test_openvino_and_onnxruntime_agree(threads: int) -> None:
-    windows = _windows()
+    windows = amelia_windows()
     path = MODELS / load_manifest(MODELS)[MODEL_NAME].file
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     expected = session.run(None, {"features": windows})[0].ravel()  # logits
@@ -222,7 +207,7 @@ def test_streaming_scores_equal_whole_recording_scores(detector: AmeliaWakeWord)
         detector.process(audio[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES])
         if detector.evaluations != seen:
             streamed.append(detector.last_score)
-    compiled = compile_model(detector.model_path, batch=16, threads=1)
+    compiled = compile_model(MODELS / load_manifest(MODELS)[MODEL_NAME].file, batch=16, threads=1)
     batch = smooth(score_stream(compiled, stream_features(audio), 120, 4), detector.smoothing)
     assert len(batch) == len(streamed)
     assert np.abs(batch - np.array(streamed)).max() < 1e-3

@@ -70,7 +70,7 @@ def _onnxruntime_logits(model_path: Path, encoder: TextEncoder, texts: list[str]
 @pytest.mark.parametrize("threads", [0, 1, 2])
 def test_openvino_matches_onnxruntime(model: tuple[Path, Path], threads: int) -> None:
     """Same int8 file, two runtimes; 1 thread included (OpenVINO has produced garbage there on some CPUs)."""
-    encoder = TextEncoder(*model, threads=threads)
+    encoder = TextEncoder.from_onnx(*model, threads=threads)
     openvino_logits = encoder.encode(PARITY_TEXTS).logits
     reference = _onnxruntime_logits(model[0], encoder, PARITY_TEXTS)
     assert np.array_equal(openvino_logits.argmax(axis=1), reference.argmax(axis=1))
@@ -79,7 +79,7 @@ def test_openvino_matches_onnxruntime(model: tuple[Path, Path], threads: int) ->
 
 def test_padding_to_a_token_bucket_does_not_change_results(model: tuple[Path, Path]) -> None:
     """Texts are padded to a few fixed lengths (TOKEN_BUCKETS); the padding must not leak into the result."""
-    encoder = TextEncoder(*model)
+    encoder = TextEncoder.from_onnx(*model)
     session = ort.InferenceSession(str(model[0]), providers=["CPUExecutionProvider"])
     padded_texts = 0
     for text in PARITY_TEXTS:

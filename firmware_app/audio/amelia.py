@@ -1,4 +1,4 @@
-"""The kiosk's own wake word, "Amelia": a sliding-window int8 CNN run by OpenVINO on every 4th 10 ms frame.
+"""The kiosk's own wake word, "Amelia": a sliding-window int8 CNN run on every 4th 10 ms frame.
 
 Each frame goes through the ``pymicro_features`` front end (the 40-channel log-mel front end of microWakeWord,
 10 ms steps: the same code and the same frame-by-frame feeding as the training recipe in
@@ -13,7 +13,8 @@ Window, stride, smoothing, refractory period and the threshold come from the mod
 (``streaming`` and ``thresholds.detection``); ``load_amelia(models_dir, threshold=...)`` overrides the
 threshold. The model file's sha256 is checked against the manifest before it is loaded.
 
-The model runs with a fixed input shape ``[1, 120, 40]`` (OpenVINO compiles per shape) on one thread. The
+The model runs with a fixed input shape ``[1, 120, 40]`` (OpenVINO compiles per shape; LiteRT's ``.tflite`` was
+converted for it) on one thread, on the runtime ``firmware_app.inference.runtime`` chooses. The
 same scoring over a whole recording (``score_stream`` + ``detect``) gives the detections ``process`` gives
 frame by frame; the recipe's calibration and the bench use it to score hours of audio in batches.
 """
@@ -30,9 +31,11 @@ from pymicro_features import MicroFrontend
 
 from firmware_app.audio.frames import FRAME_SAMPLES, AudioFormatError, Frame
 from firmware_app.inference.manifest import verified_model_path
+from firmware_app.inference.runtime import Model, open_model
 
 MODEL_NAME = "amelia"
 FEATURES = 40
+INPUT, OUTPUT = "features", "logit"  # the model's input and output names
 DEFAULTS: dict[str, int] = {"window_frames": 120, "stride_frames": 4, "smoothing": 5, "refractory_frames": 120}
 
 
@@ -112,25 +115,22 @@ class AmeliaWakeWord:
 
     def __init__(
         self,
-        model_path: Path,
+        model: Model,
         *,
         threshold: float,
         window_frames: int = DEFAULTS["window_frames"],
         stride_frames: int = DEFAULTS["stride_frames"],
         smoothing: int = DEFAULTS["smoothing"],
         refractory_frames: int = DEFAULTS["refractory_frames"],
-        threads: int = 1,
     ) -> None:
         if refractory_frames < smoothing * stride_frames:
             raise ValueError("the refractory period must cover the smoothing window")
-        self.model_path = Path(model_path)
+        self.model = model
         self.threshold = float(threshold)
         self.window_frames = window_frames
         self.stride_frames = stride_frames
         self.smoothing = smoothing
         self.refractory_frames = refractory_frames
-        self._compiled = compile_model(self.model_path, 1, window_frames, threads)
-        self._request = self._compiled.create_infer_request()
         self._frontend = MicroFrontend()
         # ring buffer written twice (at i and i + window) so the last window is always one contiguous slice
         self._ring = np.zeros((2 * window_frames, FEATURES), dtype=np.float32)
@@ -149,8 +149,7 @@ class AmeliaWakeWord:
 
     def _infer(self, window: np.ndarray) -> float:
         self._input[0] = window
-        self._request.infer({0: self._input})
-        return float(sigmoid(self._request.get_output_tensor(0).data.reshape(-1)[0]))
+        return float(sigmoid(self.model.infer({INPUT: self._input})[OUTPUT].reshape(-1)[0]))
 
     def process(self, frame: Frame) -> float | None:
         if frame.dtype != np.int16 or frame.shape != (FRAME_SAMPLES,):
@@ -182,12 +181,13 @@ def load_amelia(models_dir: Path, threshold: float | None = None, threads: int =
     """The shipped "Amelia" detector, after checking its file against ``manifest.json`` (sha256)."""
     entry, path = verified_model_path(Path(models_dir), MODEL_NAME)
     streaming = {**DEFAULTS, **((entry.model_extra or {}).get("streaming") or {})}
+    window_frames = int(streaming["window_frames"])
+    model = open_model(entry, path, threads=threads, shapes={INPUT: [1, window_frames, FEATURES]})
     return AmeliaWakeWord(
-        path,
+        model,
         threshold=entry.thresholds["detection"] if threshold is None else threshold,
-        window_frames=int(streaming["window_frames"]),
+        window_frames=window_frames,
         stride_frames=int(streaming["stride_frames"]),
         smoothing=int(streaming["smoothing"]),
         refractory_frames=int(streaming["refractory_frames"]),
-        threads=threads,
     )

@@ -1,4 +1,4 @@
-"""The int8 sentence encoder with its intent head, run by OpenVINO with a ``tokenizers`` tokenizer.
+"""The int8 sentence encoder with its intent head, run with a ``tokenizers`` tokenizer.
 
 One forward pass gives both the intent logits and an L2-normalised sentence embedding, so intent,
 out-of-scope detection and semantic FAQ search share one model and one call.
@@ -6,14 +6,14 @@ out-of-scope detection and semantic FAQ search share one model and one call.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import openvino as ov
 from tokenizers import Tokenizer
+
+from firmware_app.inference.runtime import Model, OpenVinoModel
 
 MAX_TOKENS = 64
 # Inputs are padded to a few fixed shapes: OpenVINO's CPU plugin keeps compiled kernels and buffers for every
@@ -32,33 +32,39 @@ class EncoderOutput:
 
 
 class TextEncoder:
-    """Thread-safe wrapper around one compiled OpenVINO model.
+    """The sentence encoder and its tokenizer; thread-safe, one text at a time.
 
-    ``threads=0`` lets OpenVINO choose; a fixed thread count is only safe for models that pass the
-    runtime parity test at that count (see PLATFORM_NOTES: single-thread int8 garbage on some CPUs).
-    ``cache_dir`` keeps OpenVINO's compiled model between starts: loading both intent models takes 0.2 s of
-    CPU instead of 1.1 s. OpenVINO keys the cache on the model's content and the settings, so an updated model is
-    compiled afresh.
+    ``model`` is the ONNX model on OpenVINO or its ``.tflite`` on LiteRT (``firmware_app.inference.runtime``);
+    a model converted for one fixed token count gets every text padded to it (the mask hides the padding).
     """
 
-    def __init__(self, model_path: Path, tokenizer_path: Path, threads: int = 0, cache_dir: Path | None = None) -> None:
-        config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-        if threads:
-            config["INFERENCE_NUM_THREADS"] = threads
-        if cache_dir is not None:
-            config["CACHE_DIR"] = str(cache_dir)
-        self._compiled = ov.Core().compile_model(str(model_path), "CPU", config)
-        self._request = self._compiled.create_infer_request()
-        self._lock = threading.Lock()
+    def __init__(self, model: Model, tokenizer_path: Path) -> None:
+        self.model = model
+        fixed_tokens = model.inputs["input_ids"].shape[-1]
+        self._buckets = TOKEN_BUCKETS if fixed_tokens is None else (fixed_tokens,)
         self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._tokenizer.enable_truncation(self._buckets[-1])
         self._tokenizer.no_padding()
+
+    @classmethod
+    def from_onnx(
+        cls, model_path: Path, tokenizer_path: Path, threads: int = 0, cache_dir: Path | None = None
+    ) -> TextEncoder:
+        """The ONNX file on OpenVINO (recipes and tests measure files the manifest does not list yet).
+
+        ``threads=0`` lets OpenVINO choose; a fixed thread count is only safe for models that pass the
+        runtime parity test at that count (see PLATFORM_NOTES: single-thread int8 garbage on some CPUs).
+        ``cache_dir`` keeps OpenVINO's compiled model between starts: loading both intent models takes 0.2 s of
+        CPU instead of 1.1 s. OpenVINO keys the cache on the model's content and the settings, so an updated
+        model is compiled afresh.
+        """
+        return cls(OpenVinoModel(model_path, threads, cache_dir=cache_dir), tokenizer_path)
 
     def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Token ids and attention mask, padded to the smallest token bucket that fits the longest text."""
         encodings = self._tokenizer.encode_batch(list(texts))
         longest = max(len(e.ids) for e in encodings)
-        length = next(b for b in TOKEN_BUCKETS if b >= longest)
+        length = next(b for b in self._buckets if b >= longest)
         ids = np.zeros((len(encodings), length), dtype=np.int64)
         mask = np.zeros((len(encodings), length), dtype=np.int64)
         for row, enc in enumerate(encodings):
@@ -73,8 +79,7 @@ class TextEncoder:
         logits, embeddings = [], []
         for text in texts:
             ids, mask = self.tokenize([text])
-            with self._lock:
-                result = self._request.infer({"input_ids": ids, "attention_mask": mask})
-                logits.append(np.array(result["logits"], dtype=np.float32))
-                embeddings.append(np.array(result["embedding"], dtype=np.float32))
+            result = self.model.infer({"input_ids": ids, "attention_mask": mask})
+            logits.append(np.asarray(result["logits"], dtype=np.float32))
+            embeddings.append(np.asarray(result["embedding"], dtype=np.float32))
         return EncoderOutput(np.concatenate(logits), np.concatenate(embeddings))

@@ -21,6 +21,21 @@ class ModelIntegrityError(RuntimeError):
     """A model file is missing or does not match its manifest hash."""
 
 
+class LiteRtSpec(BaseModel):
+    """How the ``.tflite`` converted from one ONNX file is run (written by ``models/recipes/litert``).
+
+    The converter names outputs by position and may turn image tensors channels-last: ``outputs`` maps each
+    ONNX output name to its signature output, the transpositions restore the ONNX layout."""
+
+    model_config = {"extra": "allow"}  # the conversion's settings and parity measurements are kept as-is
+
+    asset: str  # the key of the ``.tflite`` in the entry's ``assets`` (checked by its ``assets_sha256``)
+    inputs: dict[str, list[int]]  # ONNX input name -> the fixed shape the model was converted for
+    outputs: dict[str, str]  # ONNX output name -> the signature's output name
+    input_transpose: dict[str, list[int]] = {}  # ONNX layout -> the model's
+    output_transpose: dict[str, list[int]] = {}  # the model's layout -> ONNX
+
+
 class ModelEntry(BaseModel):
     """One model file of the manifest (extra fields such as metrics and training data are kept as-is)."""
 
@@ -36,6 +51,7 @@ class ModelEntry(BaseModel):
     assets: dict[str, str] = {}
     assets_sha256: dict[str, str] = {}  # by asset name, for assets that must be checked like the model file
     metrics: dict[str, Any] = {}
+    litert: dict[str, LiteRtSpec] = {}  # by the name of the ONNX file converted (the model file or an asset)
 
 
 def load_manifest(models_dir: Path) -> dict[str, ModelEntry]:
@@ -69,3 +85,17 @@ def verified_model_path(models_dir: Path, name: str) -> tuple[ModelEntry, Path]:
             f"model file {path} has sha256 {actual[:12]}..., manifest says {entry.sha256[:12]}..."
         )
     return entry, path
+
+
+def verified_asset_path(models_dir: Path, entry: ModelEntry, asset: str) -> Path:
+    """The path of ``entry``'s asset ``asset``, after checking it against the sha256 the entry lists for it."""
+    name = entry.assets.get(asset)
+    expected = entry.assets_sha256.get(asset)
+    if name is None or expected is None:
+        raise ModelIntegrityError(f"model {entry.name!r} lists no checked asset {asset!r}")
+    path = models_dir / name
+    if not path.is_file():
+        raise ModelIntegrityError(f"model file missing: {path}")
+    if sha256_file(path) != expected:
+        raise ModelIntegrityError(f"model file {path} does not match the sha256 in its manifest")
+    return path

@@ -1,11 +1,12 @@
 """A model's self-test: load it the way the kiosk will and run one built-in probe input through it.
 
 The updater runs this on a freshly installed model before trusting it. It needs nothing but the manifest entry:
-an ONNX model is compiled on OpenVINO (the kiosk's runtime) and run on zeros shaped like its inputs (dynamic
-dimensions as 1), and every output must be finite; an ``.npz`` model (the PCB tree ensemble) must open without
-pickles and hold finite numeric arrays; an enrolled part (kind ``anomaly``) is opened as the camera will open it,
-with the backbone it was enrolled with, and inspects a grey photo. A file that is not a model, or a model that
-computes NaN, fails here instead of in front of a customer.
+an ONNX model is opened on the runtime the kiosk will run it on (``firmware_app.inference.runtime``: OpenVINO, or
+LiteRT for its ``.tflite``) and run on zeros shaped like its inputs (ones for integer inputs, dynamic dimensions
+as 1), and every output must be finite; an ``.npz`` model (the PCB tree ensemble) must open without pickles and
+hold finite numeric arrays; an enrolled part (kind ``anomaly``) is opened as the camera will open it, with the
+backbone it was enrolled with, and inspects a grey photo. A file that is not a model, or a model that computes
+NaN, fails here instead of in front of a customer.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_app.inference.manifest import ENROLLED_KIND, verified_model_path
+from firmware_app.inference.manifest import ENROLLED_KIND, ModelEntry, verified_model_path
+from firmware_app.inference.runtime import open_model
 
 
 class ProbeFailed(RuntimeError):
@@ -32,7 +34,7 @@ def probe_model(models_dir: Path, name: str) -> None:
     if runner is None:
         raise ProbeFailed(f"model {name!r}: no probe for {path.suffix!r} files")
     try:
-        outputs = runner(path)
+        outputs = runner(entry, path)
     except Exception as exc:  # the runtime's own errors are many and untyped; any of them means "broken"
         raise ProbeFailed(f"model {name!r} did not run: {type(exc).__name__}: {str(exc)[:200]}") from exc
     if not outputs or not all(np.isfinite(value).all() for value in outputs):
@@ -50,21 +52,24 @@ def _probe_enrolled_part(models_dir: Path, name: str) -> None:
         raise ProbeFailed(f"enrolled part {name!r} produced non-finite values")
 
 
-def _run_onnx(path: Path) -> list[np.ndarray]:
-    import openvino as ov
-
-    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": 1})
-    inputs = {}
-    for port in compiled.inputs:
-        shape = [dim.get_length() if dim.is_static else 1 for dim in port.get_partial_shape()]
-        inputs[port.get_any_name()] = np.zeros(shape, dtype=port.get_element_type().to_dtype())
-    results = compiled.create_infer_request().infer(inputs)
-    return [np.asarray(value) for value in results.values()]
+def _run_onnx(entry: ModelEntry, path: Path) -> list[np.ndarray]:
+    model = open_model(entry, path, threads=1)
+    inputs = {
+        name: _probe_input([1 if size is None else size for size in spec.shape], spec.dtype)
+        for name, spec in model.inputs.items()
+    }
+    return list(model.infer(inputs).values())
 
 
-def _read_npz(path: Path) -> list[np.ndarray]:
+def _probe_input(shape: list[int], dtype: np.dtype) -> np.ndarray:
+    """Zeros, but ones for integer inputs: token ids and an attention mask that attends to something (a text
+    model on a mask of zeros divides by zero, which LiteRT's ``.tflite`` answers with NaN)."""
+    return np.ones(shape, dtype) if np.issubdtype(dtype, np.integer) else np.zeros(shape, dtype)
+
+
+def _read_npz(entry: ModelEntry, path: Path) -> list[np.ndarray]:
     with np.load(path, allow_pickle=False) as arrays:
         return [arrays[key] for key in arrays.files if np.issubdtype(arrays[key].dtype, np.number)]
 
 
-_RUNNERS: dict[str, Callable[[Path], list[np.ndarray]]] = {".onnx": _run_onnx, ".npz": _read_npz}
+_RUNNERS: dict[str, Callable[[ModelEntry, Path], list[np.ndarray]]] = {".onnx": _run_onnx, ".npz": _read_npz}

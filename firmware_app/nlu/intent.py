@@ -15,6 +15,7 @@ import numpy as np
 
 from firmware_app.inference.encoder import TextEncoder
 from firmware_app.inference.manifest import verified_model_path
+from firmware_app.inference.runtime import open_model
 
 OOS = "oos"
 
@@ -62,7 +63,8 @@ class IntentClassifier:
         cache_dir: Path | None = None,
     ) -> IntentClassifier:
         entry, path = verified_model_path(models_dir, name)
-        encoder = TextEncoder(path, models_dir / entry.assets["tokenizer"], threads=threads, cache_dir=cache_dir)
+        model = open_model(entry, path, threads=threads, cache_dir=cache_dir)
+        encoder = TextEncoder(model, models_dir / entry.assets["tokenizer"])
         threshold = entry.thresholds["in_scope"] if threshold is None else threshold
         return cls(encoder, entry.labels, threshold, model_id=f"{name}@{entry.sha256[:16]}")
 

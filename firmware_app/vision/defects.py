@@ -38,8 +38,10 @@ import cv2
 import numpy as np
 
 from firmware_app.inference.manifest import ModelEntry, verified_model_path
+from firmware_app.inference.runtime import open_model
 
 INPUT_SIZE = 224
+INPUT = "image"  # the model's input name
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 NOT_RECOGNISED = "not_recognised"
@@ -176,8 +178,6 @@ class DefectClassifier:
     """
 
     def __init__(self, models_dir: Path, profile: str, threads: int = 1, views: int = 4) -> None:
-        import openvino as ov
-
         if views not in VIEWS:
             raise ValueError(f"views must be one of {VIEWS}, not {views!r}")
         self.views = views
@@ -192,9 +192,7 @@ class DefectClassifier:
         # A model its recipe trained on JPEG-compressed photos is better without the dithering (steel dev, JPEG
         # quality 20: 98.8% without, 94.4% with); one trained without still needs it (tile: 88.4% with, 83.3%).
         self.dither = "jpeg" not in extra.get("trained_for", [])
-        config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
-        self._compiled = ov.Core().compile_model(str(path), "CPU", config)
-        self._request = self._compiled.create_infer_request()
+        self.model = open_model(self.entry, path, threads=threads)
 
     @property
     def name(self) -> str:
@@ -202,8 +200,7 @@ class DefectClassifier:
 
     def raw(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
         """The model's outputs by name for a preprocessed tensor (a batch of one or more)."""
-        results = self._request.infer({0: tensor})
-        return {output.get_any_name(): np.asarray(value) for output, value in results.items()}
+        return self.model.infer({INPUT: tensor})
 
     def _outputs(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Logits [C], similarity [C] and CAM [C, h, w] in the photo's orientation, pooled over the views."""

@@ -5,15 +5,16 @@ bite for a mousebite) that the hand-made features miss. Trained by ``models/reci
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import cv2
 import numpy as np
 
+from firmware_app.inference.runtime import Model
 from firmware_app.vision.pcb.candidates import Candidate
 from firmware_app.vision.pcb.features import crop, feature_window
 
 CROP_PX = 32  # the crop network's input side
+INPUT = "crops"  # the crop network's input name
 
 
 def candidate_crops(template: np.ndarray, test: np.ndarray, candidates: Sequence[Candidate]) -> np.ndarray:
@@ -30,17 +31,14 @@ def candidate_crops(template: np.ndarray, test: np.ndarray, candidates: Sequence
 
 
 class CropModel:
-    """The int8 crop network on OpenVINO, one thread: class probabilities (``labels.CLASSES`` order) per crop."""
+    """The int8 crop network, one thread: class probabilities (``labels.CLASSES`` order) per crop."""
 
-    def __init__(self, path: Path, threads: int = 1) -> None:
-        import openvino as ov
-
-        config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
-        self._request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()
+    def __init__(self, model: Model) -> None:
+        self.model = model
 
     def predict_proba(self, crops: np.ndarray) -> np.ndarray:
         """Softmax of the network's logits (the ONNX graph ends at the logits, as exported for training)."""
-        logits = np.asarray(next(iter(self._request.infer({0: crops}).values())), dtype=np.float64)
+        logits = np.asarray(next(iter(self.model.infer({INPUT: crops}).values())), dtype=np.float64)
         logits -= logits.max(axis=1, keepdims=True)
         weights = np.exp(logits)
         return weights / weights.sum(axis=1, keepdims=True)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware_app.inference.manifest import ModelIntegrityError, sha256_file, verified_model_path
+from firmware_app.inference.manifest import ModelEntry, ModelIntegrityError, verified_asset_path, verified_model_path
+from firmware_app.inference.runtime import OpenVinoModel, open_model
 from firmware_app.vision.pcb.alignment import align_pair
 from firmware_app.vision.pcb.board_check import BoardMatch, check, measure
 from firmware_app.vision.pcb.crops import CropModel
@@ -28,21 +29,20 @@ DEFAULT_MIN_SCORE = 0.4
 TREE_WEIGHT = 0.5  # the trees' share of the averaged class probabilities (the crop network has the rest)
 
 
-def verify_model_files(model_path: Path, crop_model_path: Path) -> None:
-    """Refuse model files that are not the ones the ``pcb`` entry of their folder's manifest describes (name and
-    sha256 of the trees and of the crop network): a truncated or tampered file must not type defects.
+def verify_model_files(model_path: Path, crop_model_path: Path) -> ModelEntry:
+    """The ``pcb`` entry of the files' manifest, after refusing files that are not the ones it describes (name
+    and sha256 of the trees and of the crop network): a truncated or tampered file must not type defects.
 
     Only the training recipe skips this (``verify=False``), to measure files it has not registered yet.
     """
     try:
         entry, _ = verified_model_path(model_path.parent, MANIFEST_ENTRY)
+        if entry.file != model_path.name or entry.assets.get(CROP_ASSET) != crop_model_path.name:
+            raise PcbError(f"{model_path.parent}: the manifest's {MANIFEST_ENTRY!r} entry does not list these files")
+        verified_asset_path(model_path.parent, entry, CROP_ASSET)
     except ModelIntegrityError as error:
         raise PcbError(str(error)) from error
-    expected = entry.assets_sha256.get(CROP_ASSET)
-    if entry.file != model_path.name or entry.assets.get(CROP_ASSET) != crop_model_path.name:
-        raise PcbError(f"{model_path.parent}: the manifest's {MANIFEST_ENTRY!r} entry does not list these files")
-    if expected != sha256_file(crop_model_path):
-        raise PcbError(f"model file {crop_model_path} does not match the sha256 in its manifest")
+    return entry
 
 
 class PcbDetector:
@@ -65,9 +65,11 @@ class PcbDetector:
             if not path.exists():
                 raise PcbError(f"pcb model not found: {path} (train it: python -m models.recipes.pcb.train)")
         if verify:
-            verify_model_files(model_path, crop_model_path)
+            crop_net = open_model(verify_model_files(model_path, crop_model_path), crop_model_path)
+        else:
+            crop_net = OpenVinoModel(crop_model_path)
         self.model = TreeEnsemble.load(model_path)
-        self.crop_model = CropModel(crop_model_path)
+        self.crop_model = CropModel(crop_net)
         self.min_score = min_score
 
     def predict_proba(self, extraction: Extraction) -> np.ndarray:

@@ -119,7 +119,7 @@ def main() -> None:
     n_in, n_oos = len(dev_texts), len(data.oos_calibration)
 
     int8_path = args.models / f"{MODEL_STEM}.int8.onnx"
-    encoder = TextEncoder(int8_path, args.models / f"{MODEL_STEM}.tokenizer.json")
+    encoder = TextEncoder.from_onnx(int8_path, args.models / f"{MODEL_STEM}.tokenizer.json")
     float_logits = run_ort(args.work / f"{MODEL_STEM}.float.onnx", encoder, texts)
     ov_logits = encoder.encode(texts).logits
     ort_logits = run_ort(int8_path, encoder, texts)

@@ -31,7 +31,7 @@ VERSION = "1.0.0"
 
 def latency_ms(model: Path, tokenizer: Path, texts: list[str]) -> dict[str, float]:
     """One sentence per call (the kiosk's case), OpenVINO pinned to one thread; after 20 warm-up calls."""
-    encoder = TextEncoder(model, tokenizer, threads=1)
+    encoder = TextEncoder.from_onnx(model, tokenizer, threads=1)
     for text in texts[:20]:
         encoder.encode([text])
     times = []
@@ -44,7 +44,7 @@ def latency_ms(model: Path, tokenizer: Path, texts: list[str]) -> dict[str, floa
 
 def kiosk_check(model: Path, tokenizer: Path, labels: list[str]) -> dict[str, object]:
     """The model and tokenizer load and run through the kiosk's TextEncoder unchanged (all three token buckets)."""
-    encoder = TextEncoder(model, tokenizer)
+    encoder = TextEncoder.from_onnx(model, tokenizer)
     texts = ["I lost my card", "我的卡丢了", "how do I reset my PIN " * 5, "转人工 " * 20]
     out = encoder.encode(texts)
     single = encoder.encode(["谢谢"])
@@ -82,7 +82,7 @@ def main() -> None:
 
     int8_path = args.models / f"{MODEL_STEM}.int8.onnx"
     tok_path = args.models / f"{MODEL_STEM}.tokenizer.json"
-    encoder = TextEncoder(int8_path, tok_path)
+    encoder = TextEncoder.from_onnx(int8_path, tok_path)
     float_logits = run_ort(args.work / f"{MODEL_STEM}.float.onnx", encoder, texts)
     ov_logits = encoder.encode(texts).logits
     ort_logits = run_ort(int8_path, encoder, texts)
