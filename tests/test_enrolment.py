@@ -184,7 +184,8 @@ def test_a_released_part_is_found_in_the_models_folder_and_passes_the_self_test(
     models.mkdir()
     manifest = json.loads((settings.models_dir / "manifest.json").read_text())
     backbone = next(entry for entry in manifest["models"] if entry["name"] == "patch-features")
-    (models / backbone["file"]).write_bytes((settings.models_dir / backbone["file"]).read_bytes())
+    for file in (backbone["file"], *backbone["assets"].values()):  # the model and its .tflite, as released
+        (models / file).write_bytes((settings.models_dir / file).read_bytes())
     part = json.loads((profile_dir / "manifest.json").read_text())["models"][0]
     (models / part["file"]).write_bytes((profile_dir / part["file"]).read_bytes())
     (models / "manifest.json").write_text(json.dumps({"models": [backbone, part]}))

@@ -33,10 +33,12 @@ import cv2
 import numpy as np
 
 from firmware_app.inference.manifest import ENROLLED_KIND, MANIFEST_NAME, ModelEntry, sha256_file, verified_model_path
+from firmware_app.inference.runtime import Runtime, open_model, selected_runtime
 from firmware_app.vision.defects import IMAGENET_MEAN, IMAGENET_STD, DefectResult, hot_box
 from kiosk_link.durable import write_bytes_atomically
 
 BACKBONE = "patch-features"
+INPUT = "image"  # the backbone's input name
 FEATURE_LAYERS = ("stride4", "stride8", "stride16")
 Detail = Literal["fine", "standard"]
 # Which backbone maps a part uses. "standard" is PatchCore's choice (the middle layers); "fine" keeps the
@@ -82,28 +84,31 @@ def to_tensor(image: np.ndarray, side_px: int) -> np.ndarray:
 class PatchFeatureExtractor:
     """The int8 backbone on OpenVINO at one fixed square size; ``__call__`` gives [rows, cols, channels]."""
 
-    def __init__(self, models_dir: Path, side_px: int, detail: Detail, threads: int = 1) -> None:
-        import openvino as ov
-
+    def __init__(
+        self, models_dir: Path, side_px: int, detail: Detail, threads: int = 1, runtime: Runtime | None = None
+    ) -> None:
         if side_px % 16:
             raise ValueError(f"side_px must be a multiple of 16, not {side_px}")
         self.entry, path = verified_model_path(models_dir, BACKBONE)
         self.side_px, self.detail = side_px, detail
-        core = ov.Core()
-        model = core.read_model(str(path))
-        model.reshape({model.input(0).get_any_name(): [1, 3, side_px, side_px]})
-        config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
-        self._compiled = core.compile_model(model, "CPU", config)
-        self._request = self._compiled.create_infer_request()
-        self._outputs = [self._compiled.output(name) for name in DETAIL_LAYERS[detail]]
+        # OpenVINO's int8 maps of stride 4 and 8 differ from what this QDQ file defines (cosine about 0.7 to
+        # onnxruntime's reading of it, LiteRT's 0.999), and a board's anomalies are found less well with them
+        # (bench_anomaly, DeepPCB: AUROC 0.71 on OpenVINO's maps, 0.82 on onnxruntime's). So unless the kiosk's
+        # runtime is set outright, the backbone runs on LiteRT. A part is inspected on the runtime its bank was
+        # built on, which its manifest records: maps of two runtimes are not comparable.
+        if runtime is None and selected_runtime() == "auto":
+            runtime = "litert"
+        shape = {INPUT: [1, 3, side_px, side_px]}  # OpenVINO compiles for it; LiteRT resizes its input to it
+        self.model = open_model(self.entry, path, threads=threads, shapes=shape, runtime=runtime)
+        self.runtime: Runtime = "litert" if self.model.runtime == "litert" else "openvino"
 
     @property
     def sha256(self) -> str:
         return self.entry.sha256
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        results = self._request.infer({0: to_tensor(image, self.side_px)})
-        fine, coarse = (np.asarray(results[output])[0] for output in self._outputs)
+        results = self.model.infer({INPUT: to_tensor(image, self.side_px)})
+        fine, coarse = (results[name][0] for name in DETAIL_LAYERS[self.detail])
         rows, cols = fine.shape[1:]
         upsampled = cv2.resize(
             np.ascontiguousarray(coarse.transpose(1, 2, 0)), (cols, rows), interpolation=cv2.INTER_LINEAR
@@ -227,7 +232,8 @@ class AnomalyInspector:
         extra = self.entry.model_extra or {}
         if extra.get("kind") != KIND:
             raise ValueError(f"profile {name!r} in {profile_dir} is not an enrolled part")
-        self.extractor = PatchFeatureExtractor(models_dir, int(extra["side_px"]), extra["detail"], threads)
+        runtime = extra.get("backbone_runtime", "openvino")  # parts enrolled before LiteRT: OpenVINO
+        self.extractor = PatchFeatureExtractor(models_dir, int(extra["side_px"]), extra["detail"], threads, runtime)
         if extra["backbone_sha256"] != self.extractor.sha256:
             raise ValueError(f"profile {name!r} was enrolled with another {BACKBONE} model: enrol its photos again")
         with np.load(path, allow_pickle=False) as arrays:
@@ -291,12 +297,13 @@ def profile_entry(
         "file": bank_file.name,
         "sha256": sha256_file(bank_file),
         "size_bytes": bank_file.stat().st_size,
-        "runtime": ["numpy", f"openvino ({BACKBONE})"],
+        "runtime": ["numpy", f"{extractor.runtime} ({BACKBONE})"],
         "labels": [OK, DEFECT],
         "ok_labels": [OK],
         "thresholds": {"score": calibration.threshold},
         "backbone": BACKBONE,
         "backbone_sha256": extractor.sha256,
+        "backbone_runtime": extractor.runtime,
         "side_px": extractor.side_px,
         "detail": extractor.detail,
         "calibration": {
