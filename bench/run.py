@@ -27,6 +27,7 @@ from bench import (
     bench_degraded,
     bench_intent,
     bench_knowledge,
+    bench_litert,
     bench_photo_quality,
     bench_sentiment,
     bench_soak,
@@ -168,6 +169,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[dict[str
     "sync": (bench_sync.run, bench_sync.report_section),
     "console": (bench_console.run, bench_console.report_section),
     "systemd": (bench_systemd.run, bench_systemd.report_section),
+    "litert": (bench_litert.run, bench_litert.report_section),
     "wheels": (wheels_aarch64.run, wheels_aarch64.report_section),  # pip download of aarch64 wheels: needs PyPI
 }
 # A benchmark whose JSON file is not named after it.
