@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from firmware_app.inference.manifest import ENROLLED_KIND, MANIFEST_NAME, ModelEntry, sha256_file, verified_model_path
-from firmware_app.inference.runtime import Runtime, open_model, selected_runtime
+from firmware_app.inference.runtime import open_model
 from firmware_app.vision.defects import IMAGENET_MEAN, IMAGENET_STD, DefectResult, hot_box
 from kiosk_link.durable import write_bytes_atomically
 
@@ -82,25 +82,16 @@ def to_tensor(image: np.ndarray, side_px: int) -> np.ndarray:
 
 
 class PatchFeatureExtractor:
-    """The int8 backbone on OpenVINO at one fixed square size; ``__call__`` gives [rows, cols, channels]."""
+    """The int8 backbone at one fixed square size, on the kiosk's runtime (OpenVINO or LiteRT, whose maps agree:
+    a part taught on one is inspected on the other); ``__call__`` gives [rows, cols, channels]."""
 
-    def __init__(
-        self, models_dir: Path, side_px: int, detail: Detail, threads: int = 1, runtime: Runtime | None = None
-    ) -> None:
+    def __init__(self, models_dir: Path, side_px: int, detail: Detail, threads: int = 1) -> None:
         if side_px % 16:
             raise ValueError(f"side_px must be a multiple of 16, not {side_px}")
         self.entry, path = verified_model_path(models_dir, BACKBONE)
         self.side_px, self.detail = side_px, detail
-        # OpenVINO's int8 maps of stride 4 and 8 differ from what this QDQ file defines (cosine about 0.7 to
-        # onnxruntime's reading of it, LiteRT's 0.999), and a board's anomalies are found less well with them
-        # (bench_anomaly, DeepPCB: AUROC 0.71 on OpenVINO's maps, 0.82 on onnxruntime's). So unless the kiosk's
-        # runtime is set outright, the backbone runs on LiteRT. A part is inspected on the runtime its bank was
-        # built on, which its manifest records: maps of two runtimes are not comparable.
-        if runtime is None and selected_runtime() == "auto":
-            runtime = "litert"
         shape = {INPUT: [1, 3, side_px, side_px]}  # OpenVINO compiles for it; LiteRT resizes its input to it
-        self.model = open_model(self.entry, path, threads=threads, shapes=shape, runtime=runtime)
-        self.runtime: Runtime = "litert" if self.model.runtime == "litert" else "openvino"
+        self.model = open_model(self.entry, path, threads=threads, shapes=shape)
 
     @property
     def sha256(self) -> str:
@@ -232,8 +223,7 @@ class AnomalyInspector:
         extra = self.entry.model_extra or {}
         if extra.get("kind") != KIND:
             raise ValueError(f"profile {name!r} in {profile_dir} is not an enrolled part")
-        runtime = extra.get("backbone_runtime", "openvino")  # parts enrolled before LiteRT: OpenVINO
-        self.extractor = PatchFeatureExtractor(models_dir, int(extra["side_px"]), extra["detail"], threads, runtime)
+        self.extractor = PatchFeatureExtractor(models_dir, int(extra["side_px"]), extra["detail"], threads)
         if extra["backbone_sha256"] != self.extractor.sha256:
             raise ValueError(f"profile {name!r} was enrolled with another {BACKBONE} model: enrol its photos again")
         with np.load(path, allow_pickle=False) as arrays:
@@ -297,13 +287,12 @@ def profile_entry(
         "file": bank_file.name,
         "sha256": sha256_file(bank_file),
         "size_bytes": bank_file.stat().st_size,
-        "runtime": ["numpy", f"{extractor.runtime} ({BACKBONE})"],
+        "runtime": ["numpy", f"openvino or litert ({BACKBONE})"],
         "labels": [OK, DEFECT],
         "ok_labels": [OK],
         "thresholds": {"score": calibration.threshold},
         "backbone": BACKBONE,
         "backbone_sha256": extractor.sha256,
-        "backbone_runtime": extractor.runtime,
         "side_px": extractor.side_px,
         "detail": extractor.detail,
         "calibration": {
