@@ -146,8 +146,9 @@ def report_section(r: dict[str, Any]) -> list[str]:
         lines += [
             "",
             f"The anomaly backbone has no classes: against onnxruntime's reading of the same int8 file, LiteRT's"
-            f" feature maps have a median cosine of {reference['litert']} and OpenVINO's {reference['openvino']}"
-            " (OpenVINO's stride-4 and stride-8 maps differ), so an enrolled part keeps the runtime it was taught on.",
+            f" feature maps have a median cosine of {reference['litert']} and OpenVINO's {reference['openvino']},"
+            " so a part taught on one runtime is inspected on the other (the fleet pushes parts between x86 and"
+            " Arm kiosks).",
         ]
     return [*lines, ""]
 
