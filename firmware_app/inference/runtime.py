@@ -107,8 +107,11 @@ class OpenVinoModel:
         import openvino as ov
 
         core = ov.Core()
-        model = core.read_model(str(path))
+        # From the path unless a shape is fixed: with a CACHE_DIR, OpenVINO then loads the compiled model without
+        # reading the ONNX file at all (0.2 s of CPU instead of 1.1 s for both intent models).
+        model: Any = str(path)
         if shapes:
+            model = core.read_model(str(path))
             model.reshape({name: ov.PartialShape(shape) for name, shape in shapes.items()})
         # f32: a CPU with bf16 units would otherwise run the float parts of the int8 graph in bf16.
         config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
