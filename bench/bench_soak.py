@@ -10,12 +10,20 @@ for 0.3-2 s, heals it and times how long until the backend stores a ticket again
 - ``broker_kill``: ``kill -9`` of Mosquitto (started again on the same port and persistence);
 - ``network_cut``: the proxy drops every connection and refuses new ones;
 - ``kiosk_disk_full`` / ``backend_disk_full``: the data folder's disk (a tmpfs) filled to the last byte; needs
-  root to mount, and is left out otherwise.
+  root to mount, and is left out otherwise;
+- ``clock_jump``: the kiosk's wall clock jumps 1 minute to 6 hours forward or back, and is set right when the fault
+  heals, as NTP would (``bench/clock_shift``: Python's wall clock in the kiosk's process; the monotonic clock,
+  SQLite's and OpenSSL's are left alone).
+
+An update is in flight all along: every ``RELEASE_EVERY`` cycles the fleet publishes a new signed release of the
+steel-surface defect model (its ONNX file and ``.tflite``, 7.5 MB), which the kiosk downloads in chunks through the
+faults, checks, installs and self-tests (the cycle right after a publication faults the download); the report says
+how many releases were published, the one the kiosk runs at the end, and the time from each publication to the
+kiosk running it.
 
 A process that exits on its own (a full disk can end one) is restarted when the fault heals and counted. At the end
 the faults stop, the outbox drains, and the report says how many tickets were filed, stored, stored twice and left
-stuck, with the time from the end of each fault to the next ticket stored. Clock jumps are not simulated (setting
-the clock needs the machine's own time, which other work here relies on). Not in CI: it runs for as long as its
+stuck, with the time from the end of each fault to the next ticket stored. Not in CI: it runs for as long as its
 cycles take (``--cycles``, 1,000 by default: about 25 minutes here).
 
     python -m bench.run --only soak                  # 1,000 cycles, seed 7, into bench/REPORT.md
@@ -39,22 +47,45 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paho.mqtt import publish
+
 from bench.stats import percentile
-from bench.sync_processes import FleetServe, KioskSyncProcess, wait_until
+from bench.sync_processes import FleetServe, KioskSyncProcess, model_copy, wait_until
 from bench.worker import harness_command
+from firmware_app.config import installed_link
 from firmware_app.events import TicketRequested
 from firmware_app.store import open_database
 from firmware_app.tickets.store import TicketStore
+from fleet.releases import ReleaseStore, model_source
+from fleet.signing import generate_keys, load_private_key
+from kiosk_link import wire
 from tests.mosquitto import Mosquitto, free_port
 
 DEVICE = "kiosk-soak-01"
-FAULTS = ("kiosk_kill", "backend_kill", "broker_kill", "network_cut", "kiosk_disk_full", "backend_disk_full")
+FAULTS = (
+    "kiosk_kill",
+    "backend_kill",
+    "broker_kill",
+    "network_cut",
+    "kiosk_disk_full",
+    "backend_disk_full",
+    "clock_jump",
+)
+CLOCK_JUMP_S = (60.0, 6 * 3600.0)
+CLOCK_SHIFT = Path(__file__).resolve().parent / "clock_shift"  # its sitecustomize shifts the kiosk's wall clock
+RELEASE_EVERY = 50  # cycles between two releases of the model in flight
+RELEASED_MODEL = "steel_surface"  # 7.5 MB with its .tflite: a download that faults interrupt
+MIN_KIOSK_VERSION = "0.1.0"  # every kiosk of this tree runs it
+RELEASE_TIMEOUT_S = 300.0
 FILE_EVERY_S = 0.2  # five tickets a second
 PHOTO_EVERY = 5  # every fifth ticket carries a photo
-DISK_MB = 64
+DISK_MB = 256  # room for 20 releases of the model in flight on the backend
 RESUME_TIMEOUT_S = 120.0
 DRAIN_TIMEOUT_S = 300.0
 PHOTO = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")  # a minimal JPEG (SOI, JFIF, EOI)
@@ -112,6 +143,34 @@ class NetworkCut:
                 sock.close()
 
 
+class ReleaseChannel:
+    """The fleet's side of the update in flight: signed releases of one model, each a newer version, published
+    retained on the kiosk's channel as ``fleet release`` does; ``fleet serve`` serves their chunks from ``folder``."""
+
+    def __init__(self, broker: Mosquitto, folder: Path, private_key: Ed25519PrivateKey, models: Path) -> None:
+        self.broker = broker
+        self.store = ReleaseStore(folder)
+        self.private_key = private_key
+        self.models = models
+        self.published: list[tuple[str, float]] = []  # (model version, monotonic time of publication)
+
+    def publish(self) -> None:
+        number = len(self.published) + 1
+        version = f"1.0.{number}"
+        path = model_copy(self.models / version, RELEASED_MODEL, version)
+        release = self.store.create([model_source(path)], self.private_key, "stable", MIN_KIOSK_VERSION, timedelta(1))
+        publish.single(
+            wire.release_topic("stable"),
+            release.signed.encode(),
+            qos=1,
+            retain=True,
+            hostname=self.broker.host,
+            port=self.broker.port,
+            protocol=mqtt.MQTTv5,
+        )
+        self.published.append((version, time.monotonic()))
+
+
 class Disk:
     """A small tmpfs for a data folder, which a fault fills to the last byte (None without root)."""
 
@@ -161,6 +220,15 @@ class Soak:
         self.refused_at_filing = 0
         self._stop_filing = threading.Event()
         self.backend = FleetServe(self.broker, self.fleet_db, folder / "fleet.log")
+        # The kiosk ships only the model in flight: each release is staged as a full copy of the models folder, and
+        # the shipped intent models alone would not fit the data disk.
+        self.shipped_models = model_copy(folder / "shipped-models", RELEASED_MODEL, "1.0.0").parent
+        self.clock_offset = folder / "clock_offset_s"
+        self.clock_offset.write_text("0")
+        private_key, self.public_key = generate_keys(folder / "keys")
+        self.releases = ReleaseChannel(
+            self.broker, self.fleet_db.parent / "releases", load_private_key(private_key), folder / "release-models"
+        )
         self.kiosk = self._start_kiosk()
         self._filer = threading.Thread(target=self._file_tickets, daemon=True)
         self._filer.start()
@@ -171,8 +239,15 @@ class Soak:
         return FAULTS if disks else tuple(f for f in FAULTS if not f.endswith("disk_full"))
 
     def _start_kiosk(self) -> KioskSyncProcess:
-        port = {"KIOSK_SYNC__BROKER_PORT": str(self.network.port), "KIOSK_SYNC__ACK_TIMEOUT_S": "2"}
-        return KioskSyncProcess(self.broker, self.data_dir, DEVICE, self.folder / "kiosk.log", **port)
+        env = {
+            "KIOSK_SYNC__BROKER_PORT": str(self.network.port),
+            "KIOSK_SYNC__ACK_TIMEOUT_S": "2",
+            "KIOSK_UPDATES__PUBLIC_KEY": str(self.public_key),
+            "KIOSK_MODELS_DIR": str(self.shipped_models),
+            "PYTHONPATH": str(CLOCK_SHIFT),
+            "SOAK_CLOCK_OFFSET_FILE": str(self.clock_offset),
+        }
+        return KioskSyncProcess(self.broker, self.data_dir, DEVICE, self.folder / "kiosk.log", **env)
 
     # --- the kiosk's dialogue, filing tickets ----------------------------------------------------------------
 
@@ -252,6 +327,10 @@ class Soak:
         if fault == "network_cut":
             self.network.cut()
             return self.network.heal
+        if fault == "clock_jump":
+            jump_s = self.rng.choice((-1, 1)) * self.rng.uniform(*CLOCK_JUMP_S)
+            self.clock_offset.write_text(f"{jump_s:.0f}")
+            return lambda: self.clock_offset.write_text("0")
         disk = self.kiosk_disk if fault == "kiosk_disk_full" else self.backend_disk
         disk.fill()
         return disk.free
@@ -275,6 +354,22 @@ class Soak:
         self.crashes[name] += 1
         last_lines = log.read_text(errors="replace").strip().splitlines()[-3:]
         self.crash_lines.append(f"{name} after {fault}: {' | '.join(line[:200] for line in last_lines)}")
+
+    def note_installed(self, installed_at: dict[str, float]) -> str | None:
+        """Record when the kiosk is first seen running each version; the version it runs now."""
+        version = self.installed_version()
+        if version is not None:
+            installed_at.setdefault(version, time.monotonic())
+        return version
+
+    def installed_version(self) -> str | None:
+        """The version of the released model the kiosk runs now (None before its first update)."""
+        manifest = installed_link(self.data_dir, "models") / "manifest.json"
+        try:
+            entries = json.loads(manifest.read_text())["models"]
+        except (OSError, ValueError, KeyError):
+            return None
+        return next((e["version"] for e in entries if e["name"] == RELEASED_MODEL), None)
 
     def drain(self) -> float:
         """Stop filing and wait until the kiosk's outbox is empty; seconds it took."""
@@ -307,13 +402,21 @@ def soak(cycles: int, seed: int) -> dict[str, Any]:
         run = Soak(Path(tmp), seed)
         started = time.monotonic()
         results: list[dict[str, Any]] = []
+        installed_at: dict[str, float] = {}  # model version -> when the kiosk was first seen running it
         try:
-            for _ in range(cycles):
+            for number in range(cycles):
+                if number % RELEASE_EVERY == 0:
+                    run.releases.publish()
                 results.append(run.cycle())
+                run.note_installed(installed_at)
             drain_s = run.drain()
+            last = run.releases.published[-1][0]
+            with contextlib.suppress(TimeoutError):  # reported as not installed
+                wait_until(lambda: run.note_installed(installed_at) == last, "the last release", RELEASE_TIMEOUT_S, 0.5)
             stored = run.stored()
             stuck = run.outbox_depth()
             photos_stored = run.photos_stored()
+            running_at_end = run.installed_version()
         finally:
             run.close()
         filed = set(run.filed)
@@ -347,11 +450,26 @@ def soak(cycles: int, seed: int) -> dict[str, Any]:
             "restarts": dict(run.restarts),
             "crashes": dict(+run.crashes),
             "crash_lines": run.crash_lines[:20],
+            "update": update_report(run.releases.published, installed_at, running_at_end),
             "resume_s_p50": round(statistics.median(resume), 2),
             "resume_s_p95": round(percentile(resume, 0.95), 2),
             "resume_s_max": round(max(resume), 2),
             "by_fault": by_fault,
         }
+
+
+def update_report(published: list[tuple[str, float]], installed_at: dict[str, float], at_end: str | None) -> dict:
+    """Releases published, the one the kiosk runs at the end, and publication-to-running times of those it ran (a
+    release published while an older one was still downloading can be overtaken: the kiosk goes to the newest)."""
+    times = [installed_at[version] - at for version, at in published if version in installed_at]
+    return {
+        "releases_published": len(published),
+        "last_published": published[-1][0],
+        "running_at_end": at_end,
+        "releases_run": len(times),
+        "publish_to_running_s_p50": round(statistics.median(times), 1) if times else None,
+        "publish_to_running_s_max": round(max(times), 1) if times else None,
+    }
 
 
 def run(_data_dir: Path | None = None, cycles: int = 1000, seed: int = 7) -> dict[str, Any]:
@@ -378,6 +496,16 @@ def report_section(r: dict[str, Any]) -> list[str]:
     ]
     for fault, f in r["by_fault"].items():
         lines.append(f"| {fault} | {f['cycles']} | {f['resume_s_p50']} | {f['resume_s_p95']} | {f['resume_s_max']} |")
+    update = r.get("update")
+    if update:
+        lines += [
+            "",
+            f'Update in flight: {update["releases_published"]} signed releases of the "Amelia" model published'
+            f" (one every {RELEASE_EVERY} cycles); the kiosk ran {update['releases_run']} of them (a newer one can"
+            f" overtake one still downloading), publication to running p50 {update['publish_to_running_s_p50']} s,"
+            f" max {update['publish_to_running_s_max']} s; at the end it runs {update['running_at_end']}"
+            f" (last published: {update['last_published']}).",
+        ]
     if not r["disk_faults"]:
         lines += ["", "Disk-full faults were left out: mounting the tmpfs needs root."]
     return [*lines, ""]

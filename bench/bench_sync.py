@@ -19,8 +19,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import sqlite3
 import statistics
 import tempfile
@@ -44,11 +42,10 @@ from bench.sync_processes import (
     cpu_seconds,
     filled_outbox,
     kiosk_data_dir,
+    model_copy,
     outbox_depth,
     wait_until,
 )
-from firmware_app.config import REPO_ROOT
-from firmware_app.inference.manifest import load_manifest
 from fleet.releases import ReleaseStore, model_source
 from fleet.signing import generate_keys, load_private_key
 from kiosk_link import wire
@@ -61,7 +58,6 @@ QUEUED = 10_000
 FLEET = 200
 CUT_S = 1.0
 UPDATE_MODELS = ("intent-minilm-bank", "steel_surface")
-SHIPPED_MODELS = REPO_ROOT / "models" / "int8"
 TARGETS = {"tickets_per_s_one_backend": 1000.0, "update_s": 15.0}
 
 
@@ -129,16 +125,6 @@ def _throughput(tmp: Path) -> dict[str, Any]:
 
 
 # --- a 25 MB update ----------------------------------------------------------------------------------------------
-
-
-def _model_copy(folder: Path, name: str, version: str) -> Path:
-    """The shipped model ``name`` and its assets as ``version``, in a folder of its own with its manifest entry."""
-    folder.mkdir(parents=True)
-    entry = load_manifest(SHIPPED_MODELS)[name].model_dump(mode="json") | {"version": version}
-    for file_name in [entry["file"], *(entry.get("assets") or {}).values()]:
-        shutil.copyfile(SHIPPED_MODELS / file_name, folder / file_name)
-    (folder / "manifest.json").write_text(json.dumps({"models": [entry]}), encoding="utf-8")
-    return folder / entry["file"]
 
 
 class UpdateObserver:
@@ -218,7 +204,7 @@ def _update_run(folder: Path, models: list[Path], cut: bool) -> dict[str, Any]:
 
 
 def _update(tmp: Path) -> dict[str, Any]:
-    models = [_model_copy(tmp / "models" / name, name, "2.0.0") for name in UPDATE_MODELS]
+    models = [model_copy(tmp / "models" / name, name, "2.0.0") for name in UPDATE_MODELS]
     return {
         "models": list(UPDATE_MODELS),
         "cut_s": CUT_S,

@@ -8,6 +8,7 @@ holding that many unsent tickets has on disk.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,7 +20,9 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from firmware_app.config import REPO_ROOT
 from firmware_app.events import TicketRequested
+from firmware_app.inference.manifest import load_manifest
 from firmware_app.store import open_database
 from firmware_app.tickets.store import TicketStore
 from tests.mosquitto import Mosquitto
@@ -133,3 +136,14 @@ def kiosk_data_dir(folder: Path, template: Path) -> Path:
 def outbox_depth(data_dir: Path) -> int:
     with sqlite3.connect(data_dir / "kiosk.db", timeout=10) as conn:
         return int(conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+
+def model_copy(folder: Path, name: str, version: str, models: Path = REPO_ROOT / "models" / "int8") -> Path:
+    """The shipped model ``name`` and its assets as ``version``, in a folder of its own with its manifest entry
+    (what a release of a new version of it carries)."""
+    folder.mkdir(parents=True)
+    entry = load_manifest(models)[name].model_dump(mode="json") | {"version": version}
+    for file_name in [entry["file"], *(entry.get("assets") or {}).values()]:
+        shutil.copyfile(models / file_name, folder / file_name)
+    (folder / "manifest.json").write_text(json.dumps({"models": [entry]}), encoding="utf-8")
+    return folder / entry["file"]
