@@ -23,9 +23,10 @@ class Target:
     input_shapes: dict[str, list[int]]
     asset: str | None = None
     # "dynamic": the float graph quantized again by ai-edge-quantizer (int8 weights, int8 compute, activations
-    # scaled at run time); "qdq": the ONNX model's own int8 weights and activation scales kept as QUANTIZE and
-    # DEQUANTIZE around float layers, which reproduces OpenVINO's arithmetic where a decision sits on a knife's
-    # edge (the wake word's threshold) and costs little on a model that small.
+    # scaled at run time); "qdq": the ONNX model's own int8 weights and activation scales kept (activations rounded
+    # to NNCF's int8 grid, weights stored int8), the arithmetic in float. "qdq" reproduces OpenVINO's results where
+    # a decision sits on a knife's edge and costs little on a small model: the wake word (952 of 952 dev windows
+    # against 905) and the board crop network (849 of 849 dev crops against 846, at OpenVINO's speed).
     mode: Literal["dynamic", "qdq"] = "dynamic"
 
     @property
@@ -42,7 +43,7 @@ TARGETS = {
     "magnetic_tile": Target("magnetic_tile", {"image": IMAGE}),
     "steel_surface": Target("steel_surface", {"image": IMAGE}),
     "patch-features": Target("patch-features", {"image": IMAGE}),
-    "pcb-crops": Target("pcb", {"crops": [1, 3, 32, 32]}, asset="crop_net"),
+    "pcb-crops": Target("pcb", {"crops": [1, 3, 32, 32]}, asset="crop_net", mode="qdq"),
 }
 
 
