@@ -500,7 +500,8 @@ def report_section(r: dict[str, Any]) -> list[str]:
     if update:
         lines += [
             "",
-            f'Update in flight: {update["releases_published"]} signed releases of the "Amelia" model published'
+            f"Update in flight: {update['releases_published']} signed releases of the steel-surface model (7.5 MB)"
+            " published"
             f" (one every {RELEASE_EVERY} cycles); the kiosk ran {update['releases_run']} of them (a newer one can"
             f" overtake one still downloading), publication to running p50 {update['publish_to_running_s_p50']} s,"
             f" max {update['publish_to_running_s_max']} s; at the end it runs {update['running_at_end']}"
