@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from firmware_app.audio.amelia import sigmoid  # noqa: E402
 from firmware_app.inference.encoder import TextEncoder  # noqa: E402
-from firmware_app.inference.manifest import LiteRtSpec, sha256_file  # noqa: E402
+from firmware_app.inference.manifest import LiteRtSpec, load_manifest, sha256_file  # noqa: E402
 from firmware_app.inference.runtime import LiteRtModel, OpenVinoModel  # noqa: E402
 from models.recipes.litert.targets import TARGETS, Target, onnx_file  # noqa: E402
 
@@ -95,8 +95,7 @@ def measure_text(target: Target, models: Path, litert: LiteRtModel) -> dict:
     else:
         data = load_multilingual_data()
         texts = [text for text, _ in data.dev_en + data.dev_zh]
-    entry = json.loads((models / "manifest.json").read_text())["models"]
-    tokenizer = models / next(e for e in entry if e["name"] == target.entry)["assets"]["tokenizer"]
+    tokenizer = models / load_manifest(models)[target.entry].assets["tokenizer"]
     reference = TextEncoder(OpenVinoModel(onnx_file(models, target), threads=1), tokenizer)
     converted = TextEncoder(litert, tokenizer)
 
@@ -115,8 +114,7 @@ def measure_text(target: Target, models: Path, litert: LiteRtModel) -> dict:
 def measure_amelia(target: Target, models: Path, litert: LiteRtModel) -> dict:
     from models.recipes.wakeword.data import features, load_real
 
-    threshold = json.loads((models / "manifest.json").read_text())
-    threshold = next(e for e in threshold["models"] if e["name"] == "amelia")["thresholds"]["detection"]
+    threshold = load_manifest(models)[target.entry].thresholds["detection"]
     real = load_real()
     rng = random.Random(7)
     clips = real.positives_dev[: AMELIA_CLIPS // 3] + rng.sample(real.negatives_dev, AMELIA_CLIPS - AMELIA_CLIPS // 3)
